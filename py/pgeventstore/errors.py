@@ -1,0 +1,94 @@
+"""Exceptions of pgeventstore, and the one place that maps SQLSTATEs to them.
+
+The database decides every rule; a failed call raises a psycopg error whose SQLSTATE
+(``ES400``, ``ES404``, ``ES409``, ``ES412``) :func:`translate` turns into the matching
+exception below. Connection and server errors stay psycopg's own.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+
+
+class EventStoreError(Exception):
+    """Base of every error the event store reports; ``sqlstate`` is the database's code."""
+
+    sqlstate: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class InvalidArgument(EventStoreError):
+    """ES400: an argument is malformed or out of range; nothing was written."""
+
+    sqlstate = "ES400"
+
+
+class StreamNotFound(EventStoreError):
+    """ES404: the stream has no events where one is required."""
+
+    sqlstate = "ES404"
+
+
+class WrongExpectedVersion(EventStoreError):
+    """ES409: the stream's version did not match; ``actual`` says where it is now."""
+
+    sqlstate = "ES409"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stream_id: str,
+        expected: int | None,
+        actual: int,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+class DuplicateEventId(EventStoreError):
+    """ES412: an event id is already stored for a different event."""
+
+    sqlstate = "ES412"
+
+    def __init__(self, message: str, *, event_id: str, stream_id: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.event_id = event_id
+        self.stream_id = stream_id
+
+
+def translate(error: psycopg.Error) -> Exception:
+    """The pgeventstore exception for ``error``, or ``error`` itself if it is not ours."""
+    diag = error.diag
+    state = diag.sqlstate
+    message = diag.message_primary or str(error)
+    hint = diag.message_hint
+    if state == "ES409":
+        detail: dict[str, Any] = json.loads(diag.message_detail or "{}")
+        return WrongExpectedVersion(
+            message,
+            stream_id=detail["stream_id"],
+            expected=detail["expected_version"],
+            actual=detail["actual_version"],
+            hint=hint,
+        )
+    if state == "ES412":
+        detail = json.loads(diag.message_detail or "{}")
+        return DuplicateEventId(
+            message, event_id=detail["event_id"], stream_id=detail["stream_id"], hint=hint
+        )
+    if state == "ES404":
+        return StreamNotFound(message, hint=hint)
+    if state == "ES400":
+        return InvalidArgument(message, hint=hint)
+    return error

@@ -1,0 +1,63 @@
+"""Immutable values exchanged with the store, and the expected-version spellings."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
+
+#: Append whatever the stream's version (SQL NULL).
+ANY: Final = None
+#: Append only if the stream has no events (SQL -1).
+NO_STREAM: Final = -1
+#: Append only if the stream has at least one event (SQL -2).
+STREAM_EXISTS: Final = -2
+
+#: ``ANY``, ``NO_STREAM``, ``STREAM_EXISTS`` or the exact version of the stream's last event.
+ExpectedVersion = int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class NewEvent:
+    """An event to append. ``id`` makes a retry idempotent; the database generates one if absent."""
+
+    type: str
+    data: Any
+    metadata: Mapping[str, Any] | None = None
+    id: uuid.UUID | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordedEvent:
+    """An event as stored: its stream, 0-based version, global position and payload."""
+
+    stream_id: str
+    version: int
+    global_position: int
+    id: uuid.UUID
+    type: str
+    data: Any
+    metadata: Mapping[str, Any] | None
+    recorded_at: datetime.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class AppendResult:
+    """The stream's version after an append and the global positions of its first and last event."""
+
+    stream_version: int
+    first_position: int
+    last_position: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """A stream's stored snapshot: its state as of ``version``, in ``schema_version``'s shape."""
+
+    stream_id: str
+    version: int
+    state: Any
+    schema_version: int
+    recorded_at: datetime.datetime

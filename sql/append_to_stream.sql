@@ -1,0 +1,140 @@
+-- eventstore.append_to_stream(stream_id, expected_version, events): append a batch of
+-- events to one stream, all or nothing.
+--
+-- events: a non-empty JSON array (at most 10,000 elements) of objects with the keys
+--   type (string, 1 to 255 characters), data (any JSON, at most 1 MiB),
+--   metadata (optional JSON object) and id (optional uuid; generated when absent).
+-- expected_version: NULL any; -1 the stream must have no events; -2 the stream must
+--   exist; n >= 0 the stream's current version must be exactly n.
+--
+-- Guarantees:
+-- * Versions are 0-based and gapless; global positions increase within the batch.
+-- * Two writers with the same expectation on one stream: one wins, the other gets ES409
+--   (never a unique violation, deadlock or serialization failure under READ COMMITTED).
+--   Writers serialize only on their own stream's row in eventstore.streams: writers to
+--   other streams, of the same category or not, never wait for each other.
+-- * Idempotent retry: when every event carries an id and exactly those ids are stored in
+--   this stream, in that order, directly after expected_version (anywhere for NULL and
+--   -2), the original result is returned and nothing is written. A partial or
+--   out-of-place match is ES409; an id stored in another stream is ES412. Such batches
+--   take a transaction-scoped advisory lock on the stream
+--   (key eventstore.stream_lock_key) so that concurrent retries see each other.
+-- * Errors: ES400 invalid argument, ES409 wrong expected version (DETAIL is a JSON object
+--   with stream_id, expected_version and actual_version), ES412 duplicate event id.
+--   A failed call writes nothing.
+create or replace function eventstore.append_to_stream(
+    stream_id text,
+    expected_version bigint,
+    events jsonb
+)
+returns table (stream_version bigint, first_position bigint, last_position bigint)
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    p_stream_id alias for $1;
+    p_expected alias for $2;
+    p_events alias for $3;
+    v_count integer;
+    v_ids uuid[];
+    v_id_count integer;
+    v_new_version bigint;
+    v_inserted integer;
+    v_first bigint;
+    v_last bigint;
+    v_duplicate uuid;
+    v_other_stream text;
+begin
+    perform eventstore.check_stream_id(p_stream_id);
+    if p_expected < -2 then
+        raise exception using
+            errcode = 'ES400',
+            message = format('expected version must be NULL, -1, -2 or >= 0, got %s', p_expected),
+            hint = 'Use NULL for any version, -1 for no stream, -2 for an existing stream, '
+                   'or the version of the stream''s last event.';
+    end if;
+
+    select c.event_count, c.ids, c.id_count
+      into v_count, v_ids, v_id_count
+      from eventstore.check_events(p_events) c;
+
+    if v_id_count = v_count then
+        perform pg_advisory_xact_lock(eventstore.stream_lock_key(p_stream_id));
+        select r.stream_version, r.first_position, r.last_position
+          into stream_version, first_position, last_position
+          from eventstore.find_stored_batch(p_stream_id, p_expected, v_ids) r;
+        if found then
+            return next;
+            return;
+        end if;
+    end if;
+
+    if p_expected is null then
+        insert into eventstore.streams as s (stream_id, version)
+        values (p_stream_id, v_count - 1)
+        on conflict on constraint streams_pkey
+        do update set version = s.version + v_count, updated_at = now()
+        returning s.version into v_new_version;
+    elsif p_expected = -1 then
+        insert into eventstore.streams as s (stream_id, version)
+        values (p_stream_id, v_count - 1)
+        on conflict on constraint streams_pkey do nothing
+        returning s.version into v_new_version;
+    elsif p_expected = -2 then
+        update eventstore.streams s
+           set version = s.version + v_count, updated_at = now()
+         where s.stream_id = p_stream_id
+        returning s.version into v_new_version;
+    else
+        update eventstore.streams s
+           set version = s.version + v_count, updated_at = now()
+         where s.stream_id = p_stream_id and s.version = p_expected
+        returning s.version into v_new_version;
+    end if;
+
+    if v_new_version is null then
+        perform eventstore.raise_wrong_expected_version(p_stream_id, p_expected);
+    end if;
+
+    with inserted as (
+        insert into eventstore.events (stream_id, version, event_id, event_type, data, metadata)
+        select p_stream_id,
+               v_new_version - v_count + x.n,
+               coalesce(v_ids[x.n], gen_random_uuid()),
+               x.event ->> 'type',
+               x.event -> 'data',
+               nullif(x.event -> 'metadata', 'null'::jsonb)
+          from jsonb_array_elements(p_events) with ordinality as x(event, n)
+         order by x.n
+        on conflict on constraint events_event_id_key do nothing
+        returning global_position
+    )
+    select count(*), min(i.global_position), max(i.global_position)
+      into v_inserted, v_first, v_last
+      from inserted i;
+
+    if v_inserted < v_count then
+        select e.event_id, e.stream_id
+          into v_duplicate, v_other_stream
+          from eventstore.events e
+         where e.event_id = any (v_ids)
+         order by e.global_position
+         limit 1;
+        raise exception using
+            errcode = 'ES412',
+            message = format('event id %s is already stored in stream %s', v_duplicate, quote_literal(v_other_stream)),
+            detail = json_build_object('event_id', v_duplicate, 'stream_id', v_other_stream)::text,
+            hint = 'Give every new event a fresh id; reuse an id only to retry the very same append.';
+    end if;
+
+    stream_version := v_new_version;
+    first_position := v_first;
+    last_position := v_last;
+    return next;
+end;
+$$;
+
+comment on function eventstore.append_to_stream(text, bigint, jsonb) is
+    'Appends a JSON array of events to a stream if its version matches expected_version; '
+    'returns the new stream version and the global positions of the first and last event.';

@@ -1,0 +1,67 @@
+-- eventstore.find_stored_batch(stream_id, expected_version, event_ids): recognises an
+-- idempotent retry of an append whose events all carry ids.
+--
+-- Guarantees: no row when none of the ids is stored; the original append's result when
+-- exactly these ids are stored in this stream, in this order, at consecutive versions
+-- directly after expected_version (anywhere for NULL and -2); ES412 when one of them is
+-- stored in another stream; ES409 for any other (partial or out-of-place) match.
+create or replace function eventstore.find_stored_batch(
+    stream_id text,
+    expected_version bigint,
+    event_ids uuid[]
+)
+returns table (stream_version bigint, first_position bigint, last_position bigint)
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    p_stream_id alias for $1;
+    p_expected alias for $2;
+    p_ids alias for $3;
+    v_found integer;
+    v_offsets integer;
+    v_first_version bigint;
+    v_other_id uuid;
+    v_other_stream text;
+begin
+    select e.event_id, e.stream_id
+      into v_other_id, v_other_stream
+      from eventstore.events e
+     where e.event_id = any (p_ids)
+       and e.stream_id <> p_stream_id
+     limit 1;
+    if found then
+        raise exception using
+            errcode = 'ES412',
+            message = format('event id %s is already stored in stream %s', v_other_id, quote_literal(v_other_stream)),
+            detail = json_build_object('event_id', v_other_id, 'stream_id', v_other_stream)::text,
+            hint = 'Give every new event a fresh id; reuse an id only to retry the very same append.';
+    end if;
+
+    select count(*), count(distinct e.version - x.n), min(e.version),
+           max(e.version), min(e.global_position), max(e.global_position)
+      into v_found, v_offsets, v_first_version,
+           stream_version, first_position, last_position
+      from unnest(p_ids) with ordinality as x(event_id, n)
+      join eventstore.events e on e.event_id = x.event_id
+     where e.stream_id = p_stream_id;
+
+    if v_found = 0 then
+        return;
+    end if;
+    if v_found < cardinality(p_ids)
+       or v_offsets <> 1
+       or (p_expected >= 0 and v_first_version <> p_expected + 1)
+       or (p_expected = -1 and v_first_version <> 0) then
+        perform eventstore.raise_wrong_expected_version(
+            p_stream_id, p_expected,
+            format('%s of the %s event ids are already stored, but not as this batch directly after the expected version',
+                   v_found, cardinality(p_ids)));
+    end if;
+    return next;
+end;
+$$;
+
+comment on function eventstore.find_stored_batch(text, bigint, uuid[]) is
+    'Returns the original result of an append whose ids are all stored as one batch; raises ES409/ES412 on partial matches.';

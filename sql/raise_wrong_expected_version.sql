@@ -1,0 +1,43 @@
+-- eventstore.raise_wrong_expected_version(stream_id, expected_version, reason): raises
+-- ES409 for a stream whose version did not match.
+--
+-- Guarantees: always raises. The message names the stream, the expected and the actual
+-- version; DETAIL is a JSON object {"stream_id", "expected_version", "actual_version"} so
+-- a client in any language can retry without another round trip.
+create or replace function eventstore.raise_wrong_expected_version(
+    stream_id text,
+    expected_version bigint,
+    reason text default null
+)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    p_stream_id alias for $1;
+    p_expected alias for $2;
+    p_reason alias for $3;
+    v_actual bigint := eventstore.stream_version(p_stream_id);
+begin
+    raise exception using
+        errcode = 'ES409',
+        message = format('wrong expected version for stream %s: expected %s, actual %s%s',
+                         quote_literal(p_stream_id),
+                         case p_expected
+                             when -1 then '-1 (no stream)'
+                             when -2 then '-2 (stream exists)'
+                             else coalesce(p_expected::text, 'any')
+                         end,
+                         v_actual,
+                         coalesce(' (' || p_reason || ')', '')),
+        detail = json_build_object('stream_id', p_stream_id,
+                                   'expected_version', p_expected,
+                                   'actual_version', v_actual)::text,
+        hint = format('Reload the stream (now at version %s), decide again, and append with that expected version.',
+                      v_actual);
+end;
+$$;
+
+comment on function eventstore.raise_wrong_expected_version(text, bigint, text) is
+    'Raises ES409 with the stream''s actual version in the message and, as JSON, in DETAIL.';

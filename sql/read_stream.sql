@@ -1,0 +1,65 @@
+-- eventstore.read_stream(stream_id, from_version, max_count, backward): up to max_count
+-- events of one stream in version order.
+--
+-- Forward (the default) starts at from_version (NULL means 0); backward starts at
+-- from_version and goes down, from the last event when from_version is NULL or -1.
+-- Guarantees: an absent stream reads as no rows; ES400 for an invalid stream id, a NULL
+-- direction, a from_version below 0 (below -1 backward) or a max_count outside 1..100000.
+create or replace function eventstore.read_stream(
+    stream_id text,
+    from_version bigint default 0,
+    max_count integer default 1000,
+    backward boolean default false
+)
+returns setof eventstore.recorded_event
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    p_stream_id alias for $1;
+    p_from alias for $2;
+    p_max_count alias for $3;
+    p_backward alias for $4;
+begin
+    perform eventstore.check_stream_id(p_stream_id);
+    perform eventstore.check_max_count(p_max_count);
+    if p_backward is null then
+        raise exception using
+            errcode = 'ES400',
+            message = 'backward must be true or false, not NULL';
+    end if;
+    if p_from < (case when p_backward then -1 else 0 end) then
+        raise exception using
+            errcode = 'ES400',
+            message = format('from_version must be >= %s when reading %s, got %s',
+                             case when p_backward then -1 else 0 end,
+                             case when p_backward then 'backward' else 'forward' end,
+                             p_from),
+            hint = 'Versions are 0-based; read backward from the end with NULL or -1.';
+    end if;
+
+    if p_backward then
+        return query
+            select e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
+                   e.data, e.metadata, e.recorded_at
+              from eventstore.events e
+             where e.stream_id = p_stream_id
+               and (p_from is null or p_from = -1 or e.version <= p_from)
+             order by e.version desc
+             limit p_max_count;
+    else
+        return query
+            select e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
+                   e.data, e.metadata, e.recorded_at
+              from eventstore.events e
+             where e.stream_id = p_stream_id
+               and e.version >= coalesce(p_from, 0)
+             order by e.version
+             limit p_max_count;
+    end if;
+end;
+$$;
+
+comment on function eventstore.read_stream(text, bigint, integer, boolean) is
+    'Reads up to max_count events of a stream, forward from from_version or backward from it (NULL/-1: the end).';
