@@ -3,3 +3,41 @@
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from pgeventstore.errors import (
+    DuplicateEventId,
+    EventStoreError,
+    InvalidArgument,
+    StreamNotFound,
+    WrongExpectedVersion,
+)
+from pgeventstore.store import EventStore
+from pgeventstore.values import (
+    ANY,
+    NO_STREAM,
+    STREAM_EXISTS,
+    AppendResult,
+    ExpectedVersion,
+    LoadedStream,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+)
+
+__all__ = [
+    "ANY",
+    "NO_STREAM",
+    "STREAM_EXISTS",
+    "AppendResult",
+    "DuplicateEventId",
+    "EventStore",
+    "EventStoreError",
+    "ExpectedVersion",
+    "InvalidArgument",
+    "LoadedStream",
+    "NewEvent",
+    "RecordedEvent",
+    "Snapshot",
+    "StreamNotFound",
+    "WrongExpectedVersion",
+]

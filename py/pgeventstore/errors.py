@@ -7,7 +7,9 @@ exception below. Connection and server errors stay psycopg's own.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -92,3 +94,15 @@ def translate(error: psycopg.Error) -> Exception:
     if state == "ES400":
         return InvalidArgument(message, hint=hint)
     return error
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """Re-raise a psycopg error of the store as its pgeventstore exception."""
+    try:
+        yield
+    except psycopg.Error as error:
+        mapped = translate(error)
+        if mapped is error:
+            raise
+        raise mapped from error

@@ -61,3 +61,22 @@ class Snapshot:
     state: Any
     schema_version: int
     recorded_at: datetime.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedStream:
+    """What :meth:`EventStore.load_stream` returns: the usable snapshot and every later event.
+
+    ``version`` is the stream's version (-1 for a stream with no events).
+    """
+
+    stream_id: str
+    snapshot: Snapshot | None
+    events: list[RecordedEvent]
+
+    @property
+    def version(self) -> int:
+        """The stream's version: its last event's, else the snapshot's, else -1."""
+        if self.events:
+            return self.events[-1].version
+        return self.snapshot.version if self.snapshot else -1
