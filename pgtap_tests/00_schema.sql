@@ -6,7 +6,7 @@ select plan(6);
 select has_schema('eventstore');
 select tables_are('eventstore', array['schema_migrations', 'streams', 'events', 'snapshots']);
 select has_function('eventstore', 'append_to_stream', array['text', 'bigint', 'jsonb']);
-select is(eventstore.version(), '0001.initial-schema', 'version() names the newest migration');
+select matches(eventstore.version(), '^[0-9]{4}\.[a-z0-9-]+$', 'version() names a migration (tests/test_install.py checks it is the newest)');
 
 select is_empty(
     $$select p.oid::regprocedure::text
