@@ -33,9 +33,11 @@
 create or replace function eventstore.append_to_stream(
     stream_id text,
     expected_version bigint,
-    events jsonb
+    events jsonb,
+    out stream_version bigint,
+    out first_position bigint,
+    out last_position bigint
 )
-returns table (stream_version bigint, first_position bigint, last_position bigint)
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
@@ -45,7 +47,6 @@ declare
     p_expected alias for $2;
     p_events alias for $3;
     v_count integer;
-    v_checked record;
     v_ids uuid[];
     v_new_version bigint;
     v_log_xid xid8;
@@ -67,20 +68,18 @@ begin
                    'or the version of the stream''s last event.';
     end if;
 
-    v_checked := eventstore.check_events(p_events);
-    v_count := v_checked.event_count;
-    v_ids := v_checked.ids;
+    v_ids := eventstore.check_events(p_events);
+    v_count := jsonb_array_length(p_events);
 
     -- Taken whether or not the batch carries ids: a lock order that depended on the batch
     -- would let a retry and a plain append in two transactions deadlock on one stream.
     if pg_advisory_xact_lock(eventstore.stream_lock_key(p_stream_id)) is null then end if;
 
-    if v_checked.id_count = v_count then
+    if v_ids is not null and array_position(v_ids, null) is null then
         select r.stream_version, r.first_position, r.last_position
           into stream_version, first_position, last_position
           from eventstore.find_stored_batch(p_stream_id, p_expected, v_ids) r;
         if found then
-            return next;
             return;
         end if;
     end if;
@@ -115,7 +114,7 @@ begin
         perform eventstore.raise_wrong_expected_version(p_stream_id, p_expected);
     end if;
 
-    if v_checked.id_count = 0 then
+    if v_ids is null then
         -- Generated ids cannot collide, so these inserts need no ON CONFLICT arbiter (its
         -- pre-check probes the index once more per event), and one event needs no set
         -- function: together a third of the cost of a one-event append.
@@ -192,7 +191,6 @@ begin
     stream_version := v_new_version;
     first_position := v_first;
     last_position := v_last;
-    return next;
 end;
 $$;
 

@@ -1,6 +1,6 @@
 -- eventstore.check_events(events): validates a batch for append_to_stream and returns
--- its size, its explicit event ids (NULL where an event has none, NULL altogether when no
--- event has one) and how many there are.
+-- its explicit event ids: an array as long as the batch, NULL where an event has none, or
+-- NULL altogether when no event has one.
 --
 -- Guarantees: returns only for a non-empty JSON array of at most 10,000 objects, at most
 -- 64 MiB in all, whose keys are type (string, 1 to 255 characters), data (required, any
@@ -9,14 +9,10 @@
 -- ES400 naming the first offending event (0-based index).
 --
 -- Speed: one pass over the array, each event tested by one expression (plpgsql evaluates
--- it without the executor), and a single row instead of a set so that callers can assign
--- the result in one expression too (docs/performance.md measures both).
-create or replace function eventstore.check_events(
-    events jsonb,
-    out event_count integer,
-    out ids uuid[],
-    out id_count integer
-)
+-- it without the executor), and a scalar result rather than a set or a row, so that the
+-- caller takes it in one expression too (docs/performance.md measures each step).
+create or replace function eventstore.check_events(events jsonb)
+returns uuid[]
 language plpgsql
 immutable
 parallel safe
@@ -24,6 +20,9 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     p_events alias for $1;
+    event_count integer;
+    ids uuid[];
+    id_count integer := 0;
     v_event jsonb;
     v_problem text;
     v_id text;
@@ -54,7 +53,6 @@ begin
             hint = 'Split the batch into several appends, each with the expected version the previous one returned.';
     end if;
 
-    id_count := 0;
     for i in 0 .. event_count - 1 loop
         v_event := p_events -> i;
         v_problem := case
@@ -106,8 +104,9 @@ begin
                 hint = 'Give every event in a batch its own id.';
         end if;
     end if;
+    return ids;
 end;
 $$;
 
 comment on function eventstore.check_events(jsonb) is
-    'Validates an append batch (ES400 on the first bad event) and returns its size and explicit event ids.';
+    'Validates an append batch (ES400 on the first bad event) and returns its explicit event ids (NULL: none).';
