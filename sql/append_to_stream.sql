@@ -11,14 +11,16 @@
 -- * Versions are 0-based and gapless; global positions increase within the batch.
 -- * Two writers with the same expectation on one stream: one wins, the other gets ES409
 --   (never a unique violation, deadlock or serialization failure under READ COMMITTED).
---   Writers serialize only on their own stream's row in eventstore.streams: writers to
---   other streams, of the same category or not, never wait for each other.
+--   Every call first takes the stream's transaction-scoped advisory lock (key
+--   eventstore.stream_lock_key), then its row in eventstore.streams, always in that
+--   order, so calls with and without ids cannot deadlock each other. Writers serialize
+--   only on these two per-stream locks: writers to other streams, of the same category
+--   or not, never wait for each other.
 -- * Idempotent retry: when every event carries an id and exactly those ids are stored in
 --   this stream, in that order, directly after expected_version (anywhere for NULL and
 --   -2), the original result is returned and nothing is written. A partial or
---   out-of-place match is ES409; an id stored in another stream is ES412. Such batches
---   take a transaction-scoped advisory lock on the stream
---   (key eventstore.stream_lock_key) so that concurrent retries see each other.
+--   out-of-place match is ES409; an id stored in another stream is ES412. The check runs
+--   under the stream's advisory lock, so concurrent retries see each other.
 -- * Errors: ES400 invalid argument, ES409 wrong expected version (DETAIL is a JSON object
 --   with stream_id, expected_version and actual_version), ES412 duplicate event id.
 --   A failed call writes nothing.
@@ -66,8 +68,11 @@ begin
       into v_count, v_ids, v_id_count
       from eventstore.check_events(p_events) c;
 
+    -- Taken whether or not the batch carries ids: a lock order that depended on the batch
+    -- would let a retry and a plain append in two transactions deadlock on one stream.
+    perform pg_advisory_xact_lock(eventstore.stream_lock_key(p_stream_id));
+
     if v_id_count = v_count then
-        perform pg_advisory_xact_lock(eventstore.stream_lock_key(p_stream_id));
         select r.stream_version, r.first_position, r.last_position
           into stream_version, first_position, last_position
           from eventstore.find_stored_batch(p_stream_id, p_expected, v_ids) r;
