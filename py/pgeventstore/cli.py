@@ -139,6 +139,7 @@ def bench(
     growth: bool,
     json_out: str | None,
     plot: str | None,
+    markdown: bool,
     scratch_prefix: str,
 ) -> None:
     """Measure the store against plain SQL on the same tables, in one run.
@@ -181,7 +182,7 @@ def bench(
                 except psycopg.OperationalError as error:
                     fail(f"cannot connect: {error}".strip(), 7)
         reports.append(report)
-        click.echo(benchmark.format_table(report))
+        click.echo(benchmark.format_markdown(report) if markdown else benchmark.format_table(report))
         click.echo()
     if json_out:
         with open(json_out, "w", encoding="utf-8") as out:
