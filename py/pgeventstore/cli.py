@@ -125,6 +125,9 @@ def demo() -> None:
     "--plot", type=click.Path(dir_okay=False), help="Draw the ratios as a PNG (needs the 'bench' extra)."
 )
 @click.option(
+    "--markdown", is_flag=True, help="Print the tables as Markdown (as docs/performance.md shows them)."
+)
+@click.option(
     "--scratch-prefix",
     default="pgeventstore_bench_",
     show_default=True,
