@@ -164,8 +164,9 @@ def run_python(dsn: str, block: Block, workdir: Path) -> None:
         check=False,
         timeout=300,
     )
+    output = result.stdout + result.stderr
     assert result.returncode == 0, (
-        f"README line {block.line}: the python block exited {result.returncode}\n{result.stdout}{result.stderr}"
+        f"README line {block.line}: the python block exited {result.returncode}\n{output}"
     )
 
 
