@@ -8,7 +8,7 @@ Conventions (from the project brief):
   whose first line is ``-- fails with ESxxx`` must fail with that SQLSTATE;
 * a ```python block runs as a script in a subprocess with ``PGEVENTSTORE_DSN`` set to
   the section's database and must exit 0;
-* in a ```console block each line ``$ pgeventstore ...`` runs (through bash, stdin empty,
+* in a ```console block each line ``$ pgeventstore ...`` runs (bash, pipefail, stdin empty,
   ``PGEVENTSTORE_DSN`` set); a following line ``# exits N`` asserts its exit code
   (default 0); other lines show output and are not compared;
 * ```shell and every other kind of block are not run.
@@ -173,7 +173,7 @@ def run_python(dsn: str, block: Block, workdir: Path) -> None:
 def run_console(dsn: str, block: Block, workdir: Path) -> None:
     for command in parse_console(block):
         result = subprocess.run(
-            ["bash", "-c", command.command],
+            ["bash", "-o", "pipefail", "-c", command.command],
             cwd=workdir,
             env=example_env(dsn),
             stdin=subprocess.DEVNULL,
@@ -298,5 +298,6 @@ def test_the_runner_checks_expected_failures(dsn: str, tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match="exited 3, expected 0"):
         run_console(dsn, Block("console", "$ pgeventstore status; exit 3\n", 1), tmp_path)
     run_console(dsn, Block("console", "$ pgeventstore nope\n# exits 2\n", 1), tmp_path)
+    run_console(dsn, Block("console", "$ pgeventstore nope | cat\n# exits 2\n", 1), tmp_path)
     with pytest.raises(AssertionError, match="the python block exited 1"):
         run_python(dsn, Block("python", "raise SystemExit(1)\n", 7), tmp_path)
