@@ -9,6 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import click
 import psycopg
 import pytest
 from click.testing import CliRunner, Result
@@ -229,5 +230,14 @@ def test_piped_output_has_no_progress_bar(dsn: str, tmp_path: Path) -> None:
 
 
 def test_every_option_names_its_env_var() -> None:
-    help_text = CliRunner().invoke(main, ["--help"]).output
-    assert "PGEVENTSTORE_DSN" in help_text and "DATABASE_URL" in help_text
+    commands: list[tuple[list[str], click.Command]] = [([], main)]
+    commands += [([name], command) for name, command in main.commands.items()]
+    with_env = 0
+    for args, command in commands:
+        help_text = CliRunner().invoke(main, [*args, "--help"]).output
+        for param in command.params:
+            if isinstance(param, click.Option) and param.envvar:
+                with_env += 1
+                names = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar)
+                assert all(name in help_text for name in names), (args, param.name)
+    assert with_env >= 1

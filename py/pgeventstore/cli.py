@@ -87,6 +87,10 @@ class StoreGroup(click.Group):
             if error.sqlstate is None or error.sqlstate.startswith("08"):
                 fail(f"cannot connect to the database: {error}", EXIT_CANNOT_CONNECT)
             fail(f"database error: {error}", EXIT_UNEXPECTED)
+        except BrokenPipeError:
+            # The reader went away (e.g. `pgeventstore export | head`): nothing to report.
+            sys.stderr.close()
+            ctx.exit(EXIT_UNEXPECTED)
         except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName) as error:
             message = error.diag.message_primary or str(error)
             fail(f"{message}: is the store installed? Run 'pgeventstore migrate'", EXIT_UNEXPECTED)
@@ -450,9 +454,10 @@ def export(ctx: click.Context, output: IO[str], category: str | None) -> None:
 def import_command(ctx: click.Context, source: IO[str]) -> None:
     """Append the events of an export (JSON lines; '-' or nothing for stdin).
 
-    Every event keeps its stream, version and id. Importing the same file again writes
-    nothing (each batch carries its ids, which makes its append idempotent); a stream that
-    already holds other events at those versions is a conflict (exit 3).
+    Every event keeps its stream, version and id. The whole file is read and checked
+    before anything is written. Importing the same file again writes nothing (each batch
+    carries its ids, which makes its append idempotent); a stream that already holds other
+    events at those versions is a conflict (exit 3).
     """
     batches: list[tuple[str, int, list[NewEvent]]] = []
     for where, item, event in read_lines(source, source.name):
