@@ -21,6 +21,7 @@ from pgeventstore import (
     StreamNotFound,
     WrongExpectedVersion,
 )
+from pgeventstore.subscription import ConsumerGroup
 
 pytestmark = pytest.mark.asyncio
 
@@ -127,3 +128,26 @@ async def test_concurrent_appends_one_wins(store: AsyncEventStore) -> None:
     losses = [r for r in results if isinstance(r, WrongExpectedVersion)]
     assert (len(wins), len(losses)) == (1, 4)
     assert all(loss.actual == 1 for loss in losses)
+
+
+async def test_global_log_and_checkpoints(store: AsyncEventStore) -> None:
+    await store.append("order-1", [NewEvent("OrderPlaced", {"n": 1})])
+    await store.append("cart-1", [NewEvent("ItemAdded", {"n": 2})])
+    last = await store.append("order-1", [NewEvent("OrderShipped", {"n": 3})])
+    everything = [e async for e in store.read_all(page_size=2)]
+    assert [e.data["n"] for e in everything] == [1, 2, 3]
+    assert [e.data["n"] async for e in store.read_all(everything[0].global_position)] == [2, 3]
+    assert [e.data["n"] async for e in store.read_all(event_types=["ItemAdded"])] == [2]
+    assert [e.data["n"] async for e in store.read_category("order")] == [1, 3]
+    shares = [
+        [e.data["n"] async for e in store.read_category("order", group=ConsumerGroup(m, 2))] for m in range(2)
+    ]
+    assert sorted(n for share in shares for n in share) == [1, 3]
+    with pytest.raises(InvalidArgument):
+        [e async for e in store.read_all(-5)]
+    assert await store.load_checkpoint("s") == 0
+    assert await store.save_checkpoint("s", last.last_position, 0)
+    assert not await store.save_checkpoint("s", last.last_position, 0)
+    assert await store.load_checkpoint("s") == last.last_position
+    (lag,) = await store.subscription_lag()
+    assert (lag.subscription, lag.position, lag.events_behind) == ("s", last.last_position, 0)

@@ -7,7 +7,7 @@ It executes the same :class:`~pgeventstore.store.Call` objects as the synchronou
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
 from pgeventstore.errors import translated
 from pgeventstore.store import Call, StoreCalls, next_stream, next_version
+from pgeventstore.subscription import ConsumerGroup, LogFilter, SubscriptionLag
 from pgeventstore.values import (
     ANY,
     AppendResult,
@@ -219,3 +220,64 @@ class AsyncEventStore:
     async def stats(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> StoreStats:
         """Counts and sizes: in total, per category and per event type."""
         return await self.run(self.calls.stats(), conn)
+
+    async def read_all(
+        self,
+        after: int = 0,
+        *,
+        event_types: Sequence[str] | None = None,
+        category: str | None = None,
+        page_size: int = 1000,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Every event of the global log readable now after the cursor ``after``, in log order."""
+        log_filter = LogFilter(category=category, event_types=event_types)
+        async for event in self._iter_log(log_filter, after, page_size, conn):
+            yield event
+
+    async def read_category(
+        self,
+        category: str,
+        after: int = 0,
+        *,
+        group: ConsumerGroup | None = None,
+        event_types: Sequence[str] | None = None,
+        page_size: int = 1000,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Like :meth:`read_all` for one category; with ``group``, only that member's streams."""
+        log_filter = LogFilter(category=category, event_types=event_types, group=group)
+        async for event in self._iter_log(log_filter, after, page_size, conn):
+            yield event
+
+    async def _iter_log(
+        self, log_filter: LogFilter, after: int, page_size: int, conn: psycopg.AsyncConnection[Any] | None
+    ) -> AsyncIterator[RecordedEvent]:
+        # Only an empty page means caught up: see EventStore._iter_log.
+        while page := await self.run(self.calls.read_log(log_filter, after, page_size), conn):
+            for event in page:
+                yield event
+            after = page[-1].global_position
+
+    async def load_checkpoint(
+        self, subscription: str, *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> int:
+        """The subscription's checkpoint (global position of its last processed event), 0 if none."""
+        return await self.run(self.calls.load_checkpoint(subscription), conn)
+
+    async def save_checkpoint(
+        self,
+        subscription: str,
+        position: int,
+        expected: int | None = None,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> bool:
+        """Store a checkpoint, forward only or compare-and-set on ``expected``; False when it lost."""
+        return await self.run(self.calls.save_checkpoint(subscription, position, expected), conn)
+
+    async def subscription_lag(
+        self, *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> list[SubscriptionLag]:
+        """Every checkpoint, how many events it is behind and which backend holds readers back."""
+        return await self.run(self.calls.subscription_lag(), conn)

@@ -24,13 +24,12 @@ from psycopg_pool import ConnectionPool
 from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
 from pgeventstore.errors import translated
 from pgeventstore.subscription import (
+    LOAD_CHECKPOINT_SQL,
+    SAVE_CHECKPOINT_SQL,
+    SUBSCRIPTION_LAG_SQL,
     ConsumerGroup,
     LogFilter,
     SubscriptionLag,
-    iter_log,
-    load_checkpoint,
-    save_checkpoint,
-    subscription_lag,
 )
 from pgeventstore.values import (
     ANY,
@@ -165,6 +164,24 @@ class StoreCalls:
     def stats(self) -> Call[StoreStats]:
         """``eventstore.stats``."""
         return Call(STATS_SQL, (), _stats)
+
+    def read_log(self, log_filter: LogFilter, after: int, limit: int) -> Call[list[RecordedEvent]]:
+        """``eventstore.read_all`` or ``eventstore.read_category``, as ``log_filter`` says."""
+        query, params = log_filter.query(after, limit)
+        return Call(query, params, lambda rows: [self.codec.recorded_event(row) for row in rows])
+
+    def load_checkpoint(self, subscription: str) -> Call[int]:
+        """``eventstore.load_checkpoint``."""
+        return Call(LOAD_CHECKPOINT_SQL, (subscription,), lambda rows: int(rows[0][0]))
+
+    def save_checkpoint(self, subscription: str, position: int, expected: int | None) -> Call[bool]:
+        """``eventstore.save_checkpoint``."""
+        params = (subscription, position, expected)
+        return Call(SAVE_CHECKPOINT_SQL, params, lambda rows: bool(rows[0][0]))
+
+    def subscription_lag(self) -> Call[list[SubscriptionLag]]:
+        """``eventstore.subscription_lag``."""
+        return Call(SUBSCRIPTION_LAG_SQL, (), lambda rows: [SubscriptionLag(*row) for row in rows])
 
 
 def next_version(page: Sequence[RecordedEvent], page_size: int, backward: bool) -> int | None:
@@ -379,8 +396,7 @@ class EventStore:
         start); the iterator reads lazily one page at a time and ends when caught up.
         """
         log_filter = LogFilter(category=category, event_types=event_types)
-        with self.connection(conn) as c:
-            yield from iter_log(c, after, page_size, log_filter, self.codec.loads)
+        return self._iter_log(log_filter, after, page_size, conn)
 
     def read_category(
         self,
@@ -394,13 +410,20 @@ class EventStore:
     ) -> Iterator[RecordedEvent]:
         """Like :meth:`read_all` for one category; with ``group``, only that member's streams."""
         log_filter = LogFilter(category=category, event_types=event_types, group=group)
-        with self.connection(conn) as c:
-            yield from iter_log(c, after, page_size, log_filter, self.codec.loads)
+        return self._iter_log(log_filter, after, page_size, conn)
+
+    def _iter_log(
+        self, log_filter: LogFilter, after: int, page_size: int, conn: psycopg.Connection[Any] | None
+    ) -> Iterator[RecordedEvent]:
+        # A short page does not mean caught up (events of open transactions are held
+        # back), so only an empty page ends the iteration.
+        while page := self.run(self.calls.read_log(log_filter, after, page_size), conn):
+            yield from page
+            after = page[-1].global_position
 
     def load_checkpoint(self, subscription: str, *, conn: psycopg.Connection[Any] | None = None) -> int:
         """The subscription's checkpoint (global position of its last processed event), 0 if none."""
-        with self.connection(conn) as c:
-            return load_checkpoint(c, subscription)
+        return self.run(self.calls.load_checkpoint(subscription), conn)
 
     def save_checkpoint(
         self,
@@ -411,10 +434,8 @@ class EventStore:
         conn: psycopg.Connection[Any] | None = None,
     ) -> bool:
         """Store a checkpoint, forward only or compare-and-set on ``expected``; False when it lost."""
-        with self.connection(conn) as c:
-            return save_checkpoint(c, subscription, position, expected)
+        return self.run(self.calls.save_checkpoint(subscription, position, expected), conn)
 
     def subscription_lag(self, *, conn: psycopg.Connection[Any] | None = None) -> list[SubscriptionLag]:
         """Every checkpoint, how many events it is behind and which backend holds readers back."""
-        with self.connection(conn) as c:
-            return subscription_lag(c)
+        return self.run(self.calls.subscription_lag(), conn)
