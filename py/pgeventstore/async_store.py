@@ -36,10 +36,11 @@ T = TypeVar("T")
 class AsyncEventStore:
     """An asyncio client of the store, with the methods of :class:`~pgeventstore.EventStore`.
 
-    ``source`` is a DSN (the store owns an :class:`psycopg_pool.AsyncConnectionPool` of 1 to 10
-    autocommit connections, opened on first use; close it with :meth:`close` or
-    ``async with``), a pool the application owns, or one connection. Every method takes
-    an optional ``conn`` to run inside the caller's transaction.
+    ``source`` is a DSN (the store owns an :class:`psycopg_pool.AsyncConnectionPool` of
+    1 to 10 autocommit connections, opened on first use; close it with :meth:`close` or
+    ``async with``), a pool the application owns, or one connection (used as it is:
+    without autocommit, the caller commits). Every method takes an optional ``conn`` to
+    run inside the caller's transaction.
     """
 
     def __init__(

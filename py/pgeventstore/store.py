@@ -201,11 +201,12 @@ def next_stream(page: Sequence[StreamInfo], page_size: int) -> str | None:
 class EventStore:
     """A synchronous client of the store.
 
-    ``source`` is a DSN (the store opens and owns a :class:`psycopg_pool.ConnectionPool` of 1 to 10
-    autocommit connections), a pool the application owns, or one connection. Every
-    method takes an optional ``conn``: the call then runs on that connection, inside the
-    caller's transaction if one is open, so events and the application's own rows commit
-    or roll back together. ``dumps``, ``loads`` and ``default`` configure the
+    ``source`` is a DSN (the store opens and owns a :class:`psycopg_pool.ConnectionPool`
+    of 1 to 10 autocommit connections), a pool the application owns, or one connection
+    (used as it is: without autocommit, the caller commits). Every method takes an
+    optional ``conn``: the call then runs on that connection, inside the caller's
+    transaction if one is open, so events and the application's own rows commit or roll
+    back together. ``dumps``, ``loads`` and ``default`` configure the
     :class:`~pgeventstore.codec.JsonCodec`.
     """
 
