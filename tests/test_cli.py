@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import subprocess
 import sys
 import uuid
@@ -241,3 +243,28 @@ def test_every_option_names_its_env_var() -> None:
                 names = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar)
                 assert all(name in help_text for name in names), (args, param.name)
     assert with_env >= 1
+
+
+def test_terminal_gets_a_progress_bar(dsn: str, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps({"type": "T", "data": {"i": i}}) + "\n" for i in range(2500)))
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "PGEVENTSTORE_DSN": dsn}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "pgeventstore", "append", "s-1", "--file", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            env=env,
+            check=False,
+            timeout=60,
+        )
+        os.close(terminal)
+        shown = b""
+        with contextlib.suppress(OSError):
+            while chunk := os.read(controller, 4096):
+                shown += chunk
+    finally:
+        os.close(controller)
+    assert result.returncode == 0
+    assert b"appending to s-1" in shown and b"100%" in shown
