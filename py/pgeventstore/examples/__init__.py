@@ -1,0 +1,1 @@
+"""Worked examples of pgeventstore, short enough to read and copy."""
