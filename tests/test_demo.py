@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from pgeventstore import EventStore
+from pgeventstore.cluster import pgserver_bindir
 
 CLI = str(Path(sys.executable).parent / "pgeventstore")
 
@@ -28,9 +29,13 @@ def dev_home() -> Iterator[Path]:
     shutil.rmtree(home, ignore_errors=True)
 
 
-def pgeventstore(*args: str, home: Path, dsn: str | None = None) -> subprocess.CompletedProcess[str]:
+def pgeventstore(
+    *args: str, home: Path, dsn: str | None = None, bindir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PGEVENTSTORE_DSN", "DATABASE_URL")}
     env["PGEVENTSTORE_DEV_HOME"] = str(home)
+    if bindir is not None:
+        env["PGEVENTSTORE_PG_BINDIR"] = str(bindir)
     if dsn is not None:
         env["PGEVENTSTORE_DSN"] = dsn
     return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=180, check=False)
@@ -86,3 +91,13 @@ def test_demo_on_a_given_database(dsn: str, dev_home: Path) -> None:
     assert "embedded" not in result.stdout
     assert rows(result.stdout, "order-1-1")[-1][:2] == ["order-1-1", "1"]
     assert not (dev_home / "data").exists()
+
+
+def test_demo_on_the_binaries_of_pgserver(dev_home: Path) -> None:
+    # What a machine without PostgreSQL gets from pip install 'pgeventstore[embedded]'.
+    bindir = pgserver_bindir()
+    assert bindir is not None, "the dev extra installs pgserver"
+    result = pgeventstore("demo", home=dev_home, bindir=bindir)
+    assert result.returncode == 0, result.stderr
+    assert rows(result.stdout, "order-1-1")[-1][:5] == ["order-1-1", "1", "v1", "0", "shipped"]
+    assert f"{bindir.parent}" in (dev_home / "data" / "postmaster.opts").read_text()
