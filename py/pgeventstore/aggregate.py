@@ -276,7 +276,8 @@ def _execute_steps(
     context: CommandContext | None,
 ) -> Generator[_Step, Any, Aggregate[S]]:
     """Load, decide, save; on a concurrent append, wait and start over, ``retry.attempts`` times in all."""
-    for attempt in range(1, retry.attempts + 1):
+    attempt = 1
+    while True:
         current = yield from _load_steps(aggregate_type, stream_id)
         decided = [_stamp(aggregate_type, event, context) for event in handler(current.state, *args)]
         if not decided:
@@ -300,6 +301,7 @@ def _execute_steps(
             if attempt == retry.attempts:
                 raise
             yield _Sleep(retry.delay(attempt))
+            attempt += 1
             continue
         return Aggregate(
             stream_id,
@@ -308,7 +310,6 @@ def _execute_steps(
             version if snapshot_due else current.snapshot_version,
             current.replayed,
         )
-    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 class Repository(Generic[S]):
