@@ -84,6 +84,18 @@ def test_reducers_fold_events_without_a_database() -> None:
     assert tally.apply(state, "Closed", {}).closed
 
 
+def test_reducers_and_upcasters_as_mappings() -> None:
+    counter = AggregateType(
+        "counter",
+        0,
+        reducers={"Added": lambda state, data: state + data["amount"]},
+        upcasters={("Added", 1): lambda data: {"amount": data["value"]}},
+    )
+    assert counter.event_version("Added") == 2
+    assert counter.apply(0, "Added", counter.upcast("Added", {"value": 3}, 1)) == 3
+    assert counter.from_json(counter.to_json(7)) == 7
+
+
 def test_handlers_decide_events_or_raise_domain_errors() -> None:
     assert add(Tally(), 4, times=2) == [NewEvent("Added", {"amount": 4})] * 2
     with pytest.raises(DomainError, match="positive"):

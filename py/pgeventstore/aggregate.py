@@ -21,7 +21,7 @@ import random
 import time
 import types
 import typing
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -132,7 +132,9 @@ class AggregateType(Generic[S]):
     snapshots; bump it when the state's shape changes and snapshots of other versions are
     ignored (the state is rebuilt from the events). ``to_json``/``from_json`` store the
     state; for a frozen dataclass (fields of dataclasses, ``tuple[X, ...]``, optionals and
-    JSON values) the defaults do.
+    JSON values) the defaults do. Reducers and upcasters are registered with the
+    decorators :meth:`reducer` and :meth:`upcaster`, or given as mappings (keyed by event
+    type, and by event type and version).
     """
 
     def __init__(
@@ -144,6 +146,8 @@ class AggregateType(Generic[S]):
         state_version: int = 1,
         to_json: Callable[[S], Any] | None = None,
         from_json: Callable[[Any], S] | None = None,
+        reducers: Mapping[str, Reducer[S]] | None = None,
+        upcasters: Mapping[tuple[str, int], Upcaster] | None = None,
     ) -> None:
         if snapshot_every is not None and snapshot_every < 1:
             raise ValueError("snapshot_every must be at least 1, or None")
@@ -156,8 +160,8 @@ class AggregateType(Generic[S]):
         self.from_json: Callable[[Any], S] = from_json or (
             (lambda value: _from_json(type(initial), value)) if is_dataclass else _identity
         )
-        self._reducers: dict[str, Reducer[S]] = {}
-        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        self._reducers: dict[str, Reducer[S]] = dict(reducers or {})
+        self._upcasters: dict[tuple[str, int], Upcaster] = dict(upcasters or {})
 
     def reducer(self, event_type: str) -> Callable[[F], F]:
         """Register the decorated ``(state, data) -> state`` for events of ``event_type``."""
