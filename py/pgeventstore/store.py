@@ -16,6 +16,15 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from pgeventstore.errors import translated
+from pgeventstore.subscription import (
+    ConsumerGroup,
+    LogFilter,
+    SubscriptionLag,
+    iter_log,
+    load_checkpoint,
+    save_checkpoint,
+    subscription_lag,
+)
 from pgeventstore.values import (
     ANY,
     AppendResult,
@@ -264,3 +273,58 @@ class EventStore:
         """The usable snapshot (of ``schema_version`` when given) and every later event, in one call."""
         rows = self._fetchall(LOAD_STREAM_SQL, (stream_id, schema_version), conn)
         return self.codec.loaded_stream(stream_id, rows)
+
+    def read_all(
+        self,
+        after: int = 0,
+        *,
+        event_types: Sequence[str] | None = None,
+        category: str | None = None,
+        page_size: int = 1000,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """Every event of the global log readable now after the cursor ``after``, in log order.
+
+        ``after`` is the global position of the last event the caller was given (0: the
+        start); the iterator reads lazily one page at a time and ends when caught up.
+        """
+        log_filter = LogFilter(category=category, event_types=event_types)
+        with self.connection(conn) as c:
+            yield from iter_log(c, after, page_size, log_filter, self.codec.loads)
+
+    def read_category(
+        self,
+        category: str,
+        after: int = 0,
+        *,
+        group: ConsumerGroup | None = None,
+        event_types: Sequence[str] | None = None,
+        page_size: int = 1000,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """Like :meth:`read_all` for one category; with ``group``, only that member's streams."""
+        log_filter = LogFilter(category=category, event_types=event_types, group=group)
+        with self.connection(conn) as c:
+            yield from iter_log(c, after, page_size, log_filter, self.codec.loads)
+
+    def load_checkpoint(self, subscription: str, *, conn: psycopg.Connection[Any] | None = None) -> int:
+        """The subscription's checkpoint (global position of its last processed event), 0 if none."""
+        with self.connection(conn) as c:
+            return load_checkpoint(c, subscription)
+
+    def save_checkpoint(
+        self,
+        subscription: str,
+        position: int,
+        expected: int | None = None,
+        *,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> bool:
+        """Store a checkpoint, forward only or compare-and-set on ``expected``; False when it lost."""
+        with self.connection(conn) as c:
+            return save_checkpoint(c, subscription, position, expected)
+
+    def subscription_lag(self, *, conn: psycopg.Connection[Any] | None = None) -> list[SubscriptionLag]:
+        """Every checkpoint, how many events it is behind and which backend holds readers back."""
+        with self.connection(conn) as c:
+            return subscription_lag(c)

@@ -1,1 +1,1 @@
-"""Worked examples of pgeventstore, short enough to read and copy."""
+"""Worked examples built on pgeventstore (the Order Processing domain)."""
