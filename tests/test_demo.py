@@ -62,7 +62,8 @@ def test_demo_twice_on_the_embedded_cluster_keeps_the_orders(dev_home: Path) -> 
     assert "demo run 2" in second.stdout
     assert rows(second.stdout, "order-1-1")[-1][:5] == ["order-1-1", "1", "v1", "0", "shipped"]
     assert rows(second.stdout, "order-2-2")[-1][:5] == ["order-2-2", "1", "v1", "0", "cancelled"]
-    assert "orders per status: cancelled 2, placed 2, shipped 2" in second.stdout
+    assert "orders per status, from the rebuilt aggregates: cancelled 2, placed 2, shipped 2" in second.stdout
+    assert "(global log): cancelled 2, placed 2, shipped 2" in second.stdout
 
 
 def test_dev_server_start_status_url_stop(dev_home: Path) -> None:

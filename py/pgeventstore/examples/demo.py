@@ -3,17 +3,20 @@
 Each run is numbered by appending to the stream ``demo-runs``, places orders
 ``order-<run>-1..3``, ships one, cancels one, shows rejected commands, writes one order the
 way an older release did (``OrderPlaced`` v1), then rebuilds every order of every run from
-the database through a new connection, as a fresh process would.
+the database through a new connection, as a fresh process would, and counts orders per
+status twice: from those aggregates, and from the projection of
+:mod:`pgeventstore.examples.order_projection`, which follows the global log.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from pgeventstore import EventStore, NewEvent
 from pgeventstore.aggregate import Aggregate, CommandContext, DomainError, Repository
+from pgeventstore.examples.order_projection import PROJECTION_NAME, build_orders_by_status
 from pgeventstore.examples.orders import (
     CancelOrder,
     Item,
@@ -78,6 +81,7 @@ def run_demo(dsn: str, echo: Echo) -> None:
     echo(f"\nevery order rebuilt through a new connection (snapshot every {SNAPSHOT_EVERY} events)")
     echo(f"  {'stream':<11} {'version':>7}  {'snapshot':<8} {'replayed':>8}  state")
     statuses: collections.Counter[str] = collections.Counter()
+    shown = 0
     with EventStore(dsn) as fresh:
         reader = Repository(fresh, orders)
         for number in range(1, run + 1):
@@ -87,13 +91,22 @@ def run_demo(dsn: str, echo: Echo) -> None:
                     continue
                 statuses[order.state.status] += 1
                 if number > run - SHOWN_RUNS:
+                    shown += 1
                     snapshot = "none" if order.snapshot_version is None else f"v{order.snapshot_version}"
                     echo(
                         f"  {stream_id:<11} {order.version:>7}  {snapshot:<8} {order.replayed:>8}  "
                         f"{describe(order.state)}"
                     )
-        if run > SHOWN_RUNS:
-            echo(f"  (the orders of runs 1 to {run - SHOWN_RUNS} were rebuilt too; not shown)")
+        hidden = sum(statuses.values()) - shown
+        if hidden:
+            echo(f"  ({hidden} orders of earlier runs were rebuilt too; not shown)")
         event = fresh.read_stream(f"order-{run}-1", limit=1)[0]
         echo(f"\nmetadata of {event.type} in order-{run}-1: {dict(event.metadata or {})}")
-    echo("orders per status: " + ", ".join(f"{name} {count}" for name, count in sorted(statuses.items())))
+    echo(f"orders per status, from the rebuilt aggregates: {counts(statuses)}")
+    projected = build_orders_by_status(dsn)
+    echo(f"orders per status, from the projection {PROJECTION_NAME} (global log): {counts(projected)}")
+
+
+def counts(per_status: Mapping[str, int]) -> str:
+    """``cancelled 1, placed 2``."""
+    return ", ".join(f"{status} {count}" for status, count in sorted(per_status.items()))
