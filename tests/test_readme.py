@@ -115,7 +115,8 @@ def parse_console(block: Block) -> list[Command]:
                 )
             commands.append(Command(command, 0, block.line + offset))
         elif exits:
-            if not commands or commands[-1].exit_code != 0 or commands[-1].line != block.line + offset - 1:
+            # The exit code belongs to the last command; its shown output may stand between.
+            if not commands or commands[-1].exit_code != 0:
                 raise ValueError(f"README line {block.line + offset}: `# exits N` must follow a `$ ` line")
             commands[-1] = dataclasses.replace(commands[-1], exit_code=int(exits.group(1)))
     return commands
