@@ -15,8 +15,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 from pgeventstore import EventStore, InvalidArgument, NewEvent, RecordedEvent
+from pgeventstore.cli import main
 from pgeventstore.examples.order_projection import (
     PROJECTION_NAME,
     build_orders_by_status,
@@ -222,7 +224,8 @@ def test_projection_killed_mid_batch_keeps_exactly_once_effect(dsn: str) -> None
     script = textwrap.dedent(
         """
         import sys, time
-        from pgeventstore.examples.order_projection import apply_order_event, orders_projection
+        from pgeventstore.cli import main
+from pgeventstore.examples.order_projection import apply_order_event, orders_projection
 
         def slow(conn, event):
             apply_order_event(conn, event)
@@ -288,3 +291,40 @@ def test_two_projection_instances_race_without_double_counting(dsn: str) -> None
         assert conn.execute("select count(*) from tally").fetchone() == (
             len(list(EventStore(dsn).read_all())),
         )
+
+
+def test_cli_tail_and_subscriptions(dsn: str) -> None:
+    with EventStore(dsn) as store:
+        place_orders(store, 3)
+        store.append("cart-1", [NewEvent("ItemAdded", {"sku": "x"})])
+        store.save_checkpoint("mailer", next(iter(store.read_all())).global_position)
+    runner = CliRunner()
+    env = {"PGEVENTSTORE_DSN": dsn}
+    result = runner.invoke(main, ["tail", "--no-follow", "--category", "cart"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output.split("\t")[1:] == ["cart-1@0", "ItemAdded", '{"sku":"x"}\n']
+    result = runner.invoke(main, ["tail", "--no-follow"], env=env)
+    assert len(result.output.splitlines()) == 5
+    assert runner.invoke(main, ["tail", "--no-follow", "--from", "999999"], env=env).exit_code == 4
+    assert runner.invoke(main, ["tail", "--no-follow", "--category", "a-b"], env=env).exit_code == 6
+    assert runner.invoke(main, ["tail", "--from", "-1"], env=env).exit_code == 2
+    result = runner.invoke(main, ["subscriptions"], env=env)
+    assert result.exit_code == 0
+    assert result.output.splitlines()[1].split("\t") == ["mailer", "1", "4", "0", "-"]
+
+
+def test_cli_tail_follows_until_interrupted(dsn: str) -> None:
+    child = subprocess.Popen(
+        [str(Path(sys.executable).parent / "pgeventstore"), "tail", "--poll-interval", "0.05"],
+        env={**os.environ, "PGEVENTSTORE_DSN": dsn},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    try:
+        with EventStore(dsn) as store:
+            store.append("order-7", [NewEvent("OrderPlaced", {})])
+        assert "order-7@0\tOrderPlaced" in child.stdout.readline()
+    finally:
+        child.send_signal(signal.SIGINT)
+    assert child.wait(10) == 0

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar
 
 import click
 import psycopg
 
-from pgeventstore import __version__, schema
+from pgeventstore import __version__, schema, subscription
 from pgeventstore.cluster import temporary_cluster
+from pgeventstore.errors import EventStoreError, InvalidArgument, StreamNotFound
+from pgeventstore.subscription import LogFilter
+from pgeventstore.values import RecordedEvent
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,3 +106,96 @@ def demo() -> None:
                 "select version, global_position, event_type, data from eventstore.read_stream('order-1')"
             ):
                 click.echo(f"read: {row}")
+
+
+def _log_command_failure(error: Exception) -> NoReturn:
+    """Exit with the documented code for a failure of ``tail`` or ``subscriptions``."""
+    if isinstance(error, InvalidArgument):
+        fail(f"{error.message} ({error.hint})" if error.hint else error.message, 6)
+    if isinstance(error, StreamNotFound):
+        fail(f"{error.message} ({error.hint})" if error.hint else error.message, 4)
+    if isinstance(error, psycopg.OperationalError):
+        fail(f"cannot connect: {error}".strip(), 7)
+    raise error
+
+
+@main.command()
+@click.option("--category", help="Follow only the streams of this category (the part before '-').")
+@click.option(
+    "--from",
+    "after",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Start after the event at this global position (a checkpoint; 0 is the start of the log).",
+)
+@click.option("--type", "event_types", multiple=True, help="Only events of this type (repeatable).")
+@click.option(
+    "--follow/--no-follow",
+    default=True,
+    show_default=True,
+    help="Keep following new events (stop with Ctrl-C), or exit once caught up.",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.01),
+    default=0.5,
+    show_default=True,
+    help="Seconds between polls when no NOTIFY arrives.",
+)
+@click.pass_context
+def tail(
+    ctx: click.Context,
+    category: str | None,
+    after: int,
+    event_types: tuple[str, ...],
+    follow: bool,
+    poll_interval: float,
+) -> None:
+    """Print the global log, one event a line: position, stream@version, type, data."""
+    dsn = require_dsn(ctx)
+    log_filter = LogFilter(category=category, event_types=list(event_types) or None)
+    try:
+        if follow:
+            events: Iterator[RecordedEvent] = subscription.follow(
+                dsn, after, log_filter, poll_interval=poll_interval
+            )
+        else:
+            events = _caught_up(dsn, after, log_filter)
+        for event in events:
+            click.echo(
+                f"{event.global_position}\t{event.stream_id}@{event.version}\t{event.type}\t"
+                f"{json.dumps(event.data, separators=(',', ':'))}"
+            )
+    except KeyboardInterrupt:
+        return
+    except (EventStoreError, psycopg.OperationalError) as error:
+        _log_command_failure(error)
+
+
+def _caught_up(dsn: str, after: int, log_filter: LogFilter) -> Iterator[RecordedEvent]:
+    """Every event readable now after ``after``."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        yield from subscription.iter_log(conn, after, log_filter=log_filter)
+
+
+@main.command()
+@click.pass_context
+def subscriptions(ctx: click.Context) -> None:
+    """List every subscription's checkpoint, how far it is behind, and what holds it back."""
+    dsn = require_dsn(ctx)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            rows = subscription.subscription_lag(conn)
+    except (EventStoreError, psycopg.OperationalError) as error:
+        _log_command_failure(error)
+    click.echo("subscription\tcheckpoint\tbehind\theld_back\theld_back_by")
+    for row in rows:
+        holder = (
+            f"pid {row.held_back_by_pid} since {row.held_back_since:%Y-%m-%d %H:%M:%S%z}"
+            if (row.held_back_by_pid is not None and row.held_back_since is not None)
+            else "-"
+        )
+        click.echo(
+            f"{row.subscription}\t{row.position}\t{row.events_behind}\t{row.events_held_back}\t{holder}"
+        )
