@@ -3,7 +3,8 @@
 --
 -- Guarantees: returns only for a non-empty JSON array of at most 10,000 objects whose keys
 -- are type (string, 1 to 255 characters), data (required, any JSON, at most 1 MiB),
--- metadata (optional object or null) and id (optional canonical uuid string or null),
+-- metadata (optional object or null, at most 1 MiB) and id (optional canonical uuid
+-- string or null), at most 64 MiB in all,
 -- with no id given twice; otherwise raises ES400 naming the first offending event
 -- (0-based index).
 create or replace function eventstore.check_events(events jsonb)
@@ -38,6 +39,12 @@ begin
             message = format('a batch holds at most 10000 events, got %s', event_count),
             hint = 'Split the batch into several appends, each with the expected version the previous one returned.';
     end if;
+    if pg_column_size(p_events) > 67108864 then
+        raise exception using
+            errcode = 'ES400',
+            message = format('a batch holds at most 64 MiB of JSON, got %s bytes', pg_column_size(p_events)),
+            hint = 'Split the batch into several appends, each with the expected version the previous one returned.';
+    end if;
 
     select min(y.n) filter (where y.problem is not null) - 1,
            (array_agg(y.problem order by y.n) filter (where y.problem is not null))[1],
@@ -62,6 +69,8 @@ begin
                      'has "data" larger than 1 MiB'
                  when jsonb_typeof(t.event -> 'metadata') not in ('object', 'null') then
                      'has "metadata" that is not a JSON object'
+                 when pg_column_size(t.event -> 'metadata') > 1048576 then
+                     'has "metadata" larger than 1 MiB'
                  when jsonb_typeof(t.event -> 'id') not in ('string', 'null')
                       or (t.event ->> 'id') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
                      'has an "id" that is not a UUID string like ''5f0c1d9e-8a4b-4c3e-9f1a-2b3c4d5e6f70'''

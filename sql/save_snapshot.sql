@@ -4,7 +4,7 @@
 -- Guarantees: returns true when stored, false when the stored snapshot is at the same or
 -- a newer version (it is kept: the newer version always wins, whatever the order of
 -- concurrent calls). ES404 when the stream has no events; ES400 for a version outside
--- 0..current version, a NULL state or a schema_version below 1.
+-- 0..current version, a NULL state, a state larger than 16 MiB or a schema_version below 1.
 create or replace function eventstore.save_snapshot(
     stream_id text,
     version bigint,
@@ -30,6 +30,12 @@ begin
             errcode = 'ES400',
             message = 'snapshot state must not be NULL',
             hint = 'Pass the state as JSON; use ''null''::jsonb for an empty state.';
+    end if;
+    if pg_column_size(p_state) > 16777216 then
+        raise exception using
+            errcode = 'ES400',
+            message = format('snapshot state must be at most 16 MiB, got %s bytes', pg_column_size(p_state)),
+            hint = 'Keep snapshots small: store only what rebuilding the state needs.';
     end if;
     if p_schema_version is null or p_schema_version < 1 then
         raise exception using

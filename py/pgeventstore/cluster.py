@@ -178,6 +178,14 @@ class Cluster:
         """Stop the server (``mode``: smart, fast or immediate)."""
         self._run("pg_ctl", "stop", "-w", "-D", str(self.data_dir), "-m", mode)
 
+    def set_xid_epoch(self, epoch: int) -> None:
+        """Set the epoch of the stopped cluster's next transaction id (``pg_resetwal -e``).
+
+        The step of the restore procedure in docs/operations.md that puts a cluster's
+        64-bit transaction ids ahead of those a restored event log recorded.
+        """
+        self._run("pg_resetwal", "-e", str(epoch), "-D", str(self.data_dir))
+
     def kill(self) -> None:
         """Kill the postmaster with SIGKILL, as a crash would."""
         pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])

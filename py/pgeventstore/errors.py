@@ -1,7 +1,7 @@
 """Exceptions of pgeventstore, and the one place that maps SQLSTATEs to them.
 
 The database decides every rule; a failed call raises a psycopg error whose SQLSTATE
-(``ES400``, ``ES404``, ``ES409``, ``ES412``) :func:`translate` turns into the matching
+(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES423``, ``ES503``) :func:`translate` turns into the matching
 exception below. Connection and server errors stay psycopg's own.
 """
 
@@ -69,6 +69,21 @@ class DuplicateEventId(EventStoreError):
         self.stream_id = stream_id
 
 
+class EventsImmutable(EventStoreError):
+    """ES423: stored events cannot be updated, deleted or truncated."""
+
+    sqlstate = "ES423"
+
+
+class LogOrderAtRisk(EventStoreError):
+    """ES503: the cluster's transaction ids are behind the stored events' (restored database).
+
+    Nothing was written; the hint says how to advance the transaction id epoch.
+    """
+
+    sqlstate = "ES503"
+
+
 def translate(error: psycopg.Error) -> Exception:
     """The pgeventstore exception for ``error``, or ``error`` itself if it is not ours."""
     diag = error.diag
@@ -93,6 +108,10 @@ def translate(error: psycopg.Error) -> Exception:
         return StreamNotFound(message, hint=hint)
     if state == "ES400":
         return InvalidArgument(message, hint=hint)
+    if state == "ES423":
+        return EventsImmutable(message, hint=hint)
+    if state == "ES503":
+        return LogOrderAtRisk(message, hint=hint)
     return error
 
 

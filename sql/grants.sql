@@ -1,0 +1,53 @@
+-- Who may call what: the one home of every privilege in the eventstore schema.
+-- Applied LAST (see install-order.txt), after every function file, on every install, so a
+-- function added by any later file is covered without editing this one.
+--
+-- Guarantees, for every function of the schema, whatever file created it:
+-- * nobody gets it through PUBLIC; eventstore_admin may execute it;
+-- * eventstore_reader (and through membership writer and admin) may execute it when its
+--   name is in the reader list below, eventstore_writer when it is in the writer list;
+--   any other function (validation helpers, future maintenance) is admin-only;
+-- * it runs as its owner (SECURITY DEFINER) with the search_path its file pinned, so the
+--   roles reach the tables only through the functions. Trigger functions stay SECURITY
+--   INVOKER: they must see who changes the table (refuse_event_change checks it).
+-- And for every table and sequence: no role but the owner has any privilege.
+-- A name in a list that no function has yet is simply not granted (other files may add it).
+do $grants$
+declare
+    v_reader constant text[] := array[
+        'category', 'version', 'stream_version', 'read_stream', 'load_snapshot', 'load_stream',
+        'read_all', 'read_category', 'load_checkpoint', 'subscription_lag', 'is_processed',
+        'list_streams', 'stats'];
+    v_writer constant text[] := array[
+        'append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint'];
+    v_function record;
+begin
+    revoke all on schema eventstore from public;
+    grant usage on schema eventstore to eventstore_reader;
+    revoke all on all tables in schema eventstore
+        from public, eventstore_reader, eventstore_writer, eventstore_admin;
+    revoke all on all sequences in schema eventstore
+        from public, eventstore_reader, eventstore_writer, eventstore_admin;
+
+    for v_function in
+        select p.oid::regprocedure as signature,
+               p.proname::text as name,
+               p.prorettype = 'trigger'::regtype as is_trigger
+          from pg_catalog.pg_proc p
+         where p.pronamespace = 'eventstore'::regnamespace
+           and p.prokind in ('f', 'p')
+    loop
+        execute pg_catalog.format('alter routine %s security %s', v_function.signature,
+                                  case when v_function.is_trigger then 'invoker' else 'definer' end);
+        execute pg_catalog.format(
+            'revoke all on routine %s from public, eventstore_reader, eventstore_writer',
+            v_function.signature);
+        execute pg_catalog.format('grant execute on routine %s to eventstore_admin', v_function.signature);
+        if v_function.name = any (v_reader) then
+            execute pg_catalog.format('grant execute on routine %s to eventstore_reader', v_function.signature);
+        elsif v_function.name = any (v_writer) then
+            execute pg_catalog.format('grant execute on routine %s to eventstore_writer', v_function.signature);
+        end if;
+    end loop;
+end;
+$grants$;
