@@ -224,8 +224,7 @@ def test_projection_killed_mid_batch_keeps_exactly_once_effect(dsn: str) -> None
     script = textwrap.dedent(
         """
         import sys, time
-        from pgeventstore.cli import main
-from pgeventstore.examples.order_projection import apply_order_event, orders_projection
+        from pgeventstore.examples.order_projection import apply_order_event, orders_projection
 
         def slow(conn, event):
             apply_order_event(conn, event)
