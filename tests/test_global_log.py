@@ -21,6 +21,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from pgeventstore.subscription import Subscription
+
 READ_ALL = "select global_position, stream_id, version, event_id from eventstore.read_all(%s, %s)"
 READ_GROUP = (
     "select global_position, stream_id, version, event_id from eventstore.read_category(%s, %s, %s, %s, %s)"
@@ -160,6 +162,9 @@ class Torture:
         rng = random.Random(seed)
         deadline = time.monotonic() + self.seconds
         with psycopg.connect(self.dsn) as conn:
+            if seed % 2 == 0:
+                conn.execute("set eventstore.notify = 'on'")
+                conn.commit()
             while time.monotonic() < deadline:
                 ids: list[uuid.UUID] = []
                 # Sorted stream ids: transactions lock stream rows in one order (no deadlocks).
@@ -222,6 +227,18 @@ def run_torture(dsn: str, seconds: float) -> None:
                 )
             )
         )
+    # The Python Subscription too, following live: woken by the NOTIFY of the writers that
+    # send it (even seeds) and by polling.
+    delivered: list[Row] = []
+    subscription = Subscription(
+        dsn,
+        "torture",
+        lambda e: delivered.append((e.global_position, e.stream_id, e.version, e.id)),
+        batch_size=300,
+        poll_interval=0.02,
+    )
+    live = threading.Thread(target=state.guarded(subscription.run))
+    live.start()
     for thread in threads:
         thread.start()
     for thread in threads[: state.writers]:
@@ -229,9 +246,14 @@ def run_torture(dsn: str, seconds: float) -> None:
     state.writers_done.set()
     for thread in threads[state.writers :]:
         thread.join(timeout=120)
-    assert not state.errors, state.errors
-
     final = read_everything(dsn)
+    deadline = time.monotonic() + 60
+    while len(delivered) < len(final) and time.monotonic() < deadline and not state.errors:
+        time.sleep(0.05)
+    subscription.stop()
+    live.join(timeout=30)
+    assert not state.errors, state.errors
+    assert delivered == final, "the Subscription's deliveries differ from the log"
     final_ids = [r[3] for r in final]
     assert len(state.committed) > 1000, "the run wrote too little to mean anything"
     assert state.aborted, "the run rolled nothing back"
