@@ -238,15 +238,24 @@ def test_projection_killed_mid_batch_keeps_exactly_once_effect(dsn: str) -> None
         projection.catch_up()
         """
     )
-    child = subprocess.Popen([sys.executable, "-c", script, dsn], stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "started"
-    time.sleep(1.2)  # some batches commit, one is in flight
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with (
+        psycopg.connect(dsn, autocommit=True) as conn,
+        subprocess.Popen(
+            [sys.executable, "-c", script, dsn], stdout=subprocess.PIPE, text=True, cwd=ROOT
+        ) as child,
+    ):
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "started"
+        # Kill it once its first batch has committed: the second is then in flight.
+        deadline = time.monotonic() + 60
+        while conn.execute("select count(*) from applied").fetchone() == (0,) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
         done = conn.execute("select count(*) from applied").fetchone()
-        assert done is not None and 0 < done[0] < 333, "kill the child mid-run, after some batches"
+        total = conn.execute("select count(*) from eventstore.read_category('order', 0, 100000)").fetchone()
+        assert done is not None and total is not None
+        assert 0 < done[0] < total[0], "the child was killed mid-run, after its first batch"
         assert done[0] % 50 == 0, "only whole batches committed"
     projection = orders_projection(dsn)
     original = projection.handler
@@ -313,17 +322,43 @@ def test_cli_tail_and_subscriptions(dsn: str) -> None:
 
 
 def test_cli_tail_follows_until_interrupted(dsn: str) -> None:
-    child = subprocess.Popen(
+    with subprocess.Popen(
         [str(Path(sys.executable).parent / "pgeventstore"), "tail", "--poll-interval", "0.05"],
         env={**os.environ, "PGEVENTSTORE_DSN": dsn},
         stdout=subprocess.PIPE,
         text=True,
-    )
-    assert child.stdout is not None
+    ) as child:
+        assert child.stdout is not None
+        try:
+            with EventStore(dsn) as store:
+                store.append("order-7", [NewEvent("OrderPlaced", {})])
+            assert "order-7@0\tOrderPlaced" in child.stdout.readline()
+        finally:
+            child.send_signal(signal.SIGINT)
+        assert child.wait(10) == 0
+
+
+def test_projection_follows_live_until_stopped(dsn: str) -> None:
+    build_orders_by_status(dsn)  # creates the read model
+    projection = orders_projection(dsn)
+    projection.poll_interval = 0.05
+    thread = threading.Thread(target=projection.run)
+    thread.start()
     try:
         with EventStore(dsn) as store:
-            store.append("order-7", [NewEvent("OrderPlaced", {})])
-        assert "order-7@0\tOrderPlaced" in child.stdout.readline()
+            place_orders(store, 10)
+        deadline = time.monotonic() + 10
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                row = conn.execute("select count(*) from order_status").fetchone()
+                if row == (10,):
+                    break
+                time.sleep(0.05)
     finally:
-        child.send_signal(signal.SIGINT)
-    assert child.wait(10) == 0
+        projection.stop()
+        thread.join(5)
+    assert not thread.is_alive()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert dict(conn.execute("select status, count(*) from order_status group by status").fetchall()) == (
+            expected_counts(10)
+        )

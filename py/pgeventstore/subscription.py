@@ -458,8 +458,19 @@ class Projection:
             return self._catch_up(conn)
 
     def run(self) -> None:
-        """Catch up, then follow the log live (polling) until :meth:`stop` is called."""
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        """Catch up, then follow the log live until :meth:`stop` is called.
+
+        Like :meth:`Subscription.run`: woken by the NOTIFY of appends when
+        ``eventstore.notify`` is on, and polling every ``poll_interval`` seconds regardless.
+        """
+        with (
+            psycopg.connect(self.dsn, autocommit=True) as conn,
+            psycopg.connect(self.dsn, autocommit=True) as listener,
+        ):
+            listener.execute(f"listen {NOTIFY_CHANNEL}")
             while not self._stop.is_set():
                 self._catch_up(conn)
-                self._stop.wait(self.poll_interval)
+                if self._stop.is_set():
+                    break
+                for _ in listener.notifies(timeout=self.poll_interval, stop_after=1):
+                    pass
