@@ -176,8 +176,12 @@ def test_projection_example_counts_and_rebuild(dsn: str) -> None:
         assert build_orders_by_status(dsn) == expected_counts(40)
         place_orders(store, 20, start=40)
         assert build_orders_by_status(dsn) == expected_counts(60)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        live = conn.execute("select * from order_status order by order_id").fetchall()
         assert rebuild_orders_by_status(dsn) == expected_counts(60)
-        assert build_orders_by_status(dsn) == expected_counts(60)
+        rebuilt = conn.execute("select * from order_status order by order_id").fetchall()
+    assert rebuilt == live, "the projection rebuilt from zero differs from the live one"
+    assert build_orders_by_status(dsn) == expected_counts(60)
 
 
 def test_projection_failing_mid_batch_applies_nothing_of_it(dsn: str) -> None:
