@@ -22,7 +22,7 @@ from typing import IO, Any, NoReturn, TypeVar
 import click
 import psycopg
 
-from pgeventstore import __version__, schema
+from pgeventstore import __version__, schema, subscription
 from pgeventstore.cluster import ClusterError
 from pgeventstore.codec import exact_dumps, exact_loads
 from pgeventstore.devserver import DevServer
@@ -35,6 +35,7 @@ from pgeventstore.errors import (
 )
 from pgeventstore.examples.demo import run_demo
 from pgeventstore.store import EventStore
+from pgeventstore.subscription import LogFilter
 from pgeventstore.values import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion, NewEvent, RecordedEvent
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -562,3 +563,79 @@ def dev_server_url(ctx: click.Context) -> None:
     if url is None:
         fail("the development cluster is not running: pgeventstore dev-server start", 1)
     click.echo(url)
+
+
+@main.command()
+@click.option("--category", "-c", help="Only streams of this category (the id before the first '-').")
+@click.option(
+    "--from",
+    "after",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Start after the event at this global position (a checkpoint; 0: the start of the log).",
+)
+@click.option("--type", "-t", "event_types", multiple=True, help="Only events of this type (repeatable).")
+@click.option(
+    "--follow/--no-follow",
+    default=True,
+    show_default=True,
+    help="Keep following new events until Ctrl-C, or exit once caught up.",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.01),
+    default=0.5,
+    show_default=True,
+    help="Seconds between polls when no NOTIFY wakes it up.",
+)
+@click.pass_context
+def tail(
+    ctx: click.Context,
+    category: str | None,
+    after: int,
+    event_types: tuple[str, ...],
+    follow: bool,
+    poll_interval: float,
+) -> None:
+    """Print the global log, one event a line: position, stream@version, type, data.
+
+    The log in its one order (see the README, "The global log and subscriptions"):
+    an event is printed once every transaction older than its own has ended.
+    """
+    log_filter = LogFilter(category=category, event_types=list(event_types) or None)
+    events: Iterator[RecordedEvent]
+    if follow:
+        events = subscription.follow(
+            require_dsn(ctx), after, log_filter, poll_interval=poll_interval, loads=exact_loads
+        )
+    else:
+        events = open_store(ctx).read_all(after, event_types=log_filter.event_types, category=category)
+    try:
+        for event in events:
+            click.echo(
+                f"{event.global_position}\t{event.stream_id}@{event.version}\t{event.type}\t"
+                f"{exact_dumps(event.data)}"
+            )
+    except KeyboardInterrupt:
+        return
+
+
+@main.command()
+@click.pass_context
+def subscriptions(ctx: click.Context) -> None:
+    """List every subscription's checkpoint, how far it is behind, and what holds it back."""
+    rows = (
+        (
+            lag.subscription,
+            lag.position,
+            lag.events_behind,
+            lag.events_held_back,
+            "-"
+            if lag.held_back_by_pid is None or lag.held_back_since is None
+            else f"pid {lag.held_back_by_pid} since {timestamp(lag.held_back_since)}",
+        )
+        for lag in open_store(ctx).subscription_lag()
+    )
+    for line in table(["SUBSCRIPTION", "CHECKPOINT", "BEHIND", "HELD BACK", "HELD BACK BY"], rows):
+        click.echo(line)
