@@ -4,7 +4,7 @@ begin;
 select plan(6);
 
 select has_schema('eventstore');
-select tables_are('eventstore', array['schema_migrations', 'streams', 'events', 'snapshots']);
+select tables_are('eventstore', array['schema_migrations', 'streams', 'events', 'snapshots', 'checkpoints']);
 select has_function('eventstore', 'append_to_stream', array['text', 'bigint', 'jsonb']);
 select matches(eventstore.version(), '^[0-9]{4}\.[a-z0-9-]+$', 'version() names a migration (tests/test_install.py checks it is the newest)');
 

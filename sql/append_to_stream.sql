@@ -11,17 +11,25 @@
 -- * Versions are 0-based and gapless; global positions increase within the batch.
 -- * Two writers with the same expectation on one stream: one wins, the other gets ES409
 --   (never a unique violation, deadlock or serialization failure under READ COMMITTED).
---   Writers serialize only on their own stream's row in eventstore.streams: writers to
---   other streams, of the same category or not, never wait for each other.
+--   Every call first takes the stream's transaction-scoped advisory lock (key
+--   eventstore.stream_lock_key), then its row in eventstore.streams, always in that
+--   order, so calls with and without ids cannot deadlock each other. Writers serialize
+--   only on these two per-stream locks: writers to other streams, of the same category
+--   or not, never wait for each other.
 -- * Idempotent retry: when every event carries an id and exactly those ids are stored in
 --   this stream, in that order, directly after expected_version (anywhere for NULL and
 --   -2), the original result is returned and nothing is written. A partial or
---   out-of-place match is ES409; an id stored in another stream is ES412. Such batches
---   take a transaction-scoped advisory lock on the stream
---   (key eventstore.stream_lock_key) so that concurrent retries see each other.
+--   out-of-place match is ES409; an id stored in another stream is ES412. The check runs
+--   under the stream's advisory lock, so concurrent retries see each other.
 -- * Errors: ES400 invalid argument, ES409 wrong expected version (DETAIL is a JSON object
 --   with stream_id, expected_version and actual_version), ES412 duplicate event id.
 --   A failed call writes nothing.
+-- * Global log order: the events' transaction_id is greatest(this transaction's id, the
+--   stream's log_transaction_id), stored back into the stream's row, so an older
+--   transaction appending after a newer one committed to the stream still sorts after it
+--   in (transaction_id, global_position) order (see migrations/0002.global-log.sql).
+-- * With the setting eventstore.notify = 'on', the transaction sends one NOTIFY on the
+--   channel 'eventstore' (PostgreSQL folds identical notifications of a transaction).
 create or replace function eventstore.append_to_stream(
     stream_id text,
     expected_version bigint,
@@ -40,6 +48,7 @@ declare
     v_ids uuid[];
     v_id_count integer;
     v_new_version bigint;
+    v_log_xid xid8;
     v_inserted integer;
     v_first bigint;
     v_last bigint;
@@ -59,8 +68,11 @@ begin
       into v_count, v_ids, v_id_count
       from eventstore.check_events(p_events) c;
 
+    -- Taken whether or not the batch carries ids: a lock order that depended on the batch
+    -- would let a retry and a plain append in two transactions deadlock on one stream.
+    perform pg_advisory_xact_lock(eventstore.stream_lock_key(p_stream_id));
+
     if v_id_count = v_count then
-        perform pg_advisory_xact_lock(eventstore.stream_lock_key(p_stream_id));
         select r.stream_version, r.first_position, r.last_position
           into stream_version, first_position, last_position
           from eventstore.find_stored_batch(p_stream_id, p_expected, v_ids) r;
@@ -71,26 +83,29 @@ begin
     end if;
 
     if p_expected is null then
-        insert into eventstore.streams as s (stream_id, version)
-        values (p_stream_id, v_count - 1)
+        insert into eventstore.streams as s (stream_id, version, log_transaction_id)
+        values (p_stream_id, v_count - 1, pg_current_xact_id())
         on conflict on constraint streams_pkey
-        do update set version = s.version + v_count, updated_at = now()
-        returning s.version into v_new_version;
+        do update set version = s.version + v_count, updated_at = now(),
+                      log_transaction_id = greatest(s.log_transaction_id, pg_current_xact_id())
+        returning s.version, s.log_transaction_id into v_new_version, v_log_xid;
     elsif p_expected = -1 then
-        insert into eventstore.streams as s (stream_id, version)
-        values (p_stream_id, v_count - 1)
+        insert into eventstore.streams as s (stream_id, version, log_transaction_id)
+        values (p_stream_id, v_count - 1, pg_current_xact_id())
         on conflict on constraint streams_pkey do nothing
-        returning s.version into v_new_version;
+        returning s.version, s.log_transaction_id into v_new_version, v_log_xid;
     elsif p_expected = -2 then
         update eventstore.streams s
-           set version = s.version + v_count, updated_at = now()
+           set version = s.version + v_count, updated_at = now(),
+               log_transaction_id = greatest(s.log_transaction_id, pg_current_xact_id())
          where s.stream_id = p_stream_id
-        returning s.version into v_new_version;
+        returning s.version, s.log_transaction_id into v_new_version, v_log_xid;
     else
         update eventstore.streams s
-           set version = s.version + v_count, updated_at = now()
+           set version = s.version + v_count, updated_at = now(),
+               log_transaction_id = greatest(s.log_transaction_id, pg_current_xact_id())
          where s.stream_id = p_stream_id and s.version = p_expected
-        returning s.version into v_new_version;
+        returning s.version, s.log_transaction_id into v_new_version, v_log_xid;
     end if;
 
     if v_new_version is null then
@@ -98,13 +113,15 @@ begin
     end if;
 
     with inserted as (
-        insert into eventstore.events (stream_id, version, event_id, event_type, data, metadata)
+        insert into eventstore.events
+            (stream_id, version, event_id, event_type, data, metadata, transaction_id)
         select p_stream_id,
                v_new_version - v_count + x.n,
                coalesce(v_ids[x.n], gen_random_uuid()),
                x.event ->> 'type',
                x.event -> 'data',
-               nullif(x.event -> 'metadata', 'null'::jsonb)
+               nullif(x.event -> 'metadata', 'null'::jsonb),
+               v_log_xid
           from jsonb_array_elements(p_events) with ordinality as x(event, n)
          order by x.n
         on conflict on constraint events_event_id_key do nothing
@@ -126,6 +143,10 @@ begin
             message = format('event id %s is already stored in stream %s', v_duplicate, quote_literal(v_other_stream)),
             detail = json_build_object('event_id', v_duplicate, 'stream_id', v_other_stream)::text,
             hint = 'Give every new event a fresh id; reuse an id only to retry the very same append.';
+    end if;
+
+    if current_setting('eventstore.notify', true) = 'on' then
+        perform pg_notify('eventstore', '');
     end if;
 
     stream_version := v_new_version;

@@ -1,0 +1,102 @@
+-- eventstore.read_all and read_category in one session: order, cursor, filters, limits,
+-- rolled-back transactions and the recorded transaction id. The statements commit (no
+-- enclosing transaction) because read_all only returns events of ended transactions.
+-- Races between sessions are in tests/test_global_log.py.
+select plan(23);
+
+select is_empty($$select * from eventstore.read_all()$$, 'an empty log reads as no rows');
+
+select eventstore.append_to_stream('order-1', -1, '[{"type":"OrderPlaced","data":{"n":1}}]');
+select eventstore.append_to_stream('order-2', -1, '[{"type":"OrderPlaced","data":{"n":2}},{"type":"OrderShipped","data":{"n":3}}]');
+select eventstore.append_to_stream('cart-1', -1, '[{"type":"ItemAdded","data":{"n":4}}]');
+begin;
+select eventstore.append_to_stream('order-3', -1, '[{"type":"OrderPlaced","data":{"n":99}}]');
+rollback;
+select eventstore.append_to_stream('order-1', 0, '[{"type":"OrderShipped","data":{"n":5}}]');
+
+select results_eq(
+    $$select (data ->> 'n')::int from eventstore.read_all()$$,
+    $$values (1), (2), (3), (4), (5)$$,
+    'read_all(0) returns every committed event once, in commit order, none of the rolled-back transaction');
+
+select results_eq(
+    $$select stream_id, version from eventstore.read_all() where stream_id = 'order-1'$$,
+    $$values ('order-1'::text, 0::bigint), ('order-1', 1)$$,
+    'a stream''s events come in version order');
+
+select results_eq(
+    $$select (data ->> 'n')::int from eventstore.read_all(0, 2)$$,
+    $$values (1), (2)$$,
+    'max_count limits the page');
+
+select results_eq(
+    $$select (data ->> 'n')::int
+        from eventstore.read_all((select max(global_position) from eventstore.read_all(0, 2)), 10)$$,
+    $$values (3), (4), (5)$$,
+    'a reader continues after the global position of the last event it was given');
+
+select is_empty(
+    $$select * from eventstore.read_all((select e.global_position from eventstore.events e where e.data ->> 'n' = '5'))$$,
+    'after the last event there is nothing');
+
+select results_eq(
+    $$select (data ->> 'n')::int from eventstore.read_all(0, 100, array['OrderShipped'])$$,
+    $$values (3), (5)$$,
+    'event_types keeps only those types');
+
+select results_eq(
+    $$select (data ->> 'n')::int from eventstore.read_all(0, 100, null, 'cart')$$,
+    $$values (4)$$,
+    'category keeps only streams of that category');
+
+select results_eq(
+    $$select (data ->> 'n')::int from eventstore.read_category('order')$$,
+    $$values (1), (2), (3), (5)$$,
+    'read_category returns the category in log order');
+
+select results_eq(
+    $$select (data ->> 'n')::int from eventstore.read_category('order', 0, 100, null, null, array['OrderPlaced'])$$,
+    $$values (1), (2)$$,
+    'read_category filters by event type too');
+
+select results_eq(
+    $$select (data ->> 'n')::int
+        from eventstore.read_category('order', (select e.global_position from eventstore.events e where e.data ->> 'n' = '4'))$$,
+    $$values (5)$$,
+    'a category reader may continue from any event position, even one of another category');
+
+select is(
+    (select count(*) from eventstore.events e
+       join eventstore.streams s using (stream_id)
+      where e.version = s.version and e.transaction_id <> s.log_transaction_id),
+    0::bigint,
+    'each stream''s log_transaction_id is the transaction id recorded with its last event');
+
+-- A stream whose log_transaction_id is ahead of the appending transaction's id (as when
+-- a newer transaction committed there first): the append records the stream's value.
+update eventstore.streams
+   set log_transaction_id = (pg_current_xact_id()::text::bigint + 1000000)::text::xid8
+ where stream_id = 'cart-1';
+select eventstore.append_to_stream('cart-1', 0, '[{"type":"ItemAdded","data":{"n":6}}]');
+select is(
+    (select e.transaction_id from eventstore.events e where e.stream_id = 'cart-1' and e.version = 1),
+    (select s.log_transaction_id from eventstore.streams s where s.stream_id = 'cart-1'),
+    'an append records greatest(own transaction id, the stream''s log_transaction_id)');
+select ok(
+    (select e.transaction_id from eventstore.events e where e.stream_id = 'cart-1' and e.version = 1)
+    > pg_current_xact_id(),
+    'here that is the stream''s value, above the appending transaction''s own id');
+select is_empty(
+    $$select * from eventstore.read_all((select e.global_position from eventstore.events e where e.data ->> 'n' = '5'))$$,
+    'an event whose recorded id is not below the snapshot''s xmin is not returned yet');
+
+select throws_ok($$select * from eventstore.read_all(-1)$$, 'ES400', null, 'a negative cursor is ES400');
+select throws_ok($$select * from eventstore.read_all(null)$$, 'ES400', null, 'a NULL cursor is ES400');
+select throws_ok($$select * from eventstore.read_all(1000000)$$, 'ES404', null, 'a cursor that is no event''s position is ES404');
+select throws_ok($$select * from eventstore.read_all(0, 0)$$, 'ES400', null, 'max_count 0 is ES400');
+select throws_ok($$select * from eventstore.read_all(0, 100001)$$, 'ES400', null, 'max_count above 100000 is ES400');
+select throws_ok($$select * from eventstore.read_category('')$$, 'ES400', null, 'an empty category is ES400');
+select throws_ok($$select * from eventstore.read_category('order-1')$$, 'ES400', null, 'a category with ''-'' (a stream id) is ES400');
+select throws_ok($$select * from eventstore.read_category(null)$$, 'ES400', null, 'a NULL category is ES400');
+
+select * from finish();

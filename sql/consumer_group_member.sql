@@ -1,0 +1,19 @@
+-- eventstore.consumer_group_member(stream_id, group_size): which member (0-based) of a
+-- consumer group of group_size members receives the stream.
+--
+-- The rule, so any language can compute it: hashtextextended(stream_id, 0), PostgreSQL's
+-- 64-bit text hash (also used by hash partitioning, stable across releases), modulo
+-- group_size, made non-negative. Guarantees: a pure function of its arguments, so every
+-- stream goes to exactly one member and stays there while the group size is unchanged.
+-- NULL when group_size is NULL or below 1 (a plain SQL expression, so that the planner
+-- inlines it into eventstore.read_category, which rejects such sizes with ES400).
+create or replace function eventstore.consumer_group_member(stream_id text, group_size integer)
+returns integer
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, pg_temp
+return case when $2 >= 1 then (((hashtextextended($1, 0) % $2) + $2) % $2)::integer end;
+
+comment on function eventstore.consumer_group_member(text, integer) is
+    'The 0-based member of a consumer group of group_size that receives the stream: hashtextextended(stream_id, 0) mod group_size.';

@@ -1,0 +1,336 @@
+"""The global log under concurrency: no skips, no repeats, no aborted events, one order.
+
+Readers follow ``eventstore.read_all`` / ``read_category`` on their own connections while
+writers commit, roll back and hold transactions open on theirs. Every test uses real
+sessions of one database; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import pytest
+
+READ_ALL = "select global_position, stream_id, version, event_id from eventstore.read_all(%s, %s)"
+READ_GROUP = (
+    "select global_position, stream_id, version, event_id from eventstore.read_category(%s, %s, %s, %s, %s)"
+)
+APPEND = "select last_position from eventstore.append_to_stream(%s, null, %s::jsonb)"
+
+Row = tuple[int, str, int, uuid.UUID]
+
+
+def append(conn: psycopg.Connection[Any], stream_id: str, count: int = 1, tag: str = "") -> list[uuid.UUID]:
+    """Append ``count`` events with client-chosen ids; return the ids."""
+    ids = [uuid.uuid4() for _ in range(count)]
+    events = [{"type": "Happened", "data": {"tag": tag}, "id": str(i)} for i in ids]
+    conn.execute(APPEND, (stream_id, json.dumps(events)))
+    return ids
+
+
+def read_everything(dsn: str) -> list[Row]:
+    """The whole readable log, in its order, read in pages."""
+    rows: list[Row] = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cursor = 0
+        while page := conn.execute(READ_ALL, (cursor, 1000)).fetchall():
+            rows.extend(page)
+            cursor = page[-1][0]
+    return rows
+
+
+def assert_stream_order(rows: list[Row]) -> None:
+    """Each stream's versions appear as 0, 1, 2, ... in ``rows``."""
+    next_version: dict[str, int] = defaultdict(int)
+    for _, stream_id, version, _ in rows:
+        assert version == next_version[stream_id], f"{stream_id} version {version} out of order"
+        next_version[stream_id] += 1
+
+
+def test_open_transaction_holds_back_later_commits(dsn: str) -> None:
+    with (
+        psycopg.connect(dsn) as t1,
+        psycopg.connect(dsn, autocommit=True) as t2,
+        psycopg.connect(dsn, autocommit=True) as reader,
+    ):
+        first = append(t1, "acct-1")
+        second = append(t2, "acct-2")
+        assert reader.execute(READ_ALL, (0, 100)).fetchall() == [], "T2 must wait for the older T1"
+        t1.commit()
+        rows = reader.execute(READ_ALL, (0, 100)).fetchall()
+        assert [r[3] for r in rows] == first + second
+        assert reader.execute(READ_ALL, (rows[-1][0], 100)).fetchall() == []
+
+
+def test_reader_continuing_from_cursor_gets_late_commit_once(dsn: str) -> None:
+    with (
+        psycopg.connect(dsn) as t1,
+        psycopg.connect(dsn, autocommit=True) as t2,
+        psycopg.connect(dsn, autocommit=True) as reader,
+    ):
+        early = append(t2, "acct-0")
+        seen = reader.execute(READ_ALL, (0, 100)).fetchall()
+        assert [r[3] for r in seen] == early
+        cursor = seen[-1][0]
+        late = append(t1, "acct-1")  # a smaller xid than the next one, a larger position
+        later = append(t2, "acct-2")
+        assert reader.execute(READ_ALL, (cursor, 100)).fetchall() == []
+        t1.commit()
+        rows = reader.execute(READ_ALL, (cursor, 100)).fetchall()
+        assert [r[3] for r in rows] == late + later
+
+
+def test_older_transaction_appending_after_newer_commit_keeps_stream_order(dsn: str) -> None:
+    with psycopg.connect(dsn) as old, psycopg.connect(dsn, autocommit=True) as new:
+        append(old, "acct-a")  # the old transaction takes its xid first
+        append(new, "acct-s", tag="v0")  # a newer transaction commits version 0 of acct-s
+        append(old, "acct-s", tag="v1")  # the older one then appends version 1
+        old.commit()
+    rows = read_everything(dsn)
+    assert [(r[1], r[2]) for r in rows if r[1] == "acct-s"] == [("acct-s", 0), ("acct-s", 1)]
+    assert_stream_order(rows)
+
+
+def test_rolled_back_events_are_never_read(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        append(conn, "acct-1")
+        conn.rollback()
+        kept = append(conn, "acct-1")
+        conn.commit()
+    assert [r[3] for r in read_everything(dsn)] == kept
+
+
+def test_subscription_lag_names_the_backend_holding_readers_back(dsn: str) -> None:
+    with psycopg.connect(dsn) as t1, psycopg.connect(dsn, autocommit=True) as t2:
+        append(t1, "acct-1")
+        append(t2, "acct-2")
+        t2.execute("select eventstore.save_checkpoint('s', 0)")
+        row = t2.execute(
+            "select events_behind, events_held_back, held_back_by_pid, held_back_since is not null "
+            "from eventstore.subscription_lag() where subscription = 's'"
+        ).fetchone()
+        assert row == (1, 1, t1.info.backend_pid, True)
+        t1.commit()
+        row = t2.execute(
+            "select events_behind, events_held_back, held_back_by_pid "
+            "from eventstore.subscription_lag() where subscription = 's'"
+        ).fetchone()
+        assert row == (2, 0, None)
+
+
+@dataclass
+class Torture:
+    """Shared state of one torture run."""
+
+    dsn: str
+    seconds: float
+    writers: int = 8
+    streams: int = 60
+    committed: set[uuid.UUID] = field(default_factory=set)
+    aborted: set[uuid.UUID] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    writers_done: threading.Event = field(default_factory=threading.Event)
+    errors: list[BaseException] = field(default_factory=list)
+
+    def guarded(self, target: Callable[[], None]) -> Callable[[], None]:
+        """``target``, recording any exception so the test fails instead of hanging."""
+
+        def run() -> None:
+            try:
+                target()
+            except BaseException as error:
+                self.errors.append(error)
+                self.writers_done.set()
+                raise
+
+        return run
+
+    def writer(self, seed: int) -> None:
+        """Random transactions: 1-3 appends, some long, some rolled back."""
+        rng = random.Random(seed)
+        deadline = time.monotonic() + self.seconds
+        with psycopg.connect(self.dsn) as conn:
+            while time.monotonic() < deadline:
+                ids: list[uuid.UUID] = []
+                # Sorted stream ids: transactions lock stream rows in one order (no deadlocks).
+                streams = sorted({self.stream_id(rng) for _ in range(rng.randint(1, 3))})
+                for stream_id in streams:
+                    ids += append(conn, stream_id, rng.randint(1, 4))
+                    if rng.random() < 0.3:
+                        time.sleep(rng.random() * 0.002)
+                if rng.random() < 0.03:
+                    time.sleep(0.05 + rng.random() * 0.2)
+                if rng.random() < 0.15:
+                    conn.rollback()
+                    with self.lock:
+                        self.aborted.update(ids)
+                else:
+                    conn.commit()
+                    with self.lock:
+                        self.committed.update(ids)
+
+    def stream_id(self, rng: random.Random) -> str:
+        """A random stream, two thirds of them in the category ``acct``."""
+        n = rng.randrange(self.streams)
+        return f"acct-{n}" if n % 3 else f"misc-{n}"
+
+    def follow(self, query: str, params: Callable[[int], tuple[Any, ...]], out: list[Row]) -> None:
+        """Read pages from the cursor until the writers are done and a page is empty."""
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            cursor = 0
+            while True:
+                finished = self.writers_done.is_set()
+                page = conn.execute(query, params(cursor)).fetchall()
+                out.extend(page)
+                if page:
+                    cursor = page[-1][0]
+                elif finished:
+                    return
+                else:
+                    time.sleep(0.005)
+
+
+def run_torture(dsn: str, seconds: float) -> None:
+    state = Torture(dsn, seconds)
+    followers: list[list[Row]] = [[], []]
+    members: list[list[Row]] = [[], [], []]
+    threads = [
+        threading.Thread(target=state.guarded(lambda s=seed: state.writer(s)))
+        for seed in range(state.writers)
+    ]
+    for out in followers:
+        threads.append(
+            threading.Thread(
+                target=state.guarded(lambda o=out: state.follow(READ_ALL, lambda c: (c, 500), o))
+            )
+        )
+    for member, out in enumerate(members):
+        threads.append(
+            threading.Thread(
+                target=state.guarded(
+                    lambda m=member, o=out: state.follow(READ_GROUP, lambda c: ("acct", c, 500, m, 3), o)
+                )
+            )
+        )
+    for thread in threads:
+        thread.start()
+    for thread in threads[: state.writers]:
+        thread.join()
+    state.writers_done.set()
+    for thread in threads[state.writers :]:
+        thread.join(timeout=120)
+    assert not state.errors, state.errors
+
+    final = read_everything(dsn)
+    final_ids = [r[3] for r in final]
+    assert len(state.committed) > 1000, "the run wrote too little to mean anything"
+    assert state.aborted, "the run rolled nothing back"
+    assert set(final_ids) == state.committed
+    assert len(final_ids) == len(state.committed)
+    assert_stream_order(final)
+    for seen in followers:
+        # Identical to the final order: every committed event once, none aborted, and
+        # nothing ever delivered before an event that precedes it.
+        assert seen == final
+    category = [r for r in final if r[1].startswith("acct-")]
+    shares = [{r[3] for r in out} for out in members]
+    assert sum(len(out) for out in members) == len(category)
+    assert set().union(*shares) == {r[3] for r in category}
+    owners: dict[str, set[int]] = defaultdict(set)
+    for member, out in enumerate(members):
+        assert_stream_order(out)
+        assert out == [r for r in category if r[3] in shares[member]], "a member's share is out of log order"
+        for r in out:
+            owners[r[1]].add(member)
+    assert all(len(o) == 1 for o in owners.values()), "a stream was split between members"
+    assert len({m for o in owners.values() for m in o}) == 3
+
+
+def test_torture_concurrent_writers_and_readers(dsn: str) -> None:
+    run_torture(dsn, seconds=20)
+
+
+@pytest.mark.soak
+def test_torture_soak(dsn: str) -> None:
+    run_torture(dsn, seconds=180)
+
+
+def test_checkpoint_compare_and_set_race(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for n in range(40):
+            append(conn, f"acct-{n % 7}")
+    chain = [0] + [r[0] for r in read_everything(dsn)]
+    wins: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while True:
+                (current,) = conn.execute("select eventstore.load_checkpoint('race')").fetchone() or (0,)
+                step = chain.index(current)
+                if step == len(chain) - 1:
+                    return
+                (won,) = conn.execute(
+                    "select eventstore.save_checkpoint('race', %s, %s)", (chain[step + 1], current)
+                ).fetchone() or (False,)
+                if won:
+                    with lock:
+                        wins.append((current, chain[step + 1]))
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(wins, key=lambda w: chain.index(w[0])) == list(itertools.pairwise(chain))
+
+
+def test_forward_only_checkpoint_never_moves_back(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for n in range(30):
+            append(conn, f"acct-{n % 5}")
+    order = [r[0] for r in read_everything(dsn)]
+    rank = {position: i for i, position in enumerate(order)}
+    observed: list[int] = []
+    stop = threading.Event()
+
+    def saver(seed: int) -> None:
+        rng = random.Random(seed)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for _ in range(60):
+                position = rng.choice(order)
+                (current,) = conn.execute("select eventstore.load_checkpoint('fwd')").fetchone() or (0,)
+                (saved,) = conn.execute(
+                    "select eventstore.save_checkpoint('fwd', %s)", (position,)
+                ).fetchone() or (False,)
+                if current and rank[position] < rank[current]:
+                    assert not saved, "a save behind the stored checkpoint must lose"
+
+    def watcher() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while not stop.is_set():
+                (current,) = conn.execute("select eventstore.load_checkpoint('fwd')").fetchone() or (0,)
+                if current:
+                    observed.append(current)
+
+    watch = threading.Thread(target=watcher)
+    watch.start()
+    savers = [threading.Thread(target=saver, args=(seed,)) for seed in range(5)]
+    for thread in savers:
+        thread.start()
+    for thread in savers:
+        thread.join()
+    stop.set()
+    watch.join()
+    ranks = [rank[p] for p in observed]
+    assert ranks == sorted(ranks), "the checkpoint moved backwards in log order"

@@ -1,0 +1,308 @@
+"""Races that need several connections: one winner per expectation, no waiting between
+streams, idempotent retries that see each other, and no deadlock between appends with and
+without event ids.
+
+Where a test needs two calls to overlap for certain, one connection holds an open
+transaction and the test waits until the others are blocked behind it (pg_stat_activity)
+before releasing it; the free-running tests add many overlapping rounds on top.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import psycopg
+import pytest
+
+APPEND = (
+    "select stream_version, first_position, last_position from eventstore.append_to_stream(%s, %s, %s::jsonb)"
+)
+
+Result = tuple[int, int, int]
+
+
+def batch(*types: str, ids: list[uuid.UUID] | None = None) -> str:
+    events: list[dict[str, Any]] = [{"type": t, "data": {"n": i}} for i, t in enumerate(types)]
+    if ids is not None:
+        for event, event_id in zip(events, ids, strict=True):
+            event["id"] = str(event_id)
+    return json.dumps(events)
+
+
+def append(conn: psycopg.Connection[Any], stream_id: str, expected: int | None, events: str) -> Result:
+    row = conn.execute(APPEND, (stream_id, expected, events)).fetchone()
+    assert row is not None
+    return (row[0], row[1], row[2])
+
+
+def outcome(
+    dsn: str, stream_id: str, expected: int | None, events: str, start: threading.Barrier
+) -> Result | str:
+    """Append once on a fresh connection after every thread is ready; the result or the SQLSTATE."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        start.wait(timeout=30)
+        try:
+            return append(conn, stream_id, expected, events)
+        except psycopg.Error as error:
+            return error.sqlstate or repr(error)
+
+
+@pytest.fixture
+def connect(dsn: str) -> Iterator[Callable[..., psycopg.Connection[Any]]]:
+    """Open connections to the test database; all are closed at the end of the test."""
+    opened: list[psycopg.Connection[Any]] = []
+
+    def open_connection(autocommit: bool = True) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(dsn, autocommit=autocommit)
+        opened.append(conn)
+        return conn
+
+    yield open_connection
+    for conn in opened:
+        conn.close()
+
+
+def wait_until_blocked(observer: psycopg.Connection[Any], pids: list[int], timeout: float = 30) -> None:
+    """Return once every backend in ``pids`` waits for a lock; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = observer.execute(
+            "select count(*) from pg_stat_activity where pid = any(%s) and wait_event_type = 'Lock'",
+            (pids,),
+        ).fetchone()
+        if row is not None and row[0] == len(pids):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"backends {pids} never blocked on a lock")
+
+
+def run_blocked(
+    connect: Callable[..., psycopg.Connection[Any]],
+    calls: list[tuple[str, int | None, str]],
+    observer: psycopg.Connection[Any],
+) -> tuple[ThreadPoolExecutor, list[Future[Result | str]]]:
+    """Start each call on its own connection and wait until all of them block."""
+    conns = [connect() for _ in calls]
+    pool = ThreadPoolExecutor(max_workers=len(calls))
+
+    def call(conn: psycopg.Connection[Any], args: tuple[str, int | None, str]) -> Result | str:
+        try:
+            return append(conn, *args)
+        except psycopg.Error as error:
+            return error.sqlstate or repr(error)
+
+    futures = [pool.submit(call, conn, args) for conn, args in zip(conns, calls, strict=True)]
+    wait_until_blocked(observer, [c.info.backend_pid for c in conns])
+    return pool, futures
+
+
+def versions(conn: psycopg.Connection[Any], stream_id: str) -> list[int]:
+    rows = conn.execute(
+        "select version from eventstore.events where stream_id = %s order by version", (stream_id,)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+@pytest.mark.parametrize("expected", [-1, 0], ids=["no-stream", "exact"])
+def test_writers_blocked_behind_a_committed_append_lose_with_es409(connect, expected) -> None:
+    observer = connect()
+    if expected == 0:
+        append(observer, "race-1", -1, batch("Created"))
+    holder = connect(autocommit=False)
+    winner = append(holder, "race-1", expected, batch("Won"))
+    pool, futures = run_blocked(connect, [("race-1", expected, batch("Lost"))] * 4, observer)
+    holder.commit()
+    with pool:
+        results = [f.result(timeout=30) for f in futures]
+    assert results == ["ES409"] * 4
+    assert versions(observer, "race-1") == list(range(winner[0] + 1))
+
+
+def test_when_the_holder_rolls_back_exactly_one_blocked_writer_wins(connect) -> None:
+    observer = connect()
+    holder = connect(autocommit=False)
+    append(holder, "race-2", -1, batch("Rolled back"))
+    pool, futures = run_blocked(connect, [("race-2", -1, batch("A", "B"))] * 5, observer)
+    holder.rollback()
+    with pool:
+        results = [f.result(timeout=30) for f in futures]
+    winners = [r for r in results if not isinstance(r, str)]
+    assert len(winners) == 1
+    assert winners[0][0] == 1
+    assert sorted(r for r in results if isinstance(r, str)) == ["ES409"] * 4
+    assert versions(observer, "race-2") == [0, 1]
+
+
+@pytest.mark.parametrize("expected", [-1, "exact"])
+def test_free_running_writers_with_one_expectation_have_exactly_one_winner(dsn, connect, expected) -> None:
+    observer = connect()
+    writers = 6
+    rounds = 15
+    stream = f"free-{expected}"
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        for round_number in range(rounds):
+            if expected == -1:
+                stream_id, version = f"{stream}-{round_number}", -1
+            else:
+                stream_id, version = stream, 2 * round_number - 1
+            start = threading.Barrier(writers)
+            calls = [(dsn, stream_id, version, batch("E", "F"), start)] * writers
+            results = [f.result(timeout=60) for f in [pool.submit(outcome, *c) for c in calls]]
+            winners = [r for r in results if not isinstance(r, str)]
+            assert len(winners) == 1, results
+            assert sorted(r for r in results if isinstance(r, str)) == ["ES409"] * (writers - 1), results
+            assert winners[0][0] == version + 2
+    if expected == "exact":
+        assert versions(observer, stream) == list(range(2 * rounds))
+
+
+def test_writer_on_another_stream_of_the_same_category_does_not_wait(connect) -> None:
+    holder = connect(autocommit=False)
+    append(holder, "order-A", None, batch("Placed"))
+    append(holder, "order-A", None, batch("Paid", ids=[uuid.uuid4()]))
+    other = connect()
+    # Any lock wait would surface as lock_not_available after 200 ms instead of hanging.
+    other.execute("set lock_timeout = '200ms'")
+    assert append(other, "order-B", -1, batch("Placed"))[0] == 0
+    assert append(other, "order-B", 0, batch("Paid", ids=[uuid.uuid4()]))[0] == 1
+    assert append(other, "order-B", None, batch("Shipped"))[0] == 2
+    assert append(other, "order-C", None, batch("Placed"))[0] == 0
+    row = other.execute(
+        "select stream_version from eventstore.append_event('order-D', -1, 'Placed', '{}')"
+    ).fetchone()
+    assert row == (0,)
+    # The same stream does wait: the holder's locks are real.
+    with pytest.raises(psycopg.errors.LockNotAvailable):
+        append(other, "order-A", None, batch("Blocked"))
+    holder.commit()
+    assert append(other, "order-A", 1, batch("Shipped"))[0] == 2
+
+
+def test_writers_on_distinct_streams_of_one_category_all_proceed(dsn, connect) -> None:
+    writers = 6
+    appends = 30
+    start = threading.Barrier(writers)
+
+    def writer(n: int) -> list[int]:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("set lock_timeout = '5s'")
+            start.wait(timeout=30)
+            return [append(conn, f"invoice-{n}", i - 1, batch("Line"))[0] for i in range(appends)]
+
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        results = list(pool.map(writer, range(writers)))
+    assert results == [list(range(appends))] * writers
+    observer = connect()
+    for n in range(writers):
+        assert versions(observer, f"invoice-{n}") == list(range(appends))
+
+
+def test_concurrent_retries_of_one_batch_all_return_the_original_result(connect) -> None:
+    observer = connect()
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    events = batch("A", "B", ids=ids)
+    holder = connect(autocommit=False)
+    original = append(holder, "retry-1", -1, events)
+    pool, futures = run_blocked(
+        connect, [("retry-1", -1, events)] * 3 + [("retry-1", None, events)] * 2, observer
+    )
+    holder.commit()
+    with pool:
+        results = [f.result(timeout=30) for f in futures]
+    assert results == [original] * 5
+    assert versions(observer, "retry-1") == [0, 1]
+
+
+def test_retries_racing_after_a_rollback_write_once(connect) -> None:
+    observer = connect()
+    events = batch("A", "B", "C", ids=[uuid.uuid4() for _ in range(3)])
+    holder = connect(autocommit=False)
+    append(holder, "retry-2", -1, events)
+    pool, futures = run_blocked(connect, [("retry-2", -1, events)] * 4, observer)
+    holder.rollback()
+    with pool:
+        results = [f.result(timeout=30) for f in futures]
+    assert len(set(results)) == 1, results
+    assert not isinstance(results[0], str)
+    assert results[0][0] == 2
+    assert versions(observer, "retry-2") == [0, 1, 2]
+
+
+def test_free_running_retries_with_the_same_ids_write_once(dsn, connect) -> None:
+    writers = 6
+    observer = connect()
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        for round_number in range(10):
+            stream = f"retry-free-{round_number}"
+            events = batch("A", "B", ids=[uuid.uuid4(), uuid.uuid4()])
+            start = threading.Barrier(writers)
+            expectations = [-1, None] * (writers // 2)
+            futures = [pool.submit(outcome, dsn, stream, e, events, start) for e in expectations]
+            results = [f.result(timeout=60) for f in futures]
+            assert len(set(results)) == 1, results
+            assert not isinstance(results[0], str)
+            assert versions(observer, stream) == [0, 1]
+
+
+def test_a_retry_and_a_plain_append_in_two_transactions_do_not_deadlock(connect) -> None:
+    """Transaction A appends without ids, B then appends with ids, A then appends with ids.
+
+    If only id-carrying appends took the stream's advisory lock, B would hold it while
+    waiting for A's row lock, and A would wait for B's advisory lock: a deadlock.
+    """
+    observer = connect()
+    a = connect(autocommit=False)
+    append(a, "mixed-1", None, batch("Plain"))
+    pool, futures = run_blocked(connect, [("mixed-1", None, batch("B", ids=[uuid.uuid4()]))], observer)
+    a.execute("set lock_timeout = '5s'")
+    assert append(a, "mixed-1", None, batch("A", ids=[uuid.uuid4()]))[0] == 1
+    a.commit()
+    with pool:
+        result = futures[0].result(timeout=30)
+    assert not isinstance(result, str), f"the blocked writer failed with SQLSTATE {result}"
+    assert result[0] == 2
+    assert versions(observer, "mixed-1") == [0, 1, 2]
+
+
+def test_mixed_free_running_writers_never_fail_unexpectedly(dsn, connect) -> None:
+    """Writers whose transactions mix a plain append, an id-carrying append and its retry
+    on one stream never fail, and every stream stays gapless."""
+    writers = 5
+    transactions = 25
+    streams = ["mix-a", "mix-b"]
+    start = threading.Barrier(writers)
+    unexpected: list[str] = []
+
+    def writer(n: int) -> int:
+        written = 0
+        with psycopg.connect(dsn, autocommit=False) as conn:
+            start.wait(timeout=30)
+            for t in range(transactions):
+                stream = streams[(n + t) % 2]
+                ids = [uuid.uuid4()]
+                try:
+                    append(conn, stream, None, batch("Plain"))
+                    first = append(conn, stream, None, batch("WithId", ids=ids))
+                    assert append(conn, stream, None, batch("WithId", ids=ids)) == first
+                    conn.commit()
+                    written += 2
+                except psycopg.Error as error:
+                    conn.rollback()
+                    unexpected.append(f"{error.sqlstate}: {error}")
+        return written
+
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        written = sum(pool.map(writer, range(writers)))
+    observer = connect()
+    assert unexpected == []
+    assert written == writers * transactions * 2
+    lengths = [len(versions(observer, s)) for s in streams]
+    assert sum(lengths) == written
+    for stream, length in zip(streams, lengths, strict=True):
+        assert versions(observer, stream) == list(range(length))
