@@ -7,8 +7,9 @@ refuses such appends (ES503) until the restore procedure advanced the xid epoch;
 it, appends continue and everything appended sorts after the cursor.
 
 A subscriber's cursor (the last global position read_all gave it before the dump) still
-receives exactly the new events after the procedure. The source cluster is put in xid epoch 1 first, so it is "ahead" of any fresh cluster,
-as a production cluster that ran for a while is.
+receives exactly the new events after the procedure. The source cluster is put in xid
+epoch 1 first, so it is "ahead" of any fresh cluster, as a production cluster that ran
+for a while is.
 """
 
 from __future__ import annotations
