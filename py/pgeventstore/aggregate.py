@@ -22,14 +22,12 @@ import time
 import types
 import typing
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
-import psycopg
-
+from pgeventstore.async_store import AsyncEventStore
 from pgeventstore.errors import WrongExpectedVersion
 from pgeventstore.store import EventStore
-from pgeventstore.values import AppendResult, LoadedStream, NewEvent, RecordedEvent
+from pgeventstore.values import LoadedStream, NewEvent, RecordedEvent
 
 S = TypeVar("S")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -388,51 +386,12 @@ class Repository(Generic[S]):
         return result
 
 
-class AsyncStore(Protocol):
-    """What :class:`AsyncRepository` needs of an asynchronous store."""
-
-    def connection(
-        self, conn: psycopg.AsyncConnection[Any] | None = None
-    ) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
-        """A connection to run calls on."""
-
-    async def load_stream(
-        self,
-        stream_id: str,
-        schema_version: int | None = None,
-        *,
-        conn: psycopg.AsyncConnection[Any] | None = None,
-    ) -> LoadedStream:
-        """The usable snapshot and every later event."""
-
-    async def append(
-        self,
-        stream_id: str,
-        events: Iterable[NewEvent],
-        expected_version: int | None = None,
-        *,
-        conn: psycopg.AsyncConnection[Any] | None = None,
-    ) -> AppendResult:
-        """Append events if the stream's version matches."""
-
-    async def save_snapshot(
-        self,
-        stream_id: str,
-        version: int,
-        state: Any,
-        schema_version: int = 1,
-        *,
-        conn: psycopg.AsyncConnection[Any] | None = None,
-    ) -> bool:
-        """Store the stream's snapshot."""
-
-
 class AsyncRepository(Generic[S]):
     """The asynchronous :class:`Repository`: the same steps, performed with ``await``."""
 
     def __init__(
         self,
-        store: AsyncStore,
+        store: AsyncEventStore,
         aggregate_type: AggregateType[S],
         *,
         retry: RetryPolicy | None = None,
@@ -494,7 +453,6 @@ __all__ = [
     "Aggregate",
     "AggregateType",
     "AsyncRepository",
-    "AsyncStore",
     "CommandContext",
     "DomainError",
     "Repository",
