@@ -101,7 +101,7 @@ class Aggregate(Generic[S]):
 
 
 def _from_json(annotation: Any, value: Any) -> Any:
-    """``value`` (parsed JSON) rebuilt as ``annotation``: dataclasses, tuples and optionals."""
+    """``value`` (parsed JSON) rebuilt as ``annotation``: dataclasses, tuples, lists and optionals."""
     if value is None:
         return None
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
@@ -110,8 +110,8 @@ def _from_json(annotation: Any, value: Any) -> Any:
         return annotation(**fields)
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
-    if origin is tuple and args:
-        return tuple(_from_json(args[0], item) for item in value)
+    if origin in (tuple, list) and args:
+        return origin(_from_json(args[0], item) for item in value)
     if origin in (typing.Union, types.UnionType):
         concrete = [arg for arg in args if arg is not type(None)]
         return _from_json(concrete[0], value) if len(concrete) == 1 else value
@@ -129,7 +129,7 @@ class AggregateType(Generic[S]):
     one (None: never). ``state_version``: the shape version of the state stored in
     snapshots; bump it when the state's shape changes and snapshots of other versions are
     ignored (the state is rebuilt from the events). ``to_json``/``from_json`` store the
-    state; for a frozen dataclass (fields of dataclasses, ``tuple[X, ...]``, optionals and
+    state; for a frozen dataclass (fields of dataclasses, ``tuple[X, ...]``, ``list[X]``, optionals and
     JSON values) the defaults do. Reducers and upcasters are registered with the
     decorators :meth:`reducer` and :meth:`upcaster`, or given as mappings (keyed by event
     type, and by event type and version).
