@@ -4,6 +4,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from pgeventstore.async_store import AsyncEventStore
+from pgeventstore.codec import JsonCodec, json_default
 from pgeventstore.errors import (
     DuplicateEventId,
     EventStoreError,
@@ -22,6 +24,9 @@ from pgeventstore.values import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    StatsEntry,
+    StoreStats,
+    StreamInfo,
 )
 
 __all__ = [
@@ -29,15 +34,21 @@ __all__ = [
     "NO_STREAM",
     "STREAM_EXISTS",
     "AppendResult",
+    "AsyncEventStore",
     "DuplicateEventId",
     "EventStore",
     "EventStoreError",
     "ExpectedVersion",
     "InvalidArgument",
+    "JsonCodec",
     "LoadedStream",
     "NewEvent",
     "RecordedEvent",
     "Snapshot",
+    "StatsEntry",
+    "StoreStats",
+    "StreamInfo",
     "StreamNotFound",
     "WrongExpectedVersion",
+    "json_default",
 ]

@@ -3,27 +3,33 @@
 The methods call the database and add nothing it decides: version checks, validation and
 idempotency are the SQL functions'. Failures surface as the exceptions of
 :mod:`pgeventstore.errors`.
+
+Each method is described once, as a :class:`Call` built by :class:`StoreCalls` (the
+statement, its parameters and how to read its rows); :class:`EventStore` here and
+:class:`~pgeventstore.async_store.AsyncEventStore` only execute calls, each with its
+own kind of connection.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import psycopg
+from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
+from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
 from pgeventstore.errors import translated
 from pgeventstore.subscription import (
+    LOAD_CHECKPOINT_SQL,
+    SAVE_CHECKPOINT_SQL,
+    SUBSCRIPTION_LAG_SQL,
     ConsumerGroup,
     LogFilter,
     SubscriptionLag,
-    iter_log,
-    load_checkpoint,
-    save_checkpoint,
-    subscription_lag,
 )
 from pgeventstore.values import (
     ANY,
@@ -33,12 +39,15 @@ from pgeventstore.values import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    StatsEntry,
+    StoreStats,
+    StreamInfo,
 )
 
-#: Serialises Python values to JSON text.
-JsonDumps = Callable[[Any], str]
-#: Parses JSON text into Python values.
-JsonLoads = Callable[[str], Any]
+__all__ = ["Call", "EventStore", "JsonCodec", "JsonDumps", "JsonLoads", "StoreCalls"]
+
+T = TypeVar("T")
+Rows = list[tuple[Any, ...]]
 
 APPEND_SQL = (
     "select stream_version, first_position, last_position "
@@ -57,69 +66,148 @@ LOAD_STREAM_SQL = (
     "select kind, version, global_position, event_id, event_type, data::text, metadata::text, "
     "recorded_at, snapshot_schema_version from eventstore.load_stream(%s::text, %s::integer)"
 )
+LIST_STREAMS_SQL = (
+    "select stream_id, version, created_at, updated_at "
+    "from eventstore.list_streams(%s::text, %s::integer, %s::text)"
+)
+STATS_SQL = "select kind, name, streams, events, snapshots, payload_bytes, disk_bytes from eventstore.stats()"
 
 
-class JsonCodec:
-    """JSON in and out: the standard library by default, or the caller's own functions."""
+@dataclasses.dataclass(frozen=True)
+class Call(Generic[T]):
+    """One statement of the SQL API, its parameters, and how its rows become the result."""
 
-    def __init__(self, dumps: JsonDumps | None = None, loads: JsonLoads | None = None) -> None:
-        self.dumps: JsonDumps = dumps or json.dumps
-        self.loads: JsonLoads = loads or json.loads
+    query: str
+    params: tuple[Any, ...]
+    parse: Callable[[Rows], T]
 
-    def load_optional(self, text: str | None) -> Any:
-        """Parse ``text``, mapping SQL NULL to None."""
-        return None if text is None else self.loads(text)
 
-    def events_payload(self, events: Iterable[NewEvent]) -> str:
-        """The JSON array that ``append_to_stream`` takes."""
-        items: list[dict[str, Any]] = []
-        for event in events:
-            item: dict[str, Any] = {"type": event.type, "data": event.data}
-            if event.metadata is not None:
-                item["metadata"] = event.metadata
-            if event.id is not None:
-                item["id"] = str(event.id)
-            items.append(item)
-        return self.dumps(items)
+def _stats(rows: Rows) -> StoreStats:
+    total = next(row for row in rows if row[0] == "total")
+    entries = {
+        kind: tuple(
+            StatsEntry(name, streams, events, snaps, size)
+            for k, name, streams, events, snaps, size, _ in rows
+            if k == kind
+        )
+        for kind in ("category", "type")
+    }
+    return StoreStats(
+        streams=total[2],
+        events=total[3],
+        snapshots=total[4],
+        payload_bytes=total[5],
+        disk_bytes=total[6],
+        categories=entries["category"],
+        types=entries["type"],
+    )
 
-    def recorded_event(self, row: Sequence[Any]) -> RecordedEvent:
-        """A :class:`RecordedEvent` from a row shaped like ``READ_STREAM_SQL``'s."""
-        stream_id, version, position, event_id, event_type, data, metadata, recorded_at = row[:8]
-        return RecordedEvent(
-            stream_id=stream_id,
-            version=version,
-            global_position=position,
-            id=event_id,
-            type=event_type,
-            data=self.load_optional(data),
-            metadata=self.load_optional(metadata),
-            recorded_at=recorded_at,
+
+class StoreCalls:
+    """Builds the :class:`Call` behind every store method; shared by the sync and async stores."""
+
+    def __init__(self, codec: JsonCodec) -> None:
+        self.codec = codec
+
+    def append(
+        self, stream_id: str, events: Iterable[NewEvent], expected_version: ExpectedVersion
+    ) -> Call[AppendResult]:
+        """``eventstore.append_to_stream``."""
+        params = (stream_id, expected_version, self.codec.events_payload(events))
+        return Call(APPEND_SQL, params, lambda rows: AppendResult(*rows[0]))
+
+    def read_stream(
+        self, stream_id: str, from_version: int | None, limit: int, backward: bool
+    ) -> Call[list[RecordedEvent]]:
+        """``eventstore.read_stream``; ``from_version`` None is the first event (the last backward)."""
+        start = from_version if from_version is not None else (-1 if backward else 0)
+        return Call(
+            READ_STREAM_SQL,
+            (stream_id, start, limit, backward),
+            lambda rows: [self.codec.recorded_event(row) for row in rows],
         )
 
-    def loaded_stream(self, stream_id: str, rows: Iterable[Sequence[Any]]) -> LoadedStream:
-        """A :class:`LoadedStream` from the rows of ``LOAD_STREAM_SQL``."""
-        snapshot: Snapshot | None = None
-        events: list[RecordedEvent] = []
-        for kind, version, position, event_id, event_type, data, metadata, recorded_at, schema in rows:
-            if kind == "snapshot":
-                snapshot = Snapshot(stream_id, version, self.load_optional(data), schema, recorded_at)
-            else:
-                events.append(
-                    self.recorded_event(
-                        (stream_id, version, position, event_id, event_type, data, metadata, recorded_at)
-                    )
-                )
-        return LoadedStream(stream_id, snapshot, events)
+    def stream_version(self, stream_id: str) -> Call[int]:
+        """``eventstore.stream_version``."""
+        return Call(STREAM_VERSION_SQL, (stream_id,), lambda rows: int(rows[0][0]))
+
+    def save_snapshot(self, stream_id: str, version: int, state: Any, schema_version: int) -> Call[bool]:
+        """``eventstore.save_snapshot``."""
+        params = (stream_id, version, self.codec.dumps(state), schema_version)
+        return Call(SAVE_SNAPSHOT_SQL, params, lambda rows: bool(rows[0][0]))
+
+    def load_snapshot(self, stream_id: str) -> Call[Snapshot | None]:
+        """``eventstore.load_snapshot``."""
+
+        def parse(rows: Rows) -> Snapshot | None:
+            if not rows:
+                return None
+            version, state, schema_version, recorded_at = rows[0]
+            return Snapshot(stream_id, version, self.codec.loads(state), schema_version, recorded_at)
+
+        return Call(LOAD_SNAPSHOT_SQL, (stream_id,), parse)
+
+    def load_stream(self, stream_id: str, schema_version: int | None) -> Call[LoadedStream]:
+        """``eventstore.load_stream``."""
+        return Call(
+            LOAD_STREAM_SQL,
+            (stream_id, schema_version),
+            lambda rows: self.codec.loaded_stream(stream_id, rows),
+        )
+
+    def list_streams(self, category: str | None, limit: int, after: str | None) -> Call[list[StreamInfo]]:
+        """``eventstore.list_streams``."""
+        return Call(
+            LIST_STREAMS_SQL, (category, limit, after), lambda rows: [StreamInfo(*row) for row in rows]
+        )
+
+    def stats(self) -> Call[StoreStats]:
+        """``eventstore.stats``."""
+        return Call(STATS_SQL, (), _stats)
+
+    def read_log(self, log_filter: LogFilter, after: int, limit: int) -> Call[list[RecordedEvent]]:
+        """``eventstore.read_all`` or ``eventstore.read_category``, as ``log_filter`` says."""
+        query, params = log_filter.query(after, limit)
+        return Call(query, params, lambda rows: [self.codec.recorded_event(row) for row in rows])
+
+    def load_checkpoint(self, subscription: str) -> Call[int]:
+        """``eventstore.load_checkpoint``."""
+        return Call(LOAD_CHECKPOINT_SQL, (subscription,), lambda rows: int(rows[0][0]))
+
+    def save_checkpoint(self, subscription: str, position: int, expected: int | None) -> Call[bool]:
+        """``eventstore.save_checkpoint``."""
+        params = (subscription, position, expected)
+        return Call(SAVE_CHECKPOINT_SQL, params, lambda rows: bool(rows[0][0]))
+
+    def subscription_lag(self) -> Call[list[SubscriptionLag]]:
+        """``eventstore.subscription_lag``."""
+        return Call(SUBSCRIPTION_LAG_SQL, (), lambda rows: [SubscriptionLag(*row) for row in rows])
+
+
+def next_version(page: Sequence[RecordedEvent], page_size: int, backward: bool) -> int | None:
+    """Where the page after ``page`` starts, or None when ``page`` was the last one."""
+    if len(page) < page_size:
+        return None
+    following = page[-1].version + (-1 if backward else 1)
+    # -1 would mean "from the end" to read_stream: version 0 was the last event backward.
+    return following if following >= 0 else None
+
+
+def next_stream(page: Sequence[StreamInfo], page_size: int) -> str | None:
+    """The ``after`` of the listing page after ``page``, or None when it was the last one."""
+    return page[-1].stream_id if len(page) == page_size else None
 
 
 class EventStore:
     """A synchronous client of the store.
 
     ``source`` is a DSN (the store opens and owns a :class:`psycopg_pool.ConnectionPool`
-    of autocommit connections), a pool the application owns, or one connection. Every
-    method takes an optional ``conn``: the call then runs on that connection, inside the
-    caller's transaction if one is open, so events and the application's own rows commit
-    or roll back together.
+    of 1 to 10 autocommit connections), a pool the application owns, or one connection
+    (used as it is: without autocommit, the caller commits). Every method takes an
+    optional ``conn``: the call then runs on that connection, inside the caller's
+    transaction if one is open, so events and the application's own rows commit or roll
+    back together. ``dumps``, ``loads`` and ``default`` configure the
+    :class:`~pgeventstore.codec.JsonCodec`.
     """
 
     def __init__(
@@ -128,13 +216,17 @@ class EventStore:
         *,
         dumps: JsonDumps | None = None,
         loads: JsonLoads | None = None,
+        default: JsonDefault | None = None,
     ) -> None:
-        self.codec = JsonCodec(dumps, loads)
+        self.codec = JsonCodec(dumps, loads, default=default)
+        self.calls = StoreCalls(self.codec)
         self._pool: ConnectionPool | None = None
         self._conn: psycopg.Connection[Any] | None = None
         self._owns_pool = isinstance(source, str)
         if isinstance(source, str):
-            self._pool = ConnectionPool(source, kwargs={"autocommit": True}, open=True, min_size=1)
+            self._pool = ConnectionPool(
+                source, kwargs={"autocommit": True}, open=True, min_size=1, max_size=10
+            )
         elif isinstance(source, ConnectionPool):
             self._pool = source
         else:
@@ -163,13 +255,12 @@ class EventStore:
             with self._pool.connection() as pooled:
                 yield pooled
 
-    def _fetchone(self, query: str, params: Sequence[Any], conn: psycopg.Connection[Any] | None) -> Any:
-        with self.connection(conn) as c, translated():
-            return c.execute(query, params).fetchone()
-
-    def _fetchall(self, query: str, params: Sequence[Any], conn: psycopg.Connection[Any] | None) -> list[Any]:
-        with self.connection(conn) as c, translated():
-            return c.execute(query, params).fetchall()
+    def run(self, call: Call[T], conn: psycopg.Connection[Any] | None = None) -> T:
+        """Execute ``call`` and parse its rows."""
+        with self.connection(conn) as c, translated(), c.cursor(row_factory=tuple_row) as cur:
+            cur.execute(call.query, call.params)
+            rows = cur.fetchall()
+        return call.parse(rows)
 
     def append(
         self,
@@ -183,9 +274,7 @@ class EventStore:
 
         Raises :class:`~pgeventstore.errors.WrongExpectedVersion` on a version mismatch.
         """
-        payload = self.codec.events_payload(events)
-        row = self._fetchone(APPEND_SQL, (stream_id, expected_version, payload), conn)
-        return AppendResult(*row)
+        return self.run(self.calls.append(stream_id, events, expected_version), conn)
 
     def append_event(
         self,
@@ -208,9 +297,7 @@ class EventStore:
         conn: psycopg.Connection[Any] | None = None,
     ) -> list[RecordedEvent]:
         """Up to ``limit`` events of a stream, from ``from_version`` (default: first, or last backward)."""
-        start = from_version if from_version is not None else (-1 if backward else 0)
-        rows = self._fetchall(READ_STREAM_SQL, (stream_id, start, limit, backward), conn)
-        return [self.codec.recorded_event(row) for row in rows]
+        return self.run(self.calls.read_stream(stream_id, from_version, limit, backward), conn)
 
     def iter_stream(
         self,
@@ -222,22 +309,19 @@ class EventStore:
         conn: psycopg.Connection[Any] | None = None,
     ) -> Iterator[RecordedEvent]:
         """Every event of a stream from ``from_version``, read lazily one page at a time."""
-        start = from_version
+        start: int | None = from_version
         while True:
             page = self.read_stream(
                 stream_id, from_version=start, limit=page_size, backward=backward, conn=conn
             )
             yield from page
-            if len(page) < page_size:
-                return
-            start = page[-1].version + (-1 if backward else 1)
-            if start < 0:
+            start = next_version(page, page_size, backward)
+            if start is None:
                 return
 
     def stream_version(self, stream_id: str, *, conn: psycopg.Connection[Any] | None = None) -> int:
         """The version of the stream's last event, -1 when it has none."""
-        version: int = self._fetchone(STREAM_VERSION_SQL, (stream_id,), conn)[0]
-        return version
+        return self.run(self.calls.stream_version(stream_id), conn)
 
     def save_snapshot(
         self,
@@ -249,19 +333,13 @@ class EventStore:
         conn: psycopg.Connection[Any] | None = None,
     ) -> bool:
         """Store the stream's snapshot unless one at the same or a newer version is stored."""
-        params = (stream_id, version, self.codec.dumps(state), schema_version)
-        saved: bool = self._fetchone(SAVE_SNAPSHOT_SQL, params, conn)[0]
-        return saved
+        return self.run(self.calls.save_snapshot(stream_id, version, state, schema_version), conn)
 
     def load_snapshot(
         self, stream_id: str, *, conn: psycopg.Connection[Any] | None = None
     ) -> Snapshot | None:
         """The stream's snapshot, or None."""
-        row = self._fetchone(LOAD_SNAPSHOT_SQL, (stream_id,), conn)
-        if row is None:
-            return None
-        version, state, schema_version, recorded_at = row
-        return Snapshot(stream_id, version, self.codec.loads(state), schema_version, recorded_at)
+        return self.run(self.calls.load_snapshot(stream_id), conn)
 
     def load_stream(
         self,
@@ -271,8 +349,38 @@ class EventStore:
         conn: psycopg.Connection[Any] | None = None,
     ) -> LoadedStream:
         """The usable snapshot (of ``schema_version`` when given) and every later event, in one call."""
-        rows = self._fetchall(LOAD_STREAM_SQL, (stream_id, schema_version), conn)
-        return self.codec.loaded_stream(stream_id, rows)
+        return self.run(self.calls.load_stream(stream_id, schema_version), conn)
+
+    def list_streams(
+        self,
+        *,
+        category: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> list[StreamInfo]:
+        """Up to ``limit`` streams, newest first, of ``category`` if given, after the stream ``after``."""
+        return self.run(self.calls.list_streams(category, limit, after), conn)
+
+    def iter_streams(
+        self,
+        *,
+        category: str | None = None,
+        page_size: int = 1000,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> Iterator[StreamInfo]:
+        """Every stream (of ``category`` if given), newest first, read lazily one page at a time."""
+        after: str | None = None
+        while True:
+            page = self.list_streams(category=category, limit=page_size, after=after, conn=conn)
+            yield from page
+            after = next_stream(page, page_size)
+            if after is None:
+                return
+
+    def stats(self, *, conn: psycopg.Connection[Any] | None = None) -> StoreStats:
+        """Counts and sizes: in total, per category and per event type."""
+        return self.run(self.calls.stats(), conn)
 
     def read_all(
         self,
@@ -289,8 +397,7 @@ class EventStore:
         start); the iterator reads lazily one page at a time and ends when caught up.
         """
         log_filter = LogFilter(category=category, event_types=event_types)
-        with self.connection(conn) as c:
-            yield from iter_log(c, after, page_size, log_filter, self.codec.loads)
+        return self._iter_log(log_filter, after, page_size, conn)
 
     def read_category(
         self,
@@ -304,13 +411,20 @@ class EventStore:
     ) -> Iterator[RecordedEvent]:
         """Like :meth:`read_all` for one category; with ``group``, only that member's streams."""
         log_filter = LogFilter(category=category, event_types=event_types, group=group)
-        with self.connection(conn) as c:
-            yield from iter_log(c, after, page_size, log_filter, self.codec.loads)
+        return self._iter_log(log_filter, after, page_size, conn)
+
+    def _iter_log(
+        self, log_filter: LogFilter, after: int, page_size: int, conn: psycopg.Connection[Any] | None
+    ) -> Iterator[RecordedEvent]:
+        # A short page does not mean caught up (events of open transactions are held
+        # back), so only an empty page ends the iteration.
+        while page := self.run(self.calls.read_log(log_filter, after, page_size), conn):
+            yield from page
+            after = page[-1].global_position
 
     def load_checkpoint(self, subscription: str, *, conn: psycopg.Connection[Any] | None = None) -> int:
         """The subscription's checkpoint (global position of its last processed event), 0 if none."""
-        with self.connection(conn) as c:
-            return load_checkpoint(c, subscription)
+        return self.run(self.calls.load_checkpoint(subscription), conn)
 
     def save_checkpoint(
         self,
@@ -321,10 +435,8 @@ class EventStore:
         conn: psycopg.Connection[Any] | None = None,
     ) -> bool:
         """Store a checkpoint, forward only or compare-and-set on ``expected``; False when it lost."""
-        with self.connection(conn) as c:
-            return save_checkpoint(c, subscription, position, expected)
+        return self.run(self.calls.save_checkpoint(subscription, position, expected), conn)
 
     def subscription_lag(self, *, conn: psycopg.Connection[Any] | None = None) -> list[SubscriptionLag]:
         """Every checkpoint, how many events it is behind and which backend holds readers back."""
-        with self.connection(conn) as c:
-            return subscription_lag(c)
+        return self.run(self.calls.subscription_lag(), conn)

@@ -80,3 +80,41 @@ class LoadedStream:
         if self.events:
             return self.events[-1].version
         return self.snapshot.version if self.snapshot else -1
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamInfo:
+    """A stream as listed by ``list_streams``: its version, first and latest append times."""
+
+    stream_id: str
+    version: int
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class StatsEntry:
+    """Counts and payload size of one category or event type (``snapshots`` None for types)."""
+
+    name: str
+    streams: int
+    events: int
+    snapshots: int | None
+    payload_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreStats:
+    """What the store holds: totals, then per category and per type, most events first.
+
+    ``payload_bytes`` is the stored size of event data and metadata; ``disk_bytes`` the
+    on-disk size of the store's tables with their indexes.
+    """
+
+    streams: int
+    events: int
+    snapshots: int
+    payload_bytes: int
+    disk_bytes: int
+    categories: tuple[StatsEntry, ...]
+    types: tuple[StatsEntry, ...]

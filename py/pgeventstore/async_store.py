@@ -1,0 +1,284 @@
+"""The asyncio client of the store: :class:`AsyncEventStore`.
+
+It executes the same :class:`~pgeventstore.store.Call` objects as the synchronous
+:class:`~pgeventstore.store.EventStore`, on asyncio connections; only the I/O differs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import tuple_row
+from psycopg_pool import AsyncConnectionPool
+
+from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
+from pgeventstore.errors import translated
+from pgeventstore.store import Call, StoreCalls, next_stream, next_version
+from pgeventstore.subscription import ConsumerGroup, LogFilter, SubscriptionLag
+from pgeventstore.values import (
+    ANY,
+    AppendResult,
+    ExpectedVersion,
+    LoadedStream,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+    StoreStats,
+    StreamInfo,
+)
+
+T = TypeVar("T")
+
+
+class AsyncEventStore:
+    """An asyncio client of the store, with the methods of :class:`~pgeventstore.EventStore`.
+
+    ``source`` is a DSN (the store owns an :class:`psycopg_pool.AsyncConnectionPool` of
+    1 to 10 autocommit connections, opened on first use; close it with :meth:`close` or
+    ``async with``), a pool the application owns, or one connection (used as it is:
+    without autocommit, the caller commits). Every method takes an optional ``conn`` to
+    run inside the caller's transaction.
+    """
+
+    def __init__(
+        self,
+        source: str | AsyncConnectionPool | psycopg.AsyncConnection[Any],
+        *,
+        dumps: JsonDumps | None = None,
+        loads: JsonLoads | None = None,
+        default: JsonDefault | None = None,
+    ) -> None:
+        self.codec = JsonCodec(dumps, loads, default=default)
+        self.calls = StoreCalls(self.codec)
+        self._pool: AsyncConnectionPool | None = None
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._owns_pool = isinstance(source, str)
+        if isinstance(source, str):
+            # An async pool must be opened inside the event loop, so not in __init__.
+            self._pool = AsyncConnectionPool(
+                source, kwargs={"autocommit": True}, open=False, min_size=1, max_size=10
+            )
+        elif isinstance(source, AsyncConnectionPool):
+            self._pool = source
+        else:
+            self._conn = source
+
+    async def close(self) -> None:
+        """Close the pool if the store opened it."""
+        if self._owns_pool and self._pool is not None:
+            await self._pool.close()
+
+    async def __aenter__(self) -> AsyncEventStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @contextlib.asynccontextmanager
+    async def connection(
+        self, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """The connection a call runs on: ``conn``, the store's own, or one from the pool."""
+        if conn is not None:
+            yield conn
+        elif self._conn is not None:
+            yield self._conn
+        else:
+            assert self._pool is not None
+            if self._owns_pool:
+                await self._pool.open()
+            async with self._pool.connection() as pooled:
+                yield pooled
+
+    async def run(self, call: Call[T], conn: psycopg.AsyncConnection[Any] | None = None) -> T:
+        """Execute ``call`` and parse its rows."""
+        async with self.connection(conn) as c, c.cursor(row_factory=tuple_row) as cur:
+            with translated():
+                await cur.execute(call.query, call.params)
+                rows = await cur.fetchall()
+        return call.parse(rows)
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Iterable[NewEvent],
+        expected_version: ExpectedVersion = ANY,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> AppendResult:
+        """Append ``events`` to ``stream_id``, all or nothing, if its version matches."""
+        return await self.run(self.calls.append(stream_id, events, expected_version), conn)
+
+    async def append_event(
+        self,
+        stream_id: str,
+        event: NewEvent,
+        expected_version: ExpectedVersion = ANY,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> AppendResult:
+        """Append one event; the same semantics as :meth:`append`."""
+        return await self.append(stream_id, [event], expected_version, conn=conn)
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        limit: int = 1000,
+        backward: bool = False,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> list[RecordedEvent]:
+        """Up to ``limit`` events of a stream, from ``from_version`` (default: first, or last backward)."""
+        return await self.run(self.calls.read_stream(stream_id, from_version, limit, backward), conn)
+
+    async def iter_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        backward: bool = False,
+        page_size: int = 1000,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Every event of a stream from ``from_version``, read lazily one page at a time."""
+        start: int | None = from_version
+        while True:
+            page = await self.read_stream(
+                stream_id, from_version=start, limit=page_size, backward=backward, conn=conn
+            )
+            for event in page:
+                yield event
+            start = next_version(page, page_size, backward)
+            if start is None:
+                return
+
+    async def stream_version(
+        self, stream_id: str, *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> int:
+        """The version of the stream's last event, -1 when it has none."""
+        return await self.run(self.calls.stream_version(stream_id), conn)
+
+    async def save_snapshot(
+        self,
+        stream_id: str,
+        version: int,
+        state: Any,
+        schema_version: int = 1,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> bool:
+        """Store the stream's snapshot unless one at the same or a newer version is stored."""
+        return await self.run(self.calls.save_snapshot(stream_id, version, state, schema_version), conn)
+
+    async def load_snapshot(
+        self, stream_id: str, *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> Snapshot | None:
+        """The stream's snapshot, or None."""
+        return await self.run(self.calls.load_snapshot(stream_id), conn)
+
+    async def load_stream(
+        self,
+        stream_id: str,
+        schema_version: int | None = None,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> LoadedStream:
+        """The usable snapshot (of ``schema_version`` when given) and every later event, in one call."""
+        return await self.run(self.calls.load_stream(stream_id, schema_version), conn)
+
+    async def list_streams(
+        self,
+        *,
+        category: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> list[StreamInfo]:
+        """Up to ``limit`` streams, newest first, of ``category`` if given, after the stream ``after``."""
+        return await self.run(self.calls.list_streams(category, limit, after), conn)
+
+    async def iter_streams(
+        self,
+        *,
+        category: str | None = None,
+        page_size: int = 1000,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> AsyncIterator[StreamInfo]:
+        """Every stream (of ``category`` if given), newest first, read lazily one page at a time."""
+        after: str | None = None
+        while True:
+            page = await self.list_streams(category=category, limit=page_size, after=after, conn=conn)
+            for info in page:
+                yield info
+            after = next_stream(page, page_size)
+            if after is None:
+                return
+
+    async def stats(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> StoreStats:
+        """Counts and sizes: in total, per category and per event type."""
+        return await self.run(self.calls.stats(), conn)
+
+    async def read_all(
+        self,
+        after: int = 0,
+        *,
+        event_types: Sequence[str] | None = None,
+        category: str | None = None,
+        page_size: int = 1000,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Every event of the global log readable now after the cursor ``after``, in log order."""
+        log_filter = LogFilter(category=category, event_types=event_types)
+        async for event in self._iter_log(log_filter, after, page_size, conn):
+            yield event
+
+    async def read_category(
+        self,
+        category: str,
+        after: int = 0,
+        *,
+        group: ConsumerGroup | None = None,
+        event_types: Sequence[str] | None = None,
+        page_size: int = 1000,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Like :meth:`read_all` for one category; with ``group``, only that member's streams."""
+        log_filter = LogFilter(category=category, event_types=event_types, group=group)
+        async for event in self._iter_log(log_filter, after, page_size, conn):
+            yield event
+
+    async def _iter_log(
+        self, log_filter: LogFilter, after: int, page_size: int, conn: psycopg.AsyncConnection[Any] | None
+    ) -> AsyncIterator[RecordedEvent]:
+        # Only an empty page means caught up: see EventStore._iter_log.
+        while page := await self.run(self.calls.read_log(log_filter, after, page_size), conn):
+            for event in page:
+                yield event
+            after = page[-1].global_position
+
+    async def load_checkpoint(
+        self, subscription: str, *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> int:
+        """The subscription's checkpoint (global position of its last processed event), 0 if none."""
+        return await self.run(self.calls.load_checkpoint(subscription), conn)
+
+    async def save_checkpoint(
+        self,
+        subscription: str,
+        position: int,
+        expected: int | None = None,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> bool:
+        """Store a checkpoint, forward only or compare-and-set on ``expected``; False when it lost."""
+        return await self.run(self.calls.save_checkpoint(subscription, position, expected), conn)
+
+    async def subscription_lag(
+        self, *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> list[SubscriptionLag]:
+        """Every checkpoint, how many events it is behind and which backend holds readers back."""
+        return await self.run(self.calls.subscription_lag(), conn)

@@ -1,0 +1,270 @@
+"""The command line: every command through click's runner, exit codes through a real process."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pty
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import click
+import psycopg
+import pytest
+from click.testing import CliRunner, Result
+
+from pgeventstore import EventStore, NewEvent
+from pgeventstore.cli import main
+
+
+def cli(dsn: str, *args: str, stdin: str | None = None) -> Result:
+    runner = CliRunner()
+    return runner.invoke(main, ["--dsn", dsn, *args], input=stdin, catch_exceptions=False)
+
+
+def process(dsn: str | None, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PGEVENTSTORE_DSN", "DATABASE_URL")}
+    if dsn is not None:
+        env["PGEVENTSTORE_DSN"] = dsn
+    return subprocess.run(
+        [sys.executable, "-m", "pgeventstore", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_append_and_read(dsn: str) -> None:
+    result = cli(dsn, "append", "order-1", "Placed", '{"total": 12.30}', "--metadata", '{"by": "me"}')
+    assert result.exit_code == 0, result.output
+    assert "now at version 0" in result.output
+    assert cli(dsn, "append", "order-1", "Paid", "{}", "-e", "0").exit_code == 0
+    table = cli(dsn, "read", "order-1")
+    assert table.exit_code == 0
+    lines = table.output.splitlines()
+    assert lines[0].split() == ["VERSION", "POSITION", "TYPE", "RECORDED", "DATA"]
+    assert lines[1].split()[:3] == ["0", "1", "Placed"] and lines[1].endswith('{"total": 12.30}')
+    lines = cli(dsn, "read", "order-1", "--json").output.splitlines()
+    first = json.loads(lines[0])
+    assert (first["type"], first["data"], first["metadata"], first["version"]) == (
+        "Placed",
+        {"total": 12.3},
+        {"by": "me"},
+        0,
+    )
+    assert '"total": 12.30' in lines[0]
+    backward = cli(dsn, "read", "order-1", "--json", "--backward", "--limit", "1").output.splitlines()
+    assert [json.loads(line)["version"] for line in backward] == [1]
+    from_one = cli(dsn, "read", "order-1", "--json", "--from", "1").output.splitlines()
+    assert [json.loads(line)["type"] for line in from_one] == ["Paid"]
+
+
+def test_append_data_from_stdin_and_with_id(dsn: str) -> None:
+    event_id = str(uuid.uuid4())
+    result = cli(dsn, "append", "s-1", "T", "--id", event_id, "-e", "no-stream", stdin='{"piped": true}')
+    assert result.exit_code == 0, result.output
+    with EventStore(dsn) as store:
+        (event,) = store.read_stream("s-1")
+    assert (str(event.id), event.data) == (event_id, {"piped": True})
+
+
+def test_append_batch_from_file_is_one_transaction(dsn: str, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps({"type": "T", "data": {"i": i}}) + "\n" for i in range(2500)))
+    result = cli(dsn, "append", "batch-1", "--file", str(path), "-e", "no-stream")
+    assert result.exit_code == 0, result.output
+    assert "appended 2500 event(s)" in result.output
+    with EventStore(dsn) as store:
+        assert [e.data["i"] for e in store.iter_stream("batch-1")] == list(range(2500))
+    # The third chunk is invalid: the two before it must not stay written.
+    bad = tmp_path / "bad.jsonl"
+    lines = [json.dumps({"type": "T", "data": {}})] * 2100 + [json.dumps({"type": "", "data": {}})]
+    bad.write_text("\n".join(lines))
+    result = cli(dsn, "append", "batch-2", "--file", str(bad))
+    assert result.exit_code == 6, result.output
+    with EventStore(dsn) as store:
+        assert store.stream_version("batch-2") == -1
+
+
+def test_usage_errors(dsn: str, tmp_path: Path) -> None:
+    cases = [
+        ["append", "s-1", "T", "{not json"],
+        ["append", "s-1", "T", "{}", "-e", "soon"],
+        ["append", "s-1", "T", "{}", "--metadata", "[1"],
+        ["append", "s-1"],
+        ["append", "s-1", "T", "{}", "--file", "-"],
+        ["read"],
+        ["read", "s-1", "--limit", "0"],
+        ["streams", "--nope"],
+    ]
+    for args in cases:
+        result = cli(dsn, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.count("\n") == 1 and result.output.startswith("pgeventstore: "), result.output
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    assert cli(dsn, "append", "s-1", "--file", str(empty)).exit_code == 2
+
+
+def test_streams_stats_and_snapshot(dsn: str) -> None:
+    with EventStore(dsn) as store:
+        store.append("order-1", [NewEvent("Placed", {}), NewEvent("Paid", {})])
+        store.append("user-1", [NewEvent("Registered", {})])
+        store.save_snapshot("order-1", 1, {"paid": True})
+    listing = cli(dsn, "streams").output.splitlines()
+    assert listing[0].split() == ["STREAM", "VERSION", "CREATED", "UPDATED"]
+    assert sorted(line.split()[0] for line in listing[1:]) == ["order-1", "user-1"]
+    only = [
+        json.loads(line) for line in cli(dsn, "streams", "--category", "order", "--json").output.splitlines()
+    ]
+    assert [(s["stream_id"], s["version"]) for s in only] == [("order-1", 1)]
+    assert len(cli(dsn, "streams", "--limit", "1", "--json").output.splitlines()) == 1
+    stats = cli(dsn, "stats").output
+    assert stats.startswith("2 streams, 3 events, 1 snapshots")
+    assert "order     1        2       1" in stats
+    snap = cli(dsn, "snapshot", "order-1")
+    assert snap.exit_code == 0
+    assert snap.output.splitlines() == [snap.output.splitlines()[0], '{"paid": true}']
+    assert snap.output.startswith("order-1 at version 1, schema version 1")
+    assert cli(dsn, "snapshot", "user-1").exit_code == 4
+
+
+def test_export_import_round_trip(dsn: str, empty_dsn: str, tmp_path: Path) -> None:
+    with EventStore(dsn) as store:
+        store.append(
+            "order-1", [NewEvent("Placed", {"total": 1}, {"by": "me"}), NewEvent("Paid", {"n": 0.1})]
+        )
+        store.append("user-1", [NewEvent("Registered", {"name": "Ann"})])
+        store.append("long-1", [NewEvent("Tick", {"i": i}) for i in range(2345)])
+        store.append("order-1", [NewEvent("Shipped", {"exact": 12345678901234567890.5})])
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "select eventstore.append_to_stream('num-1', -1, "
+            """'[{"type": "T", "data": {"n": 1.10, "big": 123456789012345678901234567890.123}}]')"""
+        )
+    exported = cli(dsn, "export", "--output", str(tmp_path / "dump.jsonl"))
+    assert exported.exit_code == 0, exported.output
+    dump = tmp_path / "dump.jsonl"
+    assert len(dump.read_text().splitlines()) == 3 + 1 + 2345 + 1
+    assert cli(empty_dsn, "migrate").exit_code == 0
+    imported = cli(empty_dsn, "import", str(dump))
+    assert imported.exit_code == 0, imported.output
+    assert "imported 2350 event(s) into 4 stream(s)" in imported.output
+
+    def streams(target: str) -> dict[str, list[tuple[object, ...]]]:
+        with psycopg.connect(target) as conn:
+            rows = conn.execute(
+                "select stream_id, version, event_id, event_type, data::text, metadata::text "
+                "from eventstore.events order by stream_id, version"
+            ).fetchall()
+        result: dict[str, list[tuple[object, ...]]] = {}
+        for row in rows:
+            result.setdefault(row[0], []).append(row[1:])
+        return result
+
+    assert streams(empty_dsn) == streams(dsn)
+    again = cli(empty_dsn, "import", str(dump))
+    assert again.exit_code == 0, again.output
+    assert streams(empty_dsn) == streams(dsn)
+    piped = cli(dsn, "export").output
+    assert piped == dump.read_text()
+    assert cli(empty_dsn, "import", stdin=piped).exit_code == 0
+    assert streams(empty_dsn) == streams(dsn)
+
+
+def test_import_conflicts_and_bad_lines(dsn: str, tmp_path: Path) -> None:
+    with EventStore(dsn) as store:
+        store.append("s-1", [NewEvent("Other", {})])
+    line = {"stream_id": "s-1", "version": 0, "id": str(uuid.uuid4()), "type": "T", "data": {}}
+    assert cli(dsn, "import", stdin=json.dumps(line)).exit_code == 3
+    del line["version"]
+    assert cli(dsn, "import", stdin=json.dumps(line)).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["append", "s-1", "T", "{}", "-e", "5"], 3, "actual -1"),
+        (["read", "absent"], 4, "has no events"),
+        (["append", "s-1", "T", "{}", "--id", "00000000-0000-0000-0000-000000000001"], 5, "already stored"),
+        (["read", "s-\x01"], 6, "stream id"),
+        (["append", "s-1", "T", "{oops"], 2, "not valid JSON"),
+        (["frobnicate"], 2, "No such command"),
+    ],
+)
+def test_exit_codes_of_a_real_process(dsn: str, args: list[str], code: int, needle: str) -> None:
+    with EventStore(dsn) as store:
+        store.append("dup-1", [NewEvent("T", {}, id=uuid.UUID(int=1))])
+    result = process(dsn, *args)
+    assert result.returncode == code, result.stderr
+    assert needle in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_cannot_connect_and_no_dsn() -> None:
+    down = process("host=127.0.0.1 port=1 connect_timeout=2", "streams")
+    assert down.returncode == 7
+    assert down.stderr.startswith("pgeventstore: cannot connect") and len(down.stderr.splitlines()) == 1
+    missing = process(None, "streams")
+    assert missing.returncode == 2
+    assert "PGEVENTSTORE_DSN" in missing.stderr
+
+
+def test_store_not_installed(empty_dsn: str) -> None:
+    result = process(empty_dsn, "streams")
+    assert result.returncode == 1
+    assert "pgeventstore migrate" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_piped_output_has_no_progress_bar(dsn: str, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps({"type": "T", "data": {}}) + "\n")
+    result = process(dsn, "append", "s-1", "--file", str(path))
+    assert result.returncode == 0 and result.stderr == ""
+    result = process(dsn, "export")
+    assert result.returncode == 0 and result.stderr == ""
+
+
+def test_every_option_names_its_env_var() -> None:
+    commands: list[tuple[list[str], click.Command]] = [([], main)]
+    commands += [([name], command) for name, command in main.commands.items()]
+    with_env = 0
+    for args, command in commands:
+        help_text = CliRunner().invoke(main, [*args, "--help"]).output
+        for param in command.params:
+            if isinstance(param, click.Option) and param.envvar:
+                with_env += 1
+                names = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar)
+                assert all(name in help_text for name in names), (args, param.name)
+    assert with_env >= 1
+
+
+def test_terminal_gets_a_progress_bar(dsn: str, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps({"type": "T", "data": {"i": i}}) + "\n" for i in range(2500)))
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "PGEVENTSTORE_DSN": dsn}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "pgeventstore", "append", "s-1", "--file", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            env=env,
+            check=False,
+            timeout=60,
+        )
+        os.close(terminal)
+        shown = b""
+        with contextlib.suppress(OSError):
+            while chunk := os.read(controller, 4096):
+                shown += chunk
+    finally:
+        os.close(controller)
+    assert result.returncode == 0
+    assert b"appending to s-1" in shown and b"100%" in shown
