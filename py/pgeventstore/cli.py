@@ -16,14 +16,16 @@ import re
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import IO, Any, NoReturn, TypeVar
 
 import click
 import psycopg
 
 from pgeventstore import __version__, schema, subscription
-from pgeventstore.cluster import temporary_cluster
+from pgeventstore.cluster import ClusterError
 from pgeventstore.codec import exact_dumps, exact_loads
+from pgeventstore.devserver import DevServer
 from pgeventstore.errors import (
     DuplicateEventId,
     EventStoreError,
@@ -31,6 +33,7 @@ from pgeventstore.errors import (
     StreamNotFound,
     WrongExpectedVersion,
 )
+from pgeventstore.examples.demo import run_demo
 from pgeventstore.store import EventStore
 from pgeventstore.subscription import LogFilter
 from pgeventstore.values import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion, NewEvent, RecordedEvent
@@ -88,6 +91,8 @@ class StoreGroup(click.Group):
             if error.sqlstate is None or error.sqlstate.startswith("08"):
                 fail(f"cannot connect to the database: {error}", EXIT_CANNOT_CONNECT)
             fail(f"database error: {error}", EXIT_UNEXPECTED)
+        except ClusterError as error:
+            fail(str(error), EXIT_UNEXPECTED)
         except BrokenPipeError:
             # The reader went away (e.g. `pgeventstore export | head`): nothing to report.
             sys.stderr.close()
@@ -481,26 +486,83 @@ def import_command(ctx: click.Context, source: IO[str]) -> None:
     click.echo(f"imported {total} event(s) into {streams_seen} stream(s)")
 
 
+DEV_HOME = click.option(
+    "--dev-home",
+    envvar="PGEVENTSTORE_DEV_HOME",
+    show_envvar=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the embedded development cluster (env PGEVENTSTORE_DEV_HOME; default: "
+    "$XDG_DATA_HOME/pgeventstore/dev-cluster, as root /var/lib/pgeventstore/dev-cluster).",
+)
+
+
 @main.command()
-def demo() -> None:
-    """Start a throwaway PostgreSQL, install the store, append and read a stream."""
-    with temporary_cluster() as cluster:
-        dsn = cluster.dsn()
+@DEV_HOME
+@click.pass_context
+def demo(ctx: click.Context, dev_home: Path | None) -> None:
+    """Run the Order Processing example: commands, a rejected one, then every order rebuilt.
+
+    Without a DSN it uses the embedded development cluster (see dev-server), starting it
+    if needed and stopping it again afterwards; its data survives, so each run adds orders.
+    """
+    dsn: str | None = ctx.obj.get("dsn")
+    server = None if dsn else DevServer(dev_home)
+    started = False
+    try:
+        if server is not None:
+            dsn = server.url()
+            if dsn is None:
+                dsn, started = server.start(), True
+            click.echo(f"embedded PostgreSQL cluster in {server.home}")
+        assert dsn is not None
         schema.migrate(dsn)
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            events = [
-                {"type": "OrderPlaced", "data": {"items": 2, "total_cents": 4200}},
-                {"type": "OrderShipped", "data": {"tracking": "1Z999"}},
-            ]
-            result = conn.execute(
-                "select * from eventstore.append_to_stream('order-1', -1, %s::jsonb)",
-                (json.dumps(events),),
-            ).fetchone()
-            click.echo(f"appended: {result}")
-            for row in conn.execute(
-                "select version, global_position, event_type, data from eventstore.read_stream('order-1')"
-            ):
-                click.echo(f"read: {row}")
+        run_demo(dsn, click.echo)
+    finally:
+        if server is not None and started:
+            server.stop()
+
+
+@main.group("dev-server")
+@DEV_HOME
+@click.pass_context
+def dev_server(ctx: click.Context, dev_home: Path | None) -> None:
+    """Manage the embedded development cluster (the demo's database when no DSN is given)."""
+    ctx.obj["dev_server"] = DevServer(dev_home)
+
+
+@dev_server.command("start")
+@click.pass_context
+def dev_server_start(ctx: click.Context) -> None:
+    """Create the cluster if needed and start it; print its URL."""
+    click.echo(ctx.obj["dev_server"].start())
+
+
+@dev_server.command("stop")
+@click.pass_context
+def dev_server_stop(ctx: click.Context) -> None:
+    """Stop the cluster (its data stays)."""
+    stopped = ctx.obj["dev_server"].stop()
+    click.echo("stopped" if stopped else "not running")
+
+
+@dev_server.command("status")
+@click.pass_context
+def dev_server_status(ctx: click.Context) -> None:
+    """Print where the cluster lives, whether it exists, and whether it runs."""
+    status = ctx.obj["dev_server"].status()
+    click.echo(f"home: {status.home}")
+    click.echo(f"initialized: {'yes' if status.initialized else 'no'}")
+    click.echo(f"running: {'yes, ' + status.url if status.url else 'no'}")
+
+
+@dev_server.command("url")
+@click.pass_context
+def dev_server_url(ctx: click.Context) -> None:
+    """Print the cluster's URL (for PGEVENTSTORE_DSN); exit 1 when it is not running."""
+    url = ctx.obj["dev_server"].url()
+    if url is None:
+        fail("the development cluster is not running: pgeventstore dev-server start", 1)
+    click.echo(url)
 
 
 @main.command()
