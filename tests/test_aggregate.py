@@ -115,11 +115,12 @@ class Basket:
     lines: tuple[Line, ...] = ()
     note: str | None = None
     best: Line | None = None
+    history: list[Line] = dataclasses.field(default_factory=list)
 
 
 def test_state_codec_round_trips_nested_dataclasses() -> None:
     kind = AggregateType("basket", Basket())
-    state = Basket((Line("a", 1), Line("b", 2)), "hi", Line("b", 2))
+    state = Basket((Line("a", 1), Line("b", 2)), "hi", Line("b", 2), [Line("c", 3)])
     assert kind.from_json(kind.to_json(state)) == state
     assert kind.from_json(kind.to_json(Basket())) == Basket()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,18 @@ def test_dev_server_start_status_url_stop(dev_home: Path) -> None:
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(url, connect_timeout=2).close()
     assert "initialized: yes" in pgeventstore("dev-server", "status", home=dev_home).stdout
+
+    # Another program took the port meanwhile: the cluster moves to a free one, data intact.
+    port = int(url.split(":")[-1].split("/")[0])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        restarted = pgeventstore("dev-server", "start", home=dev_home)
+        assert restarted.returncode == 0, restarted.stderr
+        moved = restarted.stdout.strip()
+        assert moved != url
+        with EventStore(moved) as store:
+            assert store.stream_version("order-1-1") == 1
 
 
 def test_demo_on_a_given_database(dsn: str, dev_home: Path) -> None:

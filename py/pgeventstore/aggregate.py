@@ -22,14 +22,12 @@ import time
 import types
 import typing
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
-import psycopg
-
+from pgeventstore.async_store import AsyncEventStore
 from pgeventstore.errors import WrongExpectedVersion
 from pgeventstore.store import EventStore
-from pgeventstore.values import AppendResult, LoadedStream, NewEvent, RecordedEvent
+from pgeventstore.values import LoadedStream, NewEvent, RecordedEvent
 
 S = TypeVar("S")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -103,7 +101,7 @@ class Aggregate(Generic[S]):
 
 
 def _from_json(annotation: Any, value: Any) -> Any:
-    """``value`` (parsed JSON) rebuilt as ``annotation``: dataclasses, tuples and optionals."""
+    """``value`` (parsed JSON) rebuilt as ``annotation``: dataclasses, tuples, lists and optionals."""
     if value is None:
         return None
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
@@ -112,8 +110,8 @@ def _from_json(annotation: Any, value: Any) -> Any:
         return annotation(**fields)
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
-    if origin is tuple and args:
-        return tuple(_from_json(args[0], item) for item in value)
+    if origin in (tuple, list) and args:
+        return origin(_from_json(args[0], item) for item in value)
     if origin in (typing.Union, types.UnionType):
         concrete = [arg for arg in args if arg is not type(None)]
         return _from_json(concrete[0], value) if len(concrete) == 1 else value
@@ -131,7 +129,7 @@ class AggregateType(Generic[S]):
     one (None: never). ``state_version``: the shape version of the state stored in
     snapshots; bump it when the state's shape changes and snapshots of other versions are
     ignored (the state is rebuilt from the events). ``to_json``/``from_json`` store the
-    state; for a frozen dataclass (fields of dataclasses, ``tuple[X, ...]``, optionals and
+    state; for a frozen dataclass (fields of dataclasses, ``tuple[X, ...]``, ``list[X]``, optionals and
     JSON values) the defaults do. Reducers and upcasters are registered with the
     decorators :meth:`reducer` and :meth:`upcaster`, or given as mappings (keyed by event
     type, and by event type and version).
@@ -388,51 +386,12 @@ class Repository(Generic[S]):
         return result
 
 
-class AsyncStore(Protocol):
-    """What :class:`AsyncRepository` needs of an asynchronous store."""
-
-    def connection(
-        self, conn: psycopg.AsyncConnection[Any] | None = None
-    ) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
-        """A connection to run calls on."""
-
-    async def load_stream(
-        self,
-        stream_id: str,
-        schema_version: int | None = None,
-        *,
-        conn: psycopg.AsyncConnection[Any] | None = None,
-    ) -> LoadedStream:
-        """The usable snapshot and every later event."""
-
-    async def append(
-        self,
-        stream_id: str,
-        events: Iterable[NewEvent],
-        expected_version: int | None = None,
-        *,
-        conn: psycopg.AsyncConnection[Any] | None = None,
-    ) -> AppendResult:
-        """Append events if the stream's version matches."""
-
-    async def save_snapshot(
-        self,
-        stream_id: str,
-        version: int,
-        state: Any,
-        schema_version: int = 1,
-        *,
-        conn: psycopg.AsyncConnection[Any] | None = None,
-    ) -> bool:
-        """Store the stream's snapshot."""
-
-
 class AsyncRepository(Generic[S]):
     """The asynchronous :class:`Repository`: the same steps, performed with ``await``."""
 
     def __init__(
         self,
-        store: AsyncStore,
+        store: AsyncEventStore,
         aggregate_type: AggregateType[S],
         *,
         retry: RetryPolicy | None = None,
@@ -494,7 +453,6 @@ __all__ = [
     "Aggregate",
     "AggregateType",
     "AsyncRepository",
-    "AsyncStore",
     "CommandContext",
     "DomainError",
     "Repository",

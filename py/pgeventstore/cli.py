@@ -639,3 +639,95 @@ def subscriptions(ctx: click.Context) -> None:
     )
     for line in table(["SUBSCRIPTION", "CHECKPOINT", "BEHIND", "HELD BACK", "HELD BACK BY"], rows):
         click.echo(line)
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="A smoke run with tiny workloads (what the test suite runs).")
+@click.option(
+    "--rounds", type=click.IntRange(1), default=None, help="Rounds per workload [default: 5; 2 with --quick]."
+)
+@click.option(
+    "--durability",
+    type=click.Choice(["durable", "fast", "both"]),
+    default="durable",
+    show_default=True,
+    help="durable: the server's defaults (fsync, synchronous_commit on); fast: CPU-bound, without "
+    "flushes (a private cluster runs with fsync off; a --dsn server gets synchronous_commit=off "
+    "per session); both: one run of each.",
+)
+@click.option("--growth", is_flag=True, help="Workload 9 with 5,000,000 events in the store (long).")
+@click.option("--json-out", type=click.Path(dir_okay=False), help="Write the results as JSON to this file.")
+@click.option(
+    "--plot", type=click.Path(dir_okay=False), help="Draw the ratios as a PNG (needs the 'bench' extra)."
+)
+@click.option(
+    "--markdown", is_flag=True, help="Print the tables as Markdown (as docs/performance.md shows them)."
+)
+@click.option(
+    "--scratch-prefix",
+    default="pgeventstore_bench_",
+    show_default=True,
+    help="Name prefix of the scratch databases the benchmark creates and drops.",
+)
+@click.pass_context
+def bench(
+    ctx: click.Context,
+    quick: bool,
+    rounds: int | None,
+    durability: str,
+    growth: bool,
+    json_out: str | None,
+    plot: str | None,
+    markdown: bool,
+    scratch_prefix: str,
+) -> None:
+    """Measure the store against plain SQL on the same tables, in one run.
+
+    With --dsn (or PGEVENTSTORE_DSN) it creates scratch databases on that server (the role
+    needs CREATEDB) and drops them afterwards; without, it starts a private cluster.
+    """
+    # Imported here so that the other commands neither load the benchmark nor conflict with it.
+    import contextlib
+
+    from pgeventstore import bench as benchmark
+    from pgeventstore.cluster import FAST_SETTINGS, temporary_cluster
+
+    dsn: str | None = ctx.obj.get("dsn")
+    modes = ["durable", "fast"] if durability == "both" else [durability]
+    reports = []
+    for mode in modes:
+        with contextlib.ExitStack() as stack:
+            admin_dsn = dsn
+            if not admin_dsn:
+                settings = dict(FAST_SETTINGS) if mode == "fast" else {}
+                admin_dsn = stack.enter_context(temporary_cluster(settings=settings)).dsn()
+            run = benchmark.Bench(
+                admin_dsn,
+                scale=benchmark.QUICK if quick else benchmark.FULL,
+                rounds=rounds or (2 if quick else 5),
+                growth=growth,
+                durability=mode,
+                prefix=scratch_prefix,
+            )
+            with click.progressbar(length=run.steps, label=f"bench ({mode})", file=sys.stderr) as bar:
+
+                def progress(label: str, mode: str = mode) -> None:
+                    bar.label = f"bench ({mode}): {label}"
+                    bar.update(1)
+
+                run.progress = progress
+                try:
+                    report = run.run()
+                except psycopg.OperationalError as error:
+                    fail(f"cannot connect: {error}".strip(), 7)
+        reports.append(report)
+        click.echo(benchmark.format_markdown(report) if markdown else benchmark.format_table(report))
+        click.echo()
+    if json_out:
+        with open(json_out, "w", encoding="utf-8") as out:
+            json.dump({"runs": reports}, out, indent=2)
+            out.write("\n")
+        click.echo(f"results written to {json_out}")
+    if plot:
+        benchmark.plot(reports, plot)
+        click.echo(f"chart written to {plot}")
