@@ -334,3 +334,18 @@ def test_the_script_is_self_contained(make_empty_db, tmp_path) -> None:
         assert conn.execute("select count(*) from eventstore.events").fetchone() == (0,)
         tables = {r[0] for r in conn.execute("select tablename from pg_tables where schemaname = 'public'")}
     assert tables == set(), "the script creates nothing outside its schema"
+
+
+def test_migrate_upgrades_a_database_a_dba_installed_from_an_older_script(make_empty_db, tmp_path) -> None:
+    """The DBA applied an older release's script (only the first migration); migrate adopts
+    what the ledger records and applies the rest."""
+    old, fresh = make_empty_db(), make_empty_db()
+    script = tmp_path / "old-install.sql"
+    script.write_text(schema.install_script(schema.migration_files()[:1]), encoding="utf-8")
+    applied = psql_file(old, script)
+    assert applied.returncode == 0, applied.stderr
+    assert ledger(old) == migration_ids()[:1]
+    assert schema.migrate(old) == migration_ids()[1:]
+    schema.migrate(fresh)
+    assert catalog(old) == catalog(fresh)
+    assert ledger(old) == migration_ids()

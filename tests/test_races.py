@@ -306,3 +306,71 @@ def test_mixed_free_running_writers_never_fail_unexpectedly(dsn, connect) -> Non
     assert sum(lengths) == written
     for stream, length in zip(streams, lengths, strict=True):
         assert versions(observer, stream) == list(range(length))
+
+
+def test_concurrent_appends_with_any_version_all_succeed_gaplessly(dsn, connect) -> None:
+    writers = 6
+    appends = 20
+    start = threading.Barrier(writers)
+
+    def writer(_: int) -> list[int]:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            start.wait(timeout=30)
+            return [append(conn, "any-1", None, batch("A", "B"))[0] for _ in range(appends)]
+
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        returned = sorted(v for vs in pool.map(writer, range(writers)) for v in vs)
+    assert returned == list(range(1, 2 * writers * appends, 2))
+    assert versions(connect(), "any-1") == list(range(2 * writers * appends))
+
+
+def test_concurrent_snapshots_keep_the_newest(dsn, connect) -> None:
+    observer = connect()
+    append(observer, "snap-1", -1, batch(*["E"] * 40))
+    start = threading.Barrier(8)
+
+    def saver(n: int) -> list[bool]:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            start.wait(timeout=30)
+            saved = []
+            for version in range(n, 40, 8):
+                row = conn.execute(
+                    "select eventstore.save_snapshot('snap-1', %s, %s::jsonb)",
+                    (version, json.dumps({"v": version})),
+                ).fetchone()
+                assert row is not None
+                saved.append(bool(row[0]))
+            return saved
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(saver, range(8)))
+    row = observer.execute("select version, state from eventstore.load_snapshot('snap-1')").fetchone()
+    assert row == (39, {"v": 39})
+
+
+def test_under_repeatable_read_a_blocked_writer_gets_a_serialization_failure(connect) -> None:
+    """Documented limit (README, The SQL API): the ES409 guarantee holds under READ
+    COMMITTED; a REPEATABLE READ transaction whose snapshot predates the winner's commit
+    cannot see the new version and gets 40001, to be retried as a whole."""
+    observer = connect()
+    append(observer, "rr-1", -1, batch("Created"))
+    holder = connect(autocommit=False)
+    append(holder, "rr-1", 0, batch("Won"))
+    loser = connect(autocommit=False)
+    loser.execute("set transaction isolation level repeatable read")
+    pool = ThreadPoolExecutor(max_workers=1)
+
+    def call() -> str:
+        try:
+            append(loser, "rr-1", 0, batch("Lost"))
+        except psycopg.Error as error:
+            return error.sqlstate or repr(error)
+        return "no error"
+
+    future = pool.submit(call)
+    wait_until_blocked(observer, [loser.info.backend_pid])
+    holder.commit()
+    with pool:
+        assert future.result(timeout=30) == "40001"
+    loser.rollback()
+    assert versions(observer, "rr-1") == [0, 1]

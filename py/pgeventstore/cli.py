@@ -16,14 +16,16 @@ import re
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import IO, Any, NoReturn, TypeVar
 
 import click
 import psycopg
 
-from pgeventstore import __version__, schema
-from pgeventstore.cluster import temporary_cluster
+from pgeventstore import __version__, schema, subscription
+from pgeventstore.cluster import ClusterError
 from pgeventstore.codec import exact_dumps, exact_loads
+from pgeventstore.devserver import DevServer
 from pgeventstore.errors import (
     DuplicateEventId,
     EventStoreError,
@@ -31,7 +33,9 @@ from pgeventstore.errors import (
     StreamNotFound,
     WrongExpectedVersion,
 )
+from pgeventstore.examples.demo import run_demo
 from pgeventstore.store import EventStore
+from pgeventstore.subscription import LogFilter
 from pgeventstore.values import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion, NewEvent, RecordedEvent
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -87,6 +91,8 @@ class StoreGroup(click.Group):
             if error.sqlstate is None or error.sqlstate.startswith("08"):
                 fail(f"cannot connect to the database: {error}", EXIT_CANNOT_CONNECT)
             fail(f"database error: {error}", EXIT_UNEXPECTED)
+        except ClusterError as error:
+            fail(str(error), EXIT_UNEXPECTED)
         except BrokenPipeError:
             # The reader went away (e.g. `pgeventstore export | head`): nothing to report.
             sys.stderr.close()
@@ -480,23 +486,248 @@ def import_command(ctx: click.Context, source: IO[str]) -> None:
     click.echo(f"imported {total} event(s) into {streams_seen} stream(s)")
 
 
+DEV_HOME = click.option(
+    "--dev-home",
+    envvar="PGEVENTSTORE_DEV_HOME",
+    show_envvar=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the embedded development cluster (env PGEVENTSTORE_DEV_HOME; default: "
+    "$XDG_DATA_HOME/pgeventstore/dev-cluster, as root /var/lib/pgeventstore/dev-cluster).",
+)
+
+
 @main.command()
-def demo() -> None:
-    """Start a throwaway PostgreSQL, install the store, append and read a stream."""
-    with temporary_cluster() as cluster:
-        dsn = cluster.dsn()
+@DEV_HOME
+@click.pass_context
+def demo(ctx: click.Context, dev_home: Path | None) -> None:
+    """Run the Order Processing example: commands, a rejected one, then every order rebuilt.
+
+    Without a DSN it uses the embedded development cluster (see dev-server), starting it
+    if needed and stopping it again afterwards; its data survives, so each run adds orders.
+    """
+    dsn: str | None = ctx.obj.get("dsn")
+    server = None if dsn else DevServer(dev_home)
+    started = False
+    try:
+        if server is not None:
+            dsn = server.url()
+            if dsn is None:
+                dsn, started = server.start(), True
+            click.echo(f"embedded PostgreSQL cluster in {server.home}")
+        assert dsn is not None
         schema.migrate(dsn)
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            events = [
-                {"type": "OrderPlaced", "data": {"items": 2, "total_cents": 4200}},
-                {"type": "OrderShipped", "data": {"tracking": "1Z999"}},
-            ]
-            result = conn.execute(
-                "select * from eventstore.append_to_stream('order-1', -1, %s::jsonb)",
-                (json.dumps(events),),
-            ).fetchone()
-            click.echo(f"appended: {result}")
-            for row in conn.execute(
-                "select version, global_position, event_type, data from eventstore.read_stream('order-1')"
-            ):
-                click.echo(f"read: {row}")
+        run_demo(dsn, click.echo)
+    finally:
+        if server is not None and started:
+            server.stop()
+
+
+@main.group("dev-server")
+@DEV_HOME
+@click.pass_context
+def dev_server(ctx: click.Context, dev_home: Path | None) -> None:
+    """Manage the embedded development cluster (the demo's database when no DSN is given)."""
+    ctx.obj["dev_server"] = DevServer(dev_home)
+
+
+@dev_server.command("start")
+@click.pass_context
+def dev_server_start(ctx: click.Context) -> None:
+    """Create the cluster if needed and start it; print its URL."""
+    click.echo(ctx.obj["dev_server"].start())
+
+
+@dev_server.command("stop")
+@click.pass_context
+def dev_server_stop(ctx: click.Context) -> None:
+    """Stop the cluster (its data stays)."""
+    stopped = ctx.obj["dev_server"].stop()
+    click.echo("stopped" if stopped else "not running")
+
+
+@dev_server.command("status")
+@click.pass_context
+def dev_server_status(ctx: click.Context) -> None:
+    """Print where the cluster lives, whether it exists, and whether it runs."""
+    status = ctx.obj["dev_server"].status()
+    click.echo(f"home: {status.home}")
+    click.echo(f"initialized: {'yes' if status.initialized else 'no'}")
+    click.echo(f"running: {'yes, ' + status.url if status.url else 'no'}")
+
+
+@dev_server.command("url")
+@click.pass_context
+def dev_server_url(ctx: click.Context) -> None:
+    """Print the cluster's URL (for PGEVENTSTORE_DSN); exit 1 when it is not running."""
+    url = ctx.obj["dev_server"].url()
+    if url is None:
+        fail("the development cluster is not running: pgeventstore dev-server start", 1)
+    click.echo(url)
+
+
+@main.command()
+@click.option("--category", "-c", help="Only streams of this category (the id before the first '-').")
+@click.option(
+    "--from",
+    "after",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Start after the event at this global position (a checkpoint; 0: the start of the log).",
+)
+@click.option("--type", "-t", "event_types", multiple=True, help="Only events of this type (repeatable).")
+@click.option(
+    "--follow/--no-follow",
+    default=True,
+    show_default=True,
+    help="Keep following new events until Ctrl-C, or exit once caught up.",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.01),
+    default=0.5,
+    show_default=True,
+    help="Seconds between polls when no NOTIFY wakes it up.",
+)
+@click.pass_context
+def tail(
+    ctx: click.Context,
+    category: str | None,
+    after: int,
+    event_types: tuple[str, ...],
+    follow: bool,
+    poll_interval: float,
+) -> None:
+    """Print the global log, one event a line: position, stream@version, type, data.
+
+    The log in its one order (see the README, "The global log and subscriptions"):
+    an event is printed once every transaction older than its own has ended.
+    """
+    log_filter = LogFilter(category=category, event_types=list(event_types) or None)
+    events: Iterator[RecordedEvent]
+    if follow:
+        events = subscription.follow(
+            require_dsn(ctx), after, log_filter, poll_interval=poll_interval, loads=exact_loads
+        )
+    else:
+        events = open_store(ctx).read_all(after, event_types=log_filter.event_types, category=category)
+    try:
+        for event in events:
+            click.echo(
+                f"{event.global_position}\t{event.stream_id}@{event.version}\t{event.type}\t"
+                f"{exact_dumps(event.data)}"
+            )
+    except KeyboardInterrupt:
+        return
+
+
+@main.command()
+@click.pass_context
+def subscriptions(ctx: click.Context) -> None:
+    """List every subscription's checkpoint, how far it is behind, and what holds it back."""
+    rows = (
+        (
+            lag.subscription,
+            lag.position,
+            lag.events_behind,
+            lag.events_held_back,
+            "-"
+            if lag.held_back_by_pid is None or lag.held_back_since is None
+            else f"pid {lag.held_back_by_pid} since {timestamp(lag.held_back_since)}",
+        )
+        for lag in open_store(ctx).subscription_lag()
+    )
+    for line in table(["SUBSCRIPTION", "CHECKPOINT", "BEHIND", "HELD BACK", "HELD BACK BY"], rows):
+        click.echo(line)
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="A smoke run with tiny workloads (what the test suite runs).")
+@click.option(
+    "--rounds", type=click.IntRange(1), default=None, help="Rounds per workload [default: 5; 2 with --quick]."
+)
+@click.option(
+    "--durability",
+    type=click.Choice(["durable", "fast", "both"]),
+    default="durable",
+    show_default=True,
+    help="durable: the server's defaults (fsync, synchronous_commit on); fast: CPU-bound, without "
+    "flushes (a private cluster runs with fsync off; a --dsn server gets synchronous_commit=off "
+    "per session); both: one run of each.",
+)
+@click.option("--growth", is_flag=True, help="Workload 9 with 5,000,000 events in the store (long).")
+@click.option("--json-out", type=click.Path(dir_okay=False), help="Write the results as JSON to this file.")
+@click.option(
+    "--plot", type=click.Path(dir_okay=False), help="Draw the ratios as a PNG (needs the 'bench' extra)."
+)
+@click.option(
+    "--markdown", is_flag=True, help="Print the tables as Markdown (as docs/performance.md shows them)."
+)
+@click.option(
+    "--scratch-prefix",
+    default="pgeventstore_bench_",
+    show_default=True,
+    help="Name prefix of the scratch databases the benchmark creates and drops.",
+)
+@click.pass_context
+def bench(
+    ctx: click.Context,
+    quick: bool,
+    rounds: int | None,
+    durability: str,
+    growth: bool,
+    json_out: str | None,
+    plot: str | None,
+    markdown: bool,
+    scratch_prefix: str,
+) -> None:
+    """Measure the store against plain SQL on the same tables, in one run.
+
+    With --dsn (or PGEVENTSTORE_DSN) it creates scratch databases on that server (the role
+    needs CREATEDB) and drops them afterwards; without, it starts a private cluster.
+    """
+    # Imported here so that the other commands neither load the benchmark nor conflict with it.
+    import contextlib
+
+    from pgeventstore import bench as benchmark
+    from pgeventstore.cluster import FAST_SETTINGS, temporary_cluster
+
+    dsn: str | None = ctx.obj.get("dsn")
+    modes = ["durable", "fast"] if durability == "both" else [durability]
+    reports = []
+    for mode in modes:
+        with contextlib.ExitStack() as stack:
+            admin_dsn = dsn
+            if not admin_dsn:
+                settings = dict(FAST_SETTINGS) if mode == "fast" else {}
+                admin_dsn = stack.enter_context(temporary_cluster(settings=settings)).dsn()
+            run = benchmark.Bench(
+                admin_dsn,
+                scale=benchmark.QUICK if quick else benchmark.FULL,
+                rounds=rounds or (2 if quick else 5),
+                growth=growth,
+                durability=mode,
+                prefix=scratch_prefix,
+            )
+            with click.progressbar(length=run.steps, label=f"bench ({mode})", file=sys.stderr) as bar:
+
+                def progress(label: str, mode: str = mode) -> None:
+                    bar.label = f"bench ({mode}): {label}"
+                    bar.update(1)
+
+                run.progress = progress
+                try:
+                    report = run.run()
+                except psycopg.OperationalError as error:
+                    fail(f"cannot connect: {error}".strip(), 7)
+        reports.append(report)
+        click.echo(benchmark.format_markdown(report) if markdown else benchmark.format_table(report))
+        click.echo()
+    if json_out:
+        with open(json_out, "w", encoding="utf-8") as out:
+            json.dump({"runs": reports}, out, indent=2)
+            out.write("\n")
+        click.echo(f"results written to {json_out}")
+    if plot:
+        benchmark.plot(reports, plot)
+        click.echo(f"chart written to {plot}")

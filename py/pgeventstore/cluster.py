@@ -10,6 +10,7 @@ root, so as root the cluster's files and processes belong to an unprivileged use
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -36,7 +37,8 @@ def find_bindir() -> Path:
     """The directory holding initdb, pg_ctl and postgres.
 
     ``PGEVENTSTORE_PG_BINDIR`` wins; then the newest ``/usr/lib/postgresql/*/bin``
-    (Debian's layout); then wherever ``pg_ctl`` is on PATH.
+    (Debian's layout); then wherever ``pg_ctl`` is on PATH; then the binaries of the
+    optional ``pgserver`` package (``pip install 'pgeventstore[embedded]'``).
     """
     configured = os.environ.get("PGEVENTSTORE_PG_BINDIR")
     if configured:
@@ -51,10 +53,23 @@ def find_bindir() -> Path:
     on_path = shutil.which("pg_ctl")
     if on_path:
         return Path(on_path).resolve().parent
+    embedded = pgserver_bindir()
+    if embedded is not None:
+        return embedded
     raise ClusterError(
         "no PostgreSQL server binaries found: install them (Debian: apt-get install "
-        "postgresql) or set PGEVENTSTORE_PG_BINDIR to the folder holding initdb and pg_ctl"
+        "postgresql), pip install 'pgeventstore[embedded]', or set PGEVENTSTORE_PG_BINDIR "
+        "to the folder holding initdb and pg_ctl"
     )
+
+
+def pgserver_bindir() -> Path | None:
+    """The server binaries shipped inside the optional ``pgserver`` package, if it is installed."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or spec.origin is None:
+        return None
+    bindir = Path(spec.origin).parent / "pginstall" / "bin"
+    return bindir if (bindir / "initdb").exists() else None
 
 
 def free_port() -> int:

@@ -1,0 +1,460 @@
+"""Event-sourced aggregates: reducers, command handlers and a repository over the store.
+
+An :class:`AggregateType` bundles a state's initial value, the reducers that fold events
+into it (``(state, data) -> state``, one per event type), the upcasters that turn old event
+shapes into current ones, and how the state is stored in a snapshot. Command handlers are
+plain functions ``(state, *args) -> list[NewEvent]`` that raise :class:`DomainError` when a
+rule is broken.
+
+:class:`Repository` and :class:`AsyncRepository` load a stream with one call of
+``eventstore.load_stream`` (snapshot plus later events), and ``execute`` a handler: load,
+decide, append with the loaded version as the expected version, retry on
+:class:`~pgeventstore.errors.WrongExpectedVersion`. Both run the same step generators
+(:func:`_execute_steps`); they differ only in how they perform a step's I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+import types
+import typing
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+from pgeventstore.async_store import AsyncEventStore
+from pgeventstore.errors import WrongExpectedVersion
+from pgeventstore.store import EventStore
+from pgeventstore.values import LoadedStream, NewEvent, RecordedEvent
+
+S = TypeVar("S")
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+#: Metadata key holding an event's shape version (absent means 1).
+SCHEMA_VERSION_KEY = "schema_version"
+#: Metadata key of the id shared by every event a business process caused.
+CORRELATION_ID_KEY = "correlation_id"
+#: Metadata key of the id of the message (command or event) that caused the event.
+CAUSATION_ID_KEY = "causation_id"
+
+#: A reducer: the state after one event, from the state before it and the event's data.
+Reducer = Callable[[S, Any], S]
+#: An upcaster: an event's data in the next shape version, from its data in this one.
+Upcaster = Callable[[Any], Any]
+
+
+class DomainError(Exception):
+    """A command broke a business rule; the handler decided no events and nothing was stored."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandContext:
+    """Ids that flow from a command into the metadata of the events it causes."""
+
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+    def metadata(self) -> dict[str, str]:
+        """The metadata entries for the ids that are set."""
+        entries = {CORRELATION_ID_KEY: self.correlation_id, CAUSATION_ID_KEY: self.causation_id}
+        return {key: value for key, value in entries.items() if value is not None}
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """How often :meth:`Repository.execute` retries after a concurrent append, and how long it waits.
+
+    The wait before retry ``n`` (1-based) is uniform in ``[0, min(max_delay, base_delay * 2**n)]``
+    ("full jitter"), so writers that collided once do not collide again in lockstep.
+    """
+
+    attempts: int = 10
+    base_delay: float = 0.002
+    max_delay: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be at least 1")
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry``."""
+        return random.uniform(0.0, min(self.max_delay, self.base_delay * 2**retry))
+
+
+@dataclasses.dataclass(frozen=True)
+class Aggregate(Generic[S]):
+    """One aggregate's state as of ``version`` (-1: the stream has no events).
+
+    ``snapshot_version`` is the version of the snapshot the state was built from or just
+    saved (None when there is none of the aggregate's state version); ``replayed`` counts
+    the events folded into it on load.
+    """
+
+    stream_id: str
+    state: S
+    version: int
+    snapshot_version: int | None
+    replayed: int
+
+
+def _from_json(annotation: Any, value: Any) -> Any:
+    """``value`` (parsed JSON) rebuilt as ``annotation``: dataclasses, tuples, lists and optionals."""
+    if value is None:
+        return None
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        hints = typing.get_type_hints(annotation)
+        fields = {f.name: _from_json(hints[f.name], value[f.name]) for f in dataclasses.fields(annotation)}
+        return annotation(**fields)
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (tuple, list) and args:
+        return origin(_from_json(args[0], item) for item in value)
+    if origin in (typing.Union, types.UnionType):
+        concrete = [arg for arg in args if arg is not type(None)]
+        return _from_json(concrete[0], value) if len(concrete) == 1 else value
+    return value
+
+
+def _dataclass_to_json(state: Any) -> Any:
+    return dataclasses.asdict(state)
+
+
+class AggregateType(Generic[S]):
+    """An aggregate's initial state, reducers, upcasters and snapshot settings.
+
+    ``snapshot_every``: save a snapshot once that many events were appended since the last
+    one (None: never). ``state_version``: the shape version of the state stored in
+    snapshots; bump it when the state's shape changes and snapshots of other versions are
+    ignored (the state is rebuilt from the events). ``to_json``/``from_json`` store the
+    state; for a frozen dataclass (fields of dataclasses, ``tuple[X, ...]``, ``list[X]``, optionals and
+    JSON values) the defaults do. Reducers and upcasters are registered with the
+    decorators :meth:`reducer` and :meth:`upcaster`, or given as mappings (keyed by event
+    type, and by event type and version).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        initial: S,
+        *,
+        snapshot_every: int | None = 100,
+        state_version: int = 1,
+        to_json: Callable[[S], Any] | None = None,
+        from_json: Callable[[Any], S] | None = None,
+        reducers: Mapping[str, Reducer[S]] | None = None,
+        upcasters: Mapping[tuple[str, int], Upcaster] | None = None,
+    ) -> None:
+        if snapshot_every is not None and snapshot_every < 1:
+            raise ValueError("snapshot_every must be at least 1, or None")
+        self.name = name
+        self.initial = initial
+        self.snapshot_every = snapshot_every
+        self.state_version = state_version
+        is_dataclass = dataclasses.is_dataclass(initial)
+        self.to_json: Callable[[S], Any] = to_json or (_dataclass_to_json if is_dataclass else _identity)
+        self.from_json: Callable[[Any], S] = from_json or (
+            (lambda value: _from_json(type(initial), value)) if is_dataclass else _identity
+        )
+        self._reducers: dict[str, Reducer[S]] = dict(reducers or {})
+        self._upcasters: dict[tuple[str, int], Upcaster] = dict(upcasters or {})
+
+    def reducer(self, event_type: str) -> Callable[[F], F]:
+        """Register the decorated ``(state, data) -> state`` for events of ``event_type``."""
+
+        def register(function: F) -> F:
+            self._reducers[event_type] = function
+            return function
+
+        return register
+
+    def upcaster(self, event_type: str, from_version: int) -> Callable[[F], F]:
+        """Register the decorated ``(data) -> data`` turning ``event_type`` v``from_version`` into the next.
+
+        The event type's current version is one more than its highest upcaster's
+        ``from_version``; new events are stored with it in their metadata.
+        """
+
+        def register(function: F) -> F:
+            self._upcasters[(event_type, from_version)] = function
+            return function
+
+        return register
+
+    def event_version(self, event_type: str) -> int:
+        """The current shape version of ``event_type``."""
+        versions = [version for (kind, version) in self._upcasters if kind == event_type]
+        return max(versions, default=0) + 1
+
+    def upcast(self, event_type: str, data: Any, version: int) -> Any:
+        """``data`` of an event stored in shape ``version``, brought to the current shape."""
+        while (step := self._upcasters.get((event_type, version))) is not None:
+            data = step(data)
+            version += 1
+        return data
+
+    def apply(self, state: S, event_type: str, data: Any) -> S:
+        """The state after one event in the current shape; types without a reducer change nothing."""
+        reducer = self._reducers.get(event_type)
+        return state if reducer is None else reducer(state, data)
+
+    def fold(self, state: S, events: Iterable[RecordedEvent]) -> S:
+        """The state after the stored ``events``, each upcast to its current shape first."""
+        for event in events:
+            version = (event.metadata or {}).get(SCHEMA_VERSION_KEY, 1)
+            state = self.apply(state, event.type, self.upcast(event.type, event.data, version))
+        return state
+
+    def restore(self, loaded: LoadedStream) -> Aggregate[S]:
+        """The aggregate from what ``load_stream`` returned (asked for :attr:`state_version`)."""
+        snapshot = loaded.snapshot
+        start = self.initial if snapshot is None else self.from_json(snapshot.state)
+        return Aggregate(
+            stream_id=loaded.stream_id,
+            state=self.fold(start, loaded.events),
+            version=loaded.version,
+            snapshot_version=None if snapshot is None else snapshot.version,
+            replayed=len(loaded.events),
+        )
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class _Load:
+    """Step: load the stream (snapshot of ``schema_version`` plus later events)."""
+
+    stream_id: str
+    schema_version: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Save:
+    """Step: append ``events`` at ``expected_version`` and, in the same transaction, the snapshot."""
+
+    stream_id: str
+    events: tuple[NewEvent, ...]
+    expected_version: int
+    snapshot: bool
+    state: Any
+    schema_version: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Sleep:
+    """Step: wait before retrying."""
+
+    seconds: float
+
+
+_Step = _Load | _Save | _Sleep
+
+
+def _stamp(aggregate_type: AggregateType[Any], event: NewEvent, context: CommandContext | None) -> NewEvent:
+    """``event`` with its shape version and the command's ids in its metadata."""
+    metadata: dict[str, Any] = {SCHEMA_VERSION_KEY: aggregate_type.event_version(event.type)}
+    if context is not None:
+        metadata.update(context.metadata())
+    metadata.update(event.metadata or {})
+    return dataclasses.replace(event, metadata=metadata)
+
+
+def _load_steps(aggregate_type: AggregateType[S], stream_id: str) -> Generator[_Step, Any, Aggregate[S]]:
+    loaded: LoadedStream = yield _Load(stream_id, aggregate_type.state_version)
+    return aggregate_type.restore(loaded)
+
+
+def _execute_steps(
+    aggregate_type: AggregateType[S],
+    snapshot_every: int | None,
+    retry: RetryPolicy,
+    stream_id: str,
+    handler: Callable[..., Sequence[NewEvent]],
+    args: tuple[Any, ...],
+    context: CommandContext | None,
+) -> Generator[_Step, Any, Aggregate[S]]:
+    """Load, decide, save; on a concurrent append, wait and start over, ``retry.attempts`` times in all."""
+    attempt = 1
+    while True:
+        current = yield from _load_steps(aggregate_type, stream_id)
+        decided = [_stamp(aggregate_type, event, context) for event in handler(current.state, *args)]
+        if not decided:
+            return current
+        state = current.state
+        for event in decided:
+            state = aggregate_type.apply(state, event.type, event.data)
+        version = current.version + len(decided)
+        since = current.snapshot_version if current.snapshot_version is not None else -1
+        snapshot_due = snapshot_every is not None and version - since >= snapshot_every
+        try:
+            yield _Save(
+                stream_id,
+                tuple(decided),
+                current.version,
+                snapshot_due,
+                aggregate_type.to_json(state) if snapshot_due else None,
+                aggregate_type.state_version,
+            )
+        except WrongExpectedVersion:
+            if attempt == retry.attempts:
+                raise
+            yield _Sleep(retry.delay(attempt))
+            attempt += 1
+            continue
+        return Aggregate(
+            stream_id,
+            state,
+            version,
+            version if snapshot_due else current.snapshot_version,
+            current.replayed,
+        )
+
+
+class Repository(Generic[S]):
+    """Loads and changes aggregates of one :class:`AggregateType` in an :class:`EventStore`.
+
+    ``snapshot_every`` overrides the aggregate type's interval; ``retry`` bounds the
+    retries of :meth:`execute`.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        aggregate_type: AggregateType[S],
+        *,
+        retry: RetryPolicy | None = None,
+        snapshot_every: int | None = None,
+    ) -> None:
+        self.store = store
+        self.aggregate_type = aggregate_type
+        self.retry = retry or RetryPolicy()
+        self.snapshot_every = snapshot_every if snapshot_every is not None else aggregate_type.snapshot_every
+
+    def load(self, stream_id: str) -> Aggregate[S]:
+        """The aggregate's current state, from its snapshot and later events, in one round trip."""
+        return self._drive(_load_steps(self.aggregate_type, stream_id))
+
+    def execute(
+        self,
+        stream_id: str,
+        handler: Callable[..., Sequence[NewEvent]],
+        *args: Any,
+        context: CommandContext | None = None,
+    ) -> Aggregate[S]:
+        """Run ``handler(state, *args)`` and append its events; the aggregate afterwards.
+
+        Raises the handler's :class:`DomainError` (nothing stored), or
+        :class:`~pgeventstore.errors.WrongExpectedVersion` when every attempt met a
+        concurrent append.
+        """
+        steps = _execute_steps(
+            self.aggregate_type, self.snapshot_every, self.retry, stream_id, handler, args, context
+        )
+        return self._drive(steps)
+
+    def _drive(self, steps: Generator[_Step, Any, T]) -> T:
+        reply: Any = None
+        error: WrongExpectedVersion | None = None
+        while True:
+            try:
+                step = steps.send(reply) if error is None else steps.throw(error)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            try:
+                reply, error = self._perform(step), None
+            except WrongExpectedVersion as conflict:
+                reply, error = None, conflict
+
+    def _perform(self, step: _Step) -> Any:
+        if isinstance(step, _Load):
+            return self.store.load_stream(step.stream_id, step.schema_version)
+        if isinstance(step, _Sleep):
+            time.sleep(step.seconds)
+            return None
+        if not step.snapshot:
+            return self.store.append(step.stream_id, step.events, step.expected_version)
+        with self.store.connection() as conn, conn.transaction():
+            result = self.store.append(step.stream_id, step.events, step.expected_version, conn=conn)
+            self.store.save_snapshot(
+                step.stream_id, result.stream_version, step.state, step.schema_version, conn=conn
+            )
+        return result
+
+
+class AsyncRepository(Generic[S]):
+    """The asynchronous :class:`Repository`: the same steps, performed with ``await``."""
+
+    def __init__(
+        self,
+        store: AsyncEventStore,
+        aggregate_type: AggregateType[S],
+        *,
+        retry: RetryPolicy | None = None,
+        snapshot_every: int | None = None,
+    ) -> None:
+        self.store = store
+        self.aggregate_type = aggregate_type
+        self.retry = retry or RetryPolicy()
+        self.snapshot_every = snapshot_every if snapshot_every is not None else aggregate_type.snapshot_every
+
+    async def load(self, stream_id: str) -> Aggregate[S]:
+        """The aggregate's current state, from its snapshot and later events, in one round trip."""
+        return await self._drive(_load_steps(self.aggregate_type, stream_id))
+
+    async def execute(
+        self,
+        stream_id: str,
+        handler: Callable[..., Sequence[NewEvent]],
+        *args: Any,
+        context: CommandContext | None = None,
+    ) -> Aggregate[S]:
+        """Run ``handler(state, *args)`` and append its events; see :meth:`Repository.execute`."""
+        steps = _execute_steps(
+            self.aggregate_type, self.snapshot_every, self.retry, stream_id, handler, args, context
+        )
+        return await self._drive(steps)
+
+    async def _drive(self, steps: Generator[_Step, Any, T]) -> T:
+        reply: Any = None
+        error: WrongExpectedVersion | None = None
+        while True:
+            try:
+                step = steps.send(reply) if error is None else steps.throw(error)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            try:
+                reply, error = await self._perform(step), None
+            except WrongExpectedVersion as conflict:
+                reply, error = None, conflict
+
+    async def _perform(self, step: _Step) -> Any:
+        if isinstance(step, _Load):
+            return await self.store.load_stream(step.stream_id, step.schema_version)
+        if isinstance(step, _Sleep):
+            await asyncio.sleep(step.seconds)
+            return None
+        if not step.snapshot:
+            return await self.store.append(step.stream_id, step.events, step.expected_version)
+        async with self.store.connection() as conn, conn.transaction():
+            result = await self.store.append(step.stream_id, step.events, step.expected_version, conn=conn)
+            await self.store.save_snapshot(
+                step.stream_id, result.stream_version, step.state, step.schema_version, conn=conn
+            )
+        return result
+
+
+__all__ = [
+    "Aggregate",
+    "AggregateType",
+    "AsyncRepository",
+    "CommandContext",
+    "DomainError",
+    "Repository",
+    "RetryPolicy",
+]
