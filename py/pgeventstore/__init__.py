@@ -8,8 +8,10 @@ from pgeventstore.async_store import AsyncEventStore
 from pgeventstore.codec import JsonCodec, json_default
 from pgeventstore.errors import (
     DuplicateEventId,
+    EventsImmutable,
     EventStoreError,
     InvalidArgument,
+    LogOrderAtRisk,
     StreamNotFound,
     WrongExpectedVersion,
 )
@@ -38,10 +40,12 @@ __all__ = [
     "DuplicateEventId",
     "EventStore",
     "EventStoreError",
+    "EventsImmutable",
     "ExpectedVersion",
     "InvalidArgument",
     "JsonCodec",
     "LoadedStream",
+    "LogOrderAtRisk",
     "NewEvent",
     "RecordedEvent",
     "Snapshot",
