@@ -15,7 +15,7 @@ insert into expected_grants
 select 'eventstore_reader', unnest(array[
     'category', 'version', 'stream_version', 'read_stream', 'load_snapshot', 'load_stream',
     'read_all', 'read_category', 'load_checkpoint', 'subscription_lag', 'is_processed',
-    'list_streams', 'stats']);
+    'list_streams', 'stats', 'log_cursor', 'consumer_group_member']);
 insert into expected_grants
 select 'eventstore_writer', unnest(array['append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint']);
 grant select on expected_grants to public;

@@ -17,7 +17,7 @@ declare
     v_reader constant text[] := array[
         'category', 'version', 'stream_version', 'read_stream', 'load_snapshot', 'load_stream',
         'read_all', 'read_category', 'load_checkpoint', 'subscription_lag', 'is_processed',
-        'list_streams', 'stats'];
+        'list_streams', 'stats', 'log_cursor', 'consumer_group_member'];
     v_writer constant text[] := array[
         'append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint'];
     v_function record;

@@ -8,8 +8,8 @@
 -- the oldest open transaction id in the cluster (pg_stat_activity.backend_xid; any
 -- database counts) and when its transaction started: commit, roll back or end it and the
 -- readers move on. They are NULL when nothing is held back, when the oldest transaction
--- is a prepared one (see pg_prepared_xacts), or when the caller may not see that backend
--- (grant pg_read_all_stats).
+-- is a prepared one (see pg_prepared_xacts), or when the function's owner may not see
+-- that backend in pg_stat_activity (grant it pg_read_all_stats).
 -- Guarantees: read-only; counts scan the events after each checkpoint.
 create or replace function eventstore.subscription_lag()
 returns table (

@@ -6,8 +6,10 @@ then the global position) and a subscriber's cursor would never reach them. The 
 refuses such appends (ES503) until the restore procedure advanced the xid epoch; after
 it, appends continue and everything appended sorts after the cursor.
 
-The source cluster is put in xid epoch 1 first, so it is "ahead" of any fresh cluster,
-as a production cluster that ran for a while is.
+A subscriber's cursor (the last global position read_all gave it before the dump) still
+receives exactly the new events after the procedure. The source cluster is put in xid
+epoch 1 first, so it is "ahead" of any fresh cluster, as a production cluster that ran
+for a while is.
 """
 
 from __future__ import annotations
@@ -50,25 +52,12 @@ def tool(cluster: Cluster, name: str, *args: str) -> subprocess.CompletedProcess
     )
 
 
-def log_cursor(conn: psycopg.Connection) -> tuple[str, int]:
-    """The position of the newest event in global log order: (transaction id, position)."""
-    row = conn.execute(
-        "select transaction_id::text, global_position from eventstore.events "
-        "order by transaction_id desc, global_position desc limit 1"
-    ).fetchone()
-    assert row is not None
-    return row[0], row[1]
-
-
-def events_after(conn: psycopg.Connection, cursor: tuple[str, int]) -> list[uuid.UUID]:
-    """Event ids after ``cursor`` in global log order."""
+def read_all(conn: psycopg.Connection, cursor: int) -> list[tuple[int, uuid.UUID]]:
+    """What a subscriber reads after ``cursor`` (a global position): (position, event id)."""
     rows = conn.execute(
-        "select event_id from eventstore.events "
-        "where (transaction_id, global_position) > (%s::xid8, %s::bigint) "
-        "order by transaction_id, global_position",
-        cursor,
+        "select global_position, event_id from eventstore.read_all(%s, 1000)", (cursor,)
     ).fetchall()
-    return [r[0] for r in rows]
+    return [(r[0], r[1]) for r in rows]
 
 
 def test_restore_refuses_appends_until_the_xid_epoch_is_advanced(tmp_path: Path) -> None:
@@ -83,9 +72,14 @@ def test_restore_refuses_appends_until_the_xid_epoch_is_advanced(tmp_path: Path)
             for n in range(5):
                 store.append(f"order-{n}", [NewEvent("Placed", {"n": n}), NewEvent("Paid", {"n": n})])
         with psycopg.connect(source.dsn("shop")) as conn:
-            cursor_before = log_cursor(conn)
+            subscriber_got = read_all(conn, 0)
             stored_before = conn.execute("select count(*) from eventstore.events").fetchone()
-        assert int(cursor_before[0]) > 2**32, "the source cluster runs in epoch 1"
+            newest = conn.execute(
+                "select max(transaction_id)::text::numeric from eventstore.events"
+            ).fetchone()
+        assert len(subscriber_got) == 10
+        cursor = subscriber_got[-1][0]
+        assert newest is not None and newest[0] > 2**32, "the source cluster runs in epoch 1"
         roles = tool(source, "pg_dumpall", "--roles-only", "-d", source.dsn())
         assert roles.returncode == 0, roles.stderr
         dumped = tool(source, "pg_dump", "-Fc", "-f", str(dump), "-d", source.dsn("shop"))
@@ -116,6 +110,7 @@ def test_restore_refuses_appends_until_the_xid_epoch_is_advanced(tmp_path: Path)
                 store.append("order-new", [NewEvent("Placed", {})])
         with psycopg.connect(target.dsn("shop")) as conn:
             assert conn.execute("select count(*) from eventstore.events").fetchone() == stored_before
+            assert read_all(conn, 0) == [], "restored events wait for the procedure (their xids are ahead)"
 
         # The procedure of docs/operations.md: stop, pg_resetwal -e <hint>, start.
         target.stop()
@@ -130,5 +125,8 @@ def test_restore_refuses_appends_until_the_xid_epoch_is_advanced(tmp_path: Path)
                 appended.append(event.id)
             assert [e.version for e in store.read_stream("order-0")] == [0, 1, 2]
         with psycopg.connect(target.dsn("shop")) as conn:
-            assert events_after(conn, cursor_before) == appended
+            assert [event_id for _, event_id in read_all(conn, cursor)] == appended, (
+                "the subscriber's cursor receives every new event, in order"
+            )
+            assert read_all(conn, 0)[: len(subscriber_got)] == subscriber_got
             assert conn.execute("select eventstore.stream_version('order-new')").fetchone() == (1,)

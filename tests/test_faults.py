@@ -1,7 +1,8 @@
 """Load and faults (issue 7): concurrent writers with rollbacks, a server killed with
 SIGKILL during batched appends, and a connection lost in the middle of an append.
 
-Invariants checked after each: every stream's versions are 0..n with no gap and no
+Invariants checked after each (and, after the crash, that a subscriber resuming from
+its checkpoint processes every stored event exactly once): every stream's versions are 0..n with no gap and no
 duplicate; every acknowledged append is stored, whole, at consecutive versions; every
 rejected or rolled-back one is absent; an append whose outcome is unknown (the connection
 died) is whole or absent, and retrying it with the same event ids stores it exactly once.
@@ -247,17 +248,76 @@ def append_until_the_server_dies(
     return threads
 
 
+def subscribe_once(conn: psycopg.Connection) -> int:
+    """One step of a subscriber: read the global log after its checkpoint and record the
+    events it processed in the same transaction as the new checkpoint. Returns how many."""
+    with conn.transaction():
+        row = conn.execute("select eventstore.load_checkpoint('crash-subscriber')").fetchone()
+        assert row is not None
+        page = conn.execute(
+            "select global_position, event_id from eventstore.read_all(%s, 200)", (row[0],)
+        ).fetchall()
+        if page:
+            with conn.cursor() as cur:
+                cur.executemany("insert into processed (event_id) values (%s)", [(e,) for _, e in page])
+            conn.execute("select eventstore.save_checkpoint('crash-subscriber', %s)", (page[-1][0],))
+    return len(page)
+
+
+def subscriber_until_the_server_dies(dsn: str, outcomes: Outcomes) -> threading.Thread:
+    def run() -> None:
+        try:
+            conn = psycopg.connect(dsn)
+        except psycopg.OperationalError:
+            return
+        with conn:
+            while True:
+                try:
+                    if not subscribe_once(conn):
+                        time.sleep(0.01)
+                except psycopg.OperationalError:
+                    return
+                except psycopg.Error as error:
+                    with outcomes.lock:
+                        outcomes.unexpected.append(f"subscriber: {error.sqlstate}: {error}")
+                    return
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def check_subscriber_caught_up(dsn: str) -> None:
+    """Resumed from its checkpoint, the subscriber processed every stored event exactly once
+    (processed.event_id is a primary key, so a second delivery would have failed)."""
+    with psycopg.connect(dsn) as conn:
+        while subscribe_once(conn):
+            pass
+        missing = conn.execute(
+            "select count(*) from eventstore.events e where not exists "
+            "(select from processed p where p.event_id = e.event_id)"
+        ).fetchone()
+        extra = conn.execute(
+            "select count(*) from processed p where not exists "
+            "(select from eventstore.events e where e.event_id = p.event_id)"
+        ).fetchone()
+    assert missing == (0,) and extra == (0,), "the subscriber lost or invented events"
+
+
 def crash_rounds(rounds: int, clients: int, acks_per_round: int) -> None:
     with durable_cluster() as cluster:
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
             conn.execute("create database crash")
         dsn = cluster.dsn("crash")
         schema.migrate(dsn)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("create table processed (event_id uuid primary key)")
         prefix = "crash"
         outcomes = Outcomes()
         for _ in range(rounds):
             before = len(outcomes.acked)
             threads = append_until_the_server_dies(dsn, prefix, clients, outcomes)
+            threads.append(subscriber_until_the_server_dies(dsn, outcomes))
             deadline = time.monotonic() + 30
             while len(outcomes.acked) < before + acks_per_round and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -266,6 +326,7 @@ def crash_rounds(rounds: int, clients: int, acks_per_round: int) -> None:
                 thread.join(timeout=60)
             restart(cluster)
             check_invariants(dsn, prefix, outcomes)
+            check_subscriber_caught_up(dsn)
         assert len(outcomes.acked) >= rounds * acks_per_round
         assert outcomes.unknown, "the crash hit appends in flight"
         # A client that lost its connection retries with the same ids: stored exactly once.
@@ -275,6 +336,7 @@ def crash_rounds(rounds: int, clients: int, acks_per_round: int) -> None:
                 outcomes.acked.append((batch, result.stream_version))
         outcomes.unknown.clear()
         check_invariants(dsn, prefix, outcomes)
+        check_subscriber_caught_up(dsn)
 
 
 def test_kill_9_during_batched_appends() -> None:

@@ -346,3 +346,31 @@ def test_concurrent_snapshots_keep_the_newest(dsn, connect) -> None:
         list(pool.map(saver, range(8)))
     row = observer.execute("select version, state from eventstore.load_snapshot('snap-1')").fetchone()
     assert row == (39, {"v": 39})
+
+
+def test_under_repeatable_read_a_blocked_writer_gets_a_serialization_failure(connect) -> None:
+    """Documented limit (README, The SQL API): the ES409 guarantee holds under READ
+    COMMITTED; a REPEATABLE READ transaction whose snapshot predates the winner's commit
+    cannot see the new version and gets 40001, to be retried as a whole."""
+    observer = connect()
+    append(observer, "rr-1", -1, batch("Created"))
+    holder = connect(autocommit=False)
+    append(holder, "rr-1", 0, batch("Won"))
+    loser = connect(autocommit=False)
+    loser.execute("set transaction isolation level repeatable read")
+    pool = ThreadPoolExecutor(max_workers=1)
+
+    def call() -> str:
+        try:
+            append(loser, "rr-1", 0, batch("Lost"))
+        except psycopg.Error as error:
+            return error.sqlstate or repr(error)
+        return "no error"
+
+    future = pool.submit(call)
+    wait_until_blocked(observer, [loser.info.backend_pid])
+    holder.commit()
+    with pool:
+        assert future.result(timeout=30) == "40001"
+    loser.rollback()
+    assert versions(observer, "rr-1") == [0, 1]

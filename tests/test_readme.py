@@ -9,8 +9,8 @@ Conventions (from the project brief):
 * a ```python block runs as a script in a subprocess with ``PGEVENTSTORE_DSN`` set to
   the section's database and must exit 0;
 * in a ```console block each line ``$ pgeventstore ...`` runs (bash, pipefail, stdin empty,
-  ``PGEVENTSTORE_DSN`` set); a following line ``# exits N`` asserts its exit code
-  (default 0); other lines show output and are not compared;
+  ``PGEVENTSTORE_DSN`` set); a line ``# exits N`` after it (and after its output)
+  asserts its exit code (default 0); other lines show output and are not compared;
 * ```shell and every other kind of block are not run.
 """
 
@@ -104,6 +104,7 @@ def parse_sections(markdown: str) -> list[Section]:
 def parse_console(block: Block) -> list[Command]:
     """The commands of a console block; only ``$ pgeventstore`` lines may be commands."""
     commands: list[Command] = []
+    exit_given = False
     for offset, line in enumerate(block.text.splitlines(), start=1):
         exits = EXITS.match(line.strip())
         if line.startswith("$ "):
@@ -114,10 +115,13 @@ def parse_console(block: Block) -> list[Command]:
                     f"lines, got {command!r}; show other commands in a ```shell block"
                 )
             commands.append(Command(command, 0, block.line + offset))
+            exit_given = False
         elif exits:
-            if not commands or commands[-1].exit_code != 0 or commands[-1].line != block.line + offset - 1:
+            # It may follow the command's output lines, but belongs to one command only.
+            if not commands or exit_given:
                 raise ValueError(f"README line {block.line + offset}: `# exits N` must follow a `$ ` line")
             commands[-1] = dataclasses.replace(commands[-1], exit_code=int(exits.group(1)))
+            exit_given = True
     return commands
 
 
@@ -259,6 +263,7 @@ select 1;
 $ pgeventstore status
 applied  0001
 $ pgeventstore nope
+pgeventstore: No such command 'nope'.
 # exits 2
 ```
 ## not a heading inside a fence
@@ -283,6 +288,10 @@ def test_the_parser_on_a_sample() -> None:
     assert sections[3].blocks == ()
     with pytest.raises(ValueError, match="never closed"):
         parse_sections("## A\n```sql\nselect 1;\n")
+    with pytest.raises(ValueError, match="must follow"):
+        parse_console(Block("console", "$ pgeventstore a\n# exits 2\n# exits 3\n", 1))
+    with pytest.raises(ValueError, match="must follow"):
+        parse_console(Block("console", "# exits 2\n$ pgeventstore a\n", 1))
     with pytest.raises(ValueError, match="console blocks run only"):
         parse_console(Block("console", "$ rm -rf /tmp/x\n", 1))
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 from pgeventstore import EventStore, InvalidArgument, NewEvent, RecordedEvent
+from pgeventstore.cli import main
 from pgeventstore.examples.order_projection import (
     PROJECTION_NAME,
     build_orders_by_status,
@@ -174,8 +176,12 @@ def test_projection_example_counts_and_rebuild(dsn: str) -> None:
         assert build_orders_by_status(dsn) == expected_counts(40)
         place_orders(store, 20, start=40)
         assert build_orders_by_status(dsn) == expected_counts(60)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        live = conn.execute("select * from order_status order by order_id").fetchall()
         assert rebuild_orders_by_status(dsn) == expected_counts(60)
-        assert build_orders_by_status(dsn) == expected_counts(60)
+        rebuilt = conn.execute("select * from order_status order by order_id").fetchall()
+    assert rebuilt == live, "the projection rebuilt from zero differs from the live one"
+    assert build_orders_by_status(dsn) == expected_counts(60)
 
 
 def test_projection_failing_mid_batch_applies_nothing_of_it(dsn: str) -> None:
@@ -236,15 +242,24 @@ def test_projection_killed_mid_batch_keeps_exactly_once_effect(dsn: str) -> None
         projection.catch_up()
         """
     )
-    child = subprocess.Popen([sys.executable, "-c", script, dsn], stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "started"
-    time.sleep(1.2)  # some batches commit, one is in flight
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with (
+        psycopg.connect(dsn, autocommit=True) as conn,
+        subprocess.Popen(
+            [sys.executable, "-c", script, dsn], stdout=subprocess.PIPE, text=True, cwd=ROOT
+        ) as child,
+    ):
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "started"
+        # Kill it once its first batch has committed: the second is then in flight.
+        deadline = time.monotonic() + 60
+        while conn.execute("select count(*) from applied").fetchone() == (0,) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
         done = conn.execute("select count(*) from applied").fetchone()
-        assert done is not None and 0 < done[0] < 333, "kill the child mid-run, after some batches"
+        total = conn.execute("select count(*) from eventstore.read_category('order', 0, 100000)").fetchone()
+        assert done is not None and total is not None
+        assert 0 < done[0] < total[0], "the child was killed mid-run, after its first batch"
         assert done[0] % 50 == 0, "only whole batches committed"
     projection = orders_projection(dsn)
     original = projection.handler
@@ -287,4 +302,67 @@ def test_two_projection_instances_race_without_double_counting(dsn: str) -> None
     with psycopg.connect(dsn, autocommit=True) as conn:
         assert conn.execute("select count(*) from tally").fetchone() == (
             len(list(EventStore(dsn).read_all())),
+        )
+
+
+def test_cli_tail_and_subscriptions(dsn: str) -> None:
+    with EventStore(dsn) as store:
+        place_orders(store, 3)
+        store.append("cart-1", [NewEvent("ItemAdded", {"sku": "x"})])
+        store.save_checkpoint("mailer", next(iter(store.read_all())).global_position)
+    runner = CliRunner()
+    env = {"PGEVENTSTORE_DSN": dsn}
+    result = runner.invoke(main, ["tail", "--no-follow", "--category", "cart"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output.split("\t")[1:] == ["cart-1@0", "ItemAdded", '{"sku": "x"}\n']
+    result = runner.invoke(main, ["tail", "--no-follow"], env=env)
+    assert len(result.output.splitlines()) == 5
+    assert runner.invoke(main, ["tail", "--no-follow", "--from", "999999"], env=env).exit_code == 4
+    assert runner.invoke(main, ["tail", "--no-follow", "--category", "a-b"], env=env).exit_code == 6
+    assert runner.invoke(main, ["tail", "--from", "-1"], env=env).exit_code == 2
+    result = runner.invoke(main, ["subscriptions"], env=env)
+    assert result.exit_code == 0
+    assert result.output.splitlines()[1].split() == ["mailer", "1", "4", "0", "-"]
+
+
+def test_cli_tail_follows_until_interrupted(dsn: str) -> None:
+    with subprocess.Popen(
+        [str(Path(sys.executable).parent / "pgeventstore"), "tail", "--poll-interval", "0.05"],
+        env={**os.environ, "PGEVENTSTORE_DSN": dsn},
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdout is not None
+        try:
+            with EventStore(dsn) as store:
+                store.append("order-7", [NewEvent("OrderPlaced", {})])
+            assert "order-7@0\tOrderPlaced" in child.stdout.readline()
+        finally:
+            child.send_signal(signal.SIGINT)
+        assert child.wait(10) == 0
+
+
+def test_projection_follows_live_until_stopped(dsn: str) -> None:
+    build_orders_by_status(dsn)  # creates the read model
+    projection = orders_projection(dsn)
+    projection.poll_interval = 0.05
+    thread = threading.Thread(target=projection.run)
+    thread.start()
+    try:
+        with EventStore(dsn) as store:
+            place_orders(store, 10)
+        deadline = time.monotonic() + 10
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                row = conn.execute("select count(*) from order_status").fetchone()
+                if row == (10,):
+                    break
+                time.sleep(0.05)
+    finally:
+        projection.stop()
+        thread.join(5)
+    assert not thread.is_alive()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert dict(conn.execute("select status, count(*) from order_status group by status").fetchall()) == (
+            expected_counts(10)
         )

@@ -22,7 +22,7 @@ from typing import IO, Any, NoReturn, TypeVar
 import click
 import psycopg
 
-from pgeventstore import __version__, schema
+from pgeventstore import __version__, schema, subscription
 from pgeventstore.cluster import ClusterError
 from pgeventstore.codec import exact_dumps, exact_loads
 from pgeventstore.devserver import DevServer
@@ -35,6 +35,7 @@ from pgeventstore.errors import (
 )
 from pgeventstore.examples.demo import run_demo
 from pgeventstore.store import EventStore
+from pgeventstore.subscription import LogFilter
 from pgeventstore.values import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion, NewEvent, RecordedEvent
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -562,3 +563,171 @@ def dev_server_url(ctx: click.Context) -> None:
     if url is None:
         fail("the development cluster is not running: pgeventstore dev-server start", 1)
     click.echo(url)
+
+
+@main.command()
+@click.option("--category", "-c", help="Only streams of this category (the id before the first '-').")
+@click.option(
+    "--from",
+    "after",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Start after the event at this global position (a checkpoint; 0: the start of the log).",
+)
+@click.option("--type", "-t", "event_types", multiple=True, help="Only events of this type (repeatable).")
+@click.option(
+    "--follow/--no-follow",
+    default=True,
+    show_default=True,
+    help="Keep following new events until Ctrl-C, or exit once caught up.",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.01),
+    default=0.5,
+    show_default=True,
+    help="Seconds between polls when no NOTIFY wakes it up.",
+)
+@click.pass_context
+def tail(
+    ctx: click.Context,
+    category: str | None,
+    after: int,
+    event_types: tuple[str, ...],
+    follow: bool,
+    poll_interval: float,
+) -> None:
+    """Print the global log, one event a line: position, stream@version, type, data.
+
+    The log in its one order (see the README, "The global log and subscriptions"):
+    an event is printed once every transaction older than its own has ended.
+    """
+    log_filter = LogFilter(category=category, event_types=list(event_types) or None)
+    events: Iterator[RecordedEvent]
+    if follow:
+        events = subscription.follow(
+            require_dsn(ctx), after, log_filter, poll_interval=poll_interval, loads=exact_loads
+        )
+    else:
+        events = open_store(ctx).read_all(after, event_types=log_filter.event_types, category=category)
+    try:
+        for event in events:
+            click.echo(
+                f"{event.global_position}\t{event.stream_id}@{event.version}\t{event.type}\t"
+                f"{exact_dumps(event.data)}"
+            )
+    except KeyboardInterrupt:
+        return
+
+
+@main.command()
+@click.pass_context
+def subscriptions(ctx: click.Context) -> None:
+    """List every subscription's checkpoint, how far it is behind, and what holds it back."""
+    rows = (
+        (
+            lag.subscription,
+            lag.position,
+            lag.events_behind,
+            lag.events_held_back,
+            "-"
+            if lag.held_back_by_pid is None or lag.held_back_since is None
+            else f"pid {lag.held_back_by_pid} since {timestamp(lag.held_back_since)}",
+        )
+        for lag in open_store(ctx).subscription_lag()
+    )
+    for line in table(["SUBSCRIPTION", "CHECKPOINT", "BEHIND", "HELD BACK", "HELD BACK BY"], rows):
+        click.echo(line)
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="A smoke run with tiny workloads (what the test suite runs).")
+@click.option(
+    "--rounds", type=click.IntRange(1), default=None, help="Rounds per workload [default: 5; 2 with --quick]."
+)
+@click.option(
+    "--durability",
+    type=click.Choice(["durable", "fast", "both"]),
+    default="durable",
+    show_default=True,
+    help="durable: the server's defaults (fsync, synchronous_commit on); fast: CPU-bound, without "
+    "flushes (a private cluster runs with fsync off; a --dsn server gets synchronous_commit=off "
+    "per session); both: one run of each.",
+)
+@click.option("--growth", is_flag=True, help="Workload 9 with 5,000,000 events in the store (long).")
+@click.option("--json-out", type=click.Path(dir_okay=False), help="Write the results as JSON to this file.")
+@click.option(
+    "--plot", type=click.Path(dir_okay=False), help="Draw the ratios as a PNG (needs the 'bench' extra)."
+)
+@click.option(
+    "--markdown", is_flag=True, help="Print the tables as Markdown (as docs/performance.md shows them)."
+)
+@click.option(
+    "--scratch-prefix",
+    default="pgeventstore_bench_",
+    show_default=True,
+    help="Name prefix of the scratch databases the benchmark creates and drops.",
+)
+@click.pass_context
+def bench(
+    ctx: click.Context,
+    quick: bool,
+    rounds: int | None,
+    durability: str,
+    growth: bool,
+    json_out: str | None,
+    plot: str | None,
+    markdown: bool,
+    scratch_prefix: str,
+) -> None:
+    """Measure the store against plain SQL on the same tables, in one run.
+
+    With --dsn (or PGEVENTSTORE_DSN) it creates scratch databases on that server (the role
+    needs CREATEDB) and drops them afterwards; without, it starts a private cluster.
+    """
+    # Imported here so that the other commands neither load the benchmark nor conflict with it.
+    import contextlib
+
+    from pgeventstore import bench as benchmark
+    from pgeventstore.cluster import FAST_SETTINGS, temporary_cluster
+
+    dsn: str | None = ctx.obj.get("dsn")
+    modes = ["durable", "fast"] if durability == "both" else [durability]
+    reports = []
+    for mode in modes:
+        with contextlib.ExitStack() as stack:
+            admin_dsn = dsn
+            if not admin_dsn:
+                settings = dict(FAST_SETTINGS) if mode == "fast" else {}
+                admin_dsn = stack.enter_context(temporary_cluster(settings=settings)).dsn()
+            run = benchmark.Bench(
+                admin_dsn,
+                scale=benchmark.QUICK if quick else benchmark.FULL,
+                rounds=rounds or (2 if quick else 5),
+                growth=growth,
+                durability=mode,
+                prefix=scratch_prefix,
+            )
+            with click.progressbar(length=run.steps, label=f"bench ({mode})", file=sys.stderr) as bar:
+
+                def progress(label: str, mode: str = mode) -> None:
+                    bar.label = f"bench ({mode}): {label}"
+                    bar.update(1)
+
+                run.progress = progress
+                try:
+                    report = run.run()
+                except psycopg.OperationalError as error:
+                    fail(f"cannot connect: {error}".strip(), 7)
+        reports.append(report)
+        click.echo(benchmark.format_markdown(report) if markdown else benchmark.format_table(report))
+        click.echo()
+    if json_out:
+        with open(json_out, "w", encoding="utf-8") as out:
+            json.dump({"runs": reports}, out, indent=2)
+            out.write("\n")
+        click.echo(f"results written to {json_out}")
+    if plot:
+        benchmark.plot(reports, plot)
+        click.echo(f"chart written to {plot}")

@@ -165,6 +165,34 @@ def subscription_lag(conn: psycopg.Connection[Any]) -> list[SubscriptionLag]:
         return [SubscriptionLag(*row) for row in conn.execute(SUBSCRIPTION_LAG_SQL).fetchall()]
 
 
+def follow(
+    dsn: str,
+    after: int = 0,
+    log_filter: LogFilter | None = None,
+    *,
+    poll_interval: float = 0.5,
+    page_size: int = 1000,
+    loads: Callable[[str], Any] | None = None,
+) -> Iterator[RecordedEvent]:
+    """Every event after ``after``, then every new one as it becomes readable; never ends.
+
+    Saves no checkpoint (see :class:`Subscription` for that). It waits for the NOTIFY of
+    appends (when ``eventstore.notify`` is on) or ``poll_interval`` seconds, whichever
+    comes first; close the generator to stop.
+    """
+    with (
+        psycopg.connect(dsn, autocommit=True) as conn,
+        psycopg.connect(dsn, autocommit=True) as listener,
+    ):
+        listener.execute(f"listen {NOTIFY_CHANNEL}")
+        while True:
+            for event in iter_log(conn, after, page_size, log_filter, loads):
+                yield event
+                after = event.global_position
+            for _ in listener.notifies(timeout=poll_interval, stop_after=1):
+                pass
+
+
 Handler = Callable[[RecordedEvent], None]
 
 
@@ -430,8 +458,19 @@ class Projection:
             return self._catch_up(conn)
 
     def run(self) -> None:
-        """Catch up, then follow the log live (polling) until :meth:`stop` is called."""
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        """Catch up, then follow the log live until :meth:`stop` is called.
+
+        Like :meth:`Subscription.run`: woken by the NOTIFY of appends when
+        ``eventstore.notify`` is on, and polling every ``poll_interval`` seconds regardless.
+        """
+        with (
+            psycopg.connect(self.dsn, autocommit=True) as conn,
+            psycopg.connect(self.dsn, autocommit=True) as listener,
+        ):
+            listener.execute(f"listen {NOTIFY_CHANNEL}")
             while not self._stop.is_set():
                 self._catch_up(conn)
-                self._stop.wait(self.poll_interval)
+                if self._stop.is_set():
+                    break
+                for _ in listener.notifies(timeout=self.poll_interval, stop_after=1):
+                    pass

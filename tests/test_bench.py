@@ -1,0 +1,51 @@
+"""``pgeventstore bench --quick`` runs every workload and reports it (timings are never asserted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+from click.testing import CliRunner
+
+from pgeventstore.cli import main
+
+WORKLOADS = ["1", "2", "3", "4", "5", "w1", "w3", "6", "7", "8a", "8b", "9a", "9b"]
+
+
+def test_quick_bench_reports_every_workload(admin_dsn: str, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        main,
+        [
+            "--dsn",
+            admin_dsn,
+            "bench",
+            "--quick",
+            "--durability",
+            "fast",
+            "--json-out",
+            str(out),
+            "--scratch-prefix",
+            "pgeventstore_test_bench_",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())["runs"][0]
+    assert [row["key"] for row in report["results"]] == WORKLOADS
+    for row in report["results"]:
+        assert row["title"]
+        assert set(row["store"]) >= {"events_per_s", "p50_ms", "p99_ms"}
+        assert set(row["floor"]) >= {"events_per_s", "p50_ms", "p99_ms"}
+        measured = not row["note"].startswith("not measured")
+        assert (row["store"]["events"] > 0) == measured, row
+        assert (row["floor"]["events"] > 0) == measured, row
+    assert "synchronous_commit" in report["settings"]
+    table_lines = [line.split()[0] for line in result.output.splitlines() if line.strip()]
+    for key in WORKLOADS:
+        assert key in table_lines, result.output
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        left = conn.execute(
+            "select count(*) from pg_database where datname like 'pgeventstore_test_bench_%'"
+        ).fetchone()
+    assert left == (0,), "the benchmark must drop its scratch databases"
