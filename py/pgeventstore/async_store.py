@@ -222,6 +222,10 @@ class AsyncEventStore:
         """Counts and sizes: in total, per category and per event type."""
         return await self.run(self.calls.stats(), conn)
 
+    async def schema_version(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> str:
+        """The installed schema version: the id of the newest applied migration."""
+        return await self.run(self.calls.schema_version(), conn)
+
     async def read_all(
         self,
         after: int = 0,
@@ -276,6 +280,12 @@ class AsyncEventStore:
     ) -> bool:
         """Store a checkpoint, forward only or compare-and-set on ``expected``; False when it lost."""
         return await self.run(self.calls.save_checkpoint(subscription, position, expected), conn)
+
+    async def is_processed(
+        self, checkpoint: int, position: int, *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> bool:
+        """Whether a consumer at ``checkpoint`` has processed the event at global ``position``."""
+        return await self.run(self.calls.is_processed(checkpoint, position), conn)
 
     async def subscription_lag(
         self, *, conn: psycopg.AsyncConnection[Any] | None = None

@@ -70,6 +70,8 @@ LIST_STREAMS_SQL = (
     "select stream_id, version, created_at, updated_at "
     "from eventstore.list_streams(%s::text, %s::integer, %s::text)"
 )
+SCHEMA_VERSION_SQL = "select eventstore.version()"
+IS_PROCESSED_SQL = "select eventstore.is_processed(%s::bigint, %s::bigint)"
 STATS_SQL = "select kind, name, streams, events, snapshots, payload_bytes, disk_bytes from eventstore.stats()"
 
 
@@ -164,6 +166,14 @@ class StoreCalls:
     def stats(self) -> Call[StoreStats]:
         """``eventstore.stats``."""
         return Call(STATS_SQL, (), _stats)
+
+    def schema_version(self) -> Call[str]:
+        """``eventstore.version``."""
+        return Call(SCHEMA_VERSION_SQL, (), lambda rows: str(rows[0][0]))
+
+    def is_processed(self, checkpoint: int, position: int) -> Call[bool]:
+        """``eventstore.is_processed``."""
+        return Call(IS_PROCESSED_SQL, (checkpoint, position), lambda rows: bool(rows[0][0]))
 
     def read_log(self, log_filter: LogFilter, after: int, limit: int) -> Call[list[RecordedEvent]]:
         """``eventstore.read_all`` or ``eventstore.read_category``, as ``log_filter`` says."""
@@ -382,6 +392,10 @@ class EventStore:
         """Counts and sizes: in total, per category and per event type."""
         return self.run(self.calls.stats(), conn)
 
+    def schema_version(self, *, conn: psycopg.Connection[Any] | None = None) -> str:
+        """The installed schema version: the id of the newest applied migration."""
+        return self.run(self.calls.schema_version(), conn)
+
     def read_all(
         self,
         after: int = 0,
@@ -436,6 +450,15 @@ class EventStore:
     ) -> bool:
         """Store a checkpoint, forward only or compare-and-set on ``expected``; False when it lost."""
         return self.run(self.calls.save_checkpoint(subscription, position, expected), conn)
+
+    def is_processed(
+        self, checkpoint: int, position: int, *, conn: psycopg.Connection[Any] | None = None
+    ) -> bool:
+        """Whether a consumer at ``checkpoint`` has processed the event at global ``position``.
+
+        Positions are not in log order, so this asks the database instead of comparing numbers.
+        """
+        return self.run(self.calls.is_processed(checkpoint, position), conn)
 
     def subscription_lag(self, *, conn: psycopg.Connection[Any] | None = None) -> list[SubscriptionLag]:
         """Every checkpoint, how many events it is behind and which backend holds readers back."""
