@@ -5,9 +5,10 @@
 -- migration run) create them again:
 -- * eventstore.check_events returns the ids array alone instead of a set of rows, so that
 --   append_to_stream takes its result in one plpgsql expression rather than a query;
--- * eventstore.append_to_stream returns its one row through OUT parameters instead of a
---   set (no tuplestore per call); callers select from it exactly as before.
---   eventstore.append_event depends on it and is re-created with it.
+-- * eventstore.append_to_stream (and append_event, which depends on it) are dropped and
+--   created again as the function files declare them. A pre-release of this migration
+--   gave append_to_stream OUT parameters instead of its documented TABLE result (3% of
+--   an append); the contract (pgtap_tests/11_contract.sql) keeps the TABLE result.
 drop function if exists eventstore.check_events(jsonb);
 drop function if exists eventstore.append_event(text, bigint, text, jsonb, jsonb, uuid);
 drop function if exists eventstore.append_to_stream(text, bigint, jsonb);

@@ -33,11 +33,9 @@
 create or replace function eventstore.append_to_stream(
     stream_id text,
     expected_version bigint,
-    events jsonb,
-    out stream_version bigint,
-    out first_position bigint,
-    out last_position bigint
+    events jsonb
 )
+returns table (stream_version bigint, first_position bigint, last_position bigint)
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
@@ -80,6 +78,7 @@ begin
           into stream_version, first_position, last_position
           from eventstore.find_stored_batch(p_stream_id, p_expected, v_ids) r;
         if found then
+            return next;
             return;
         end if;
     end if;
@@ -191,6 +190,7 @@ begin
     stream_version := v_new_version;
     first_position := v_first;
     last_position := v_last;
+    return next;
 end;
 $$;
 

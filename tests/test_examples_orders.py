@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from pgeventstore import EventStore, NewEvent
-from pgeventstore.aggregate import DomainError, Repository
+from pgeventstore.aggregate import DomainError, Repository, RetryPolicy
 from pgeventstore.examples.orders import (
     CancelOrder,
     Item,
@@ -106,3 +107,33 @@ def test_order_placed_v1_is_upcast_to_euros(store: EventStore) -> None:
     store.append(order_id, [NewEvent("OrderPlaced", {"customer": "bob", "items": [vars(BOOK)]})])
     order = Repository(store, orders).load(order_id).state
     assert (order.status, order.currency, order.items) == ("placed", "EUR", (BOOK,))
+
+
+def test_racing_ship_and_cancel_on_one_order_one_wins(dsn: str, store: EventStore) -> None:
+    order_id = f"order-{uuid.uuid4().hex[:8]}"
+    Repository(store, orders).execute(order_id, place_order, PlaceOrder("ada", (BOOK,)))
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def attempt(n: int) -> None:
+        with EventStore(dsn) as own:
+            repo = Repository(own, orders, retry=RetryPolicy(attempts=50))
+            handler, command = (
+                (ship_order, ShipOrder(f"T{n}")) if n % 2 else (cancel_order, CancelOrder(f"R{n}"))
+            )
+            barrier.wait()
+            try:
+                outcomes.append(repo.execute(order_id, handler, command).state.status)
+            except DomainError:
+                outcomes.append("rejected")
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [outcome for outcome in outcomes if outcome != "rejected"]
+    assert len(outcomes) == 6
+    assert len(winners) == 1
+    order = Repository(store, orders).load(order_id)
+    assert (order.version, order.state.status) == (1, winners[0])

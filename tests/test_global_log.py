@@ -76,6 +76,24 @@ def test_open_transaction_holds_back_later_commits(dsn: str) -> None:
         assert reader.execute(READ_ALL, (rows[-1][0], 100)).fetchall() == []
 
 
+def test_reads_and_other_streams_never_wait_for_an_open_writer(dsn: str) -> None:
+    with (
+        psycopg.connect(dsn) as open_writer,
+        psycopg.connect(dsn, autocommit=True) as other,
+        psycopg.connect(dsn, autocommit=True) as reader,
+    ):
+        other.execute("set statement_timeout = '2s'")
+        reader.execute("set statement_timeout = '2s'")
+        append(open_writer, "acct-1", 3)  # holds acct-1's locks until it ends
+        append(other, "acct-2")  # a statement timeout here would mean writers serialize
+        append(other, "misc-1")
+        assert reader.execute(READ_ALL, (0, 100)).fetchall() == []
+        assert reader.execute("select * from eventstore.read_category('acct')").fetchall() == []
+        reader.execute("select * from eventstore.subscription_lag()")
+        open_writer.rollback()
+        assert len(reader.execute(READ_ALL, (0, 100)).fetchall()) == 2
+
+
 def test_reader_continuing_from_cursor_gets_late_commit_once(dsn: str) -> None:
     with (
         psycopg.connect(dsn) as t1,

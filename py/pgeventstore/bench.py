@@ -30,6 +30,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgeventstore import schema
+from pgeventstore.aggregate import AggregateType, Repository
 from pgeventstore.store import APPEND_SQL, EventStore
 from pgeventstore.values import NO_STREAM, NewEvent
 
@@ -791,13 +792,19 @@ class Bench:
 
     def _aggregate_workloads(self, conn: Conn) -> tuple[tuple[tuple[Side, Side], tuple[Side, Side]], str]:
         """Load the small and the large aggregate through the store and through plain SQL."""
-        store = EventStore(conn)
-        note = "eventstore.load_stream (snapshot + later events) through EventStore, snapshots every 100"
+        counter = AggregateType(
+            "BenchCounter",
+            {"events": 0},
+            snapshot_every=100,
+            reducers={EVENT_TYPE: lambda state, data: {"events": state["events"] + 1}},
+        )
+        repository = Repository(EventStore(conn), counter)
+        note = "Repository.load (load_stream: snapshot + later events, one call), snapshots every 100"
 
         def store_load(stream_id: str) -> Op:
             def op() -> tuple[int, int]:
-                loaded = store.load_stream(stream_id)
-                return len(loaded.events) + (1 if loaded.snapshot else 0), 0
+                aggregate = repository.load(stream_id)
+                return aggregate.replayed + (0 if aggregate.snapshot_version is None else 1), 0
 
             return op
 
