@@ -125,6 +125,33 @@ def test_state_codec_round_trips_nested_dataclasses() -> None:
     assert kind.from_json(kind.to_json(Basket())) == Basket()
 
 
+def test_a_custom_state_serializer_stores_and_restores_snapshots(store: EventStore) -> None:
+    # A frozenset is not a dataclass: the default (identity) could neither store nor restore it.
+    tags: AggregateType[frozenset[str]] = AggregateType(
+        "tags",
+        frozenset(),
+        snapshot_every=2,
+        to_json=lambda state: {"tags": sorted(state)},
+        from_json=lambda value: frozenset(value["tags"]),
+    )
+    tags.reducer("Tagged")(lambda state, data: state | {data["tag"]})
+
+    def tag(state: frozenset[str], name: str) -> list[NewEvent]:
+        return [NewEvent("Tagged", {"tag": name})]
+
+    stream_id = stream()
+    repo = Repository(store, tags)
+    for name in ("b", "a", "c"):
+        repo.execute(stream_id, tag, name)
+    snapshot = store.load_snapshot(stream_id)
+    assert snapshot is not None
+    assert (snapshot.version, snapshot.state) == (1, {"tags": ["a", "b"]})
+    loaded = Repository(store, tags).load(stream_id)
+    assert (loaded.snapshot_version, loaded.replayed) == (1, 1)
+    assert isinstance(loaded.state, frozenset)
+    assert loaded.state == frozenset({"a", "b", "c"})
+
+
 def test_execute_appends_and_load_rebuilds(store: EventStore) -> None:
     repo = Repository(store, make_tally())
     stream_id = stream()
