@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import tempfile
 import threading
 import uuid
@@ -21,6 +22,7 @@ from pgeventstore.aggregate import (
     AggregateType,
     CommandContext,
     DomainError,
+    Event,
     Repository,
     RetryPolicy,
 )
@@ -37,13 +39,12 @@ def make_tally(snapshot_every: int | None = 100, state_version: int = 1) -> Aggr
     tally = AggregateType("tally", Tally(), snapshot_every=snapshot_every, state_version=state_version)
 
     @tally.reducer("Added")
-    def added(state: Tally, data: dict[str, Any]) -> Tally:
-        return dataclasses.replace(
-            state, total=state.total + data["amount"], entries=(*state.entries, data["amount"])
-        )
+    def added(state: Tally, event: Event) -> Tally:
+        amount = event.data["amount"]
+        return dataclasses.replace(state, total=state.total + amount, entries=(*state.entries, amount))
 
     @tally.reducer("Closed")
-    def closed(state: Tally, data: dict[str, Any]) -> Tally:
+    def closed(state: Tally, event: Event) -> Tally:
         return dataclasses.replace(state, closed=True)
 
     @tally.upcaster("Added", 1)
@@ -75,24 +76,31 @@ def stream() -> str:
     return f"tally-{uuid.uuid4().hex[:8]}"
 
 
+NOON = datetime.datetime(2026, 1, 2, 12, 0, tzinfo=datetime.UTC)
+
+
+def event(type: str, data: Any, version: int = 0) -> Event:
+    return Event("tally-1", version, type, data, None, NOON)
+
+
 def test_reducers_fold_events_without_a_database() -> None:
     tally = make_tally()
-    state = tally.apply(Tally(), "Added", {"amount": 2})
-    state = tally.apply(state, "Added", {"amount": 3})
-    state = tally.apply(state, "Unrelated", {"anything": 1})
+    state = tally.apply(Tally(), event("Added", {"amount": 2}))
+    state = tally.apply(state, event("Added", {"amount": 3}, 1))
+    state = tally.apply(state, event("Unrelated", {"anything": 1}, 2))
     assert state == Tally(total=5, entries=(2, 3))
-    assert tally.apply(state, "Closed", {}).closed
+    assert tally.apply(state, event("Closed", {}, 3)).closed
 
 
 def test_reducers_and_upcasters_as_mappings() -> None:
     counter = AggregateType(
         "counter",
         0,
-        reducers={"Added": lambda state, data: state + data["amount"]},
+        reducers={"Added": lambda state, event: state + event.data["amount"]},
         upcasters={("Added", 1): lambda data: {"amount": data["value"]}},
     )
     assert counter.event_version("Added") == 2
-    assert counter.apply(0, "Added", counter.upcast("Added", {"value": 3}, 1)) == 3
+    assert counter.apply(0, event("Added", counter.upcast("Added", {"value": 3}, 1))) == 3
     assert counter.from_json(counter.to_json(7)) == 7
 
 
@@ -134,7 +142,7 @@ def test_a_custom_state_serializer_stores_and_restores_snapshots(store: EventSto
         to_json=lambda state: {"tags": sorted(state)},
         from_json=lambda value: frozenset(value["tags"]),
     )
-    tags.reducer("Tagged")(lambda state, data: state | {data["tag"]})
+    tags.reducer("Tagged")(lambda state, event: state | {event.data["tag"]})
 
     def tag(state: frozenset[str], name: str) -> list[NewEvent]:
         return [NewEvent("Tagged", {"tag": name})]
@@ -150,6 +158,56 @@ def test_a_custom_state_serializer_stores_and_restores_snapshots(store: EventSto
     assert (loaded.snapshot_version, loaded.replayed) == (1, 1)
     assert isinstance(loaded.state, frozenset)
     assert loaded.state == frozenset({"a", "b", "c"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Seen:
+    """What a reducer saw of one event, beyond its data."""
+
+    stream_id: str
+    version: int
+    type: str
+    amount: int
+    correlation_id: str | None
+    recorded_at: datetime.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class Journal:
+    seen: tuple[Seen, ...] = ()
+
+
+def test_reducers_see_the_whole_upcast_event(store: EventStore) -> None:
+    journal = AggregateType("journal", Journal(), snapshot_every=3)
+
+    @journal.reducer("Added")
+    def added(state: Journal, event: Event) -> Journal:
+        correlation = (event.metadata or {}).get("correlation_id")
+        seen = Seen(
+            event.stream_id, event.version, event.type, event.data["amount"], correlation, event.recorded_at
+        )
+        return Journal((*state.seen, seen))
+
+    journal.upcaster("Added", 1)(lambda data: {"amount": data["value"]})
+
+    def add_to_journal(state: Journal, amount: int, times: int = 1) -> list[NewEvent]:
+        return [NewEvent("Added", {"amount": amount})] * times
+
+    stream_id = stream()
+    repo = Repository(store, journal)
+    store.append(stream_id, [NewEvent("Added", {"value": 1})])
+    repo.execute(stream_id, add_to_journal, 2, context=CommandContext(correlation_id="c-2"))
+    after = repo.execute(stream_id, add_to_journal, 3, 2)
+    stored = store.read_stream(stream_id)
+    expected = tuple(
+        Seen(stream_id, e.version, "Added", amount, correlation, e.recorded_at)
+        for e, amount, correlation in zip(stored, (1, 2, 3, 3), (None, "c-2", None, None), strict=True)
+    )
+    # execute's state (built before reading the events back), the replay and the snapshot agree.
+    assert after.state.seen == expected
+    assert journal.fold(Journal(), stored).seen == expected
+    loaded = Repository(store, journal).load(stream_id)
+    assert (loaded.state.seen, loaded.snapshot_version, loaded.replayed) == (expected, 3, 0)
 
 
 def test_execute_appends_and_load_rebuilds(store: EventStore) -> None:

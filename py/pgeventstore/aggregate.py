@@ -1,10 +1,10 @@
 """Event-sourced aggregates: reducers, command handlers and a repository over the store.
 
 An :class:`AggregateType` bundles a state's initial value, the reducers that fold events
-into it (``(state, data) -> state``, one per event type), the upcasters that turn old event
-shapes into current ones, and how the state is stored in a snapshot. Command handlers are
-plain functions ``(state, *args) -> list[NewEvent]`` that raise :class:`DomainError` when a
-rule is broken.
+into it (``(state, event) -> state``, one per event type, given an :class:`Event`), the
+upcasters that turn old event shapes into current ones, and how the state is stored in a
+snapshot. Command handlers are plain functions ``(state, *args) -> list[NewEvent]`` that
+raise :class:`DomainError` when a rule is broken.
 
 :class:`Repository` and :class:`AsyncRepository` load a stream with one call of
 ``eventstore.load_stream`` (snapshot plus later events), and ``execute`` a handler: load,
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
+import functools
 import random
 import time
 import types
@@ -26,8 +28,8 @@ from typing import Any, Generic, TypeVar
 
 from pgeventstore.async_store import AsyncEventStore
 from pgeventstore.errors import WrongExpectedVersion
-from pgeventstore.store import EventStore
-from pgeventstore.values import LoadedStream, NewEvent, RecordedEvent
+from pgeventstore.store import Call, EventStore, StoreCalls
+from pgeventstore.values import AppendResult, LoadedStream, NewEvent, RecordedEvent
 
 S = TypeVar("S")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,8 +42,37 @@ CORRELATION_ID_KEY = "correlation_id"
 #: Metadata key of the id of the message (command or event) that caused the event.
 CAUSATION_ID_KEY = "causation_id"
 
-#: A reducer: the state after one event, from the state before it and the event's data.
-Reducer = Callable[[S, Any], S]
+#: ``execute``'s append also returns the transaction's start time: the events' ``recorded_at``
+#: (the column defaults to ``now()``), which reducers see before the events are read back.
+APPEND_RECORDED_AT_SQL = (
+    "select stream_version, first_position, last_position, now() "
+    "from eventstore.append_to_stream(%s::text, %s::bigint, %s::jsonb)"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """An event as a reducer sees it: stored (or being stored) at ``version`` of ``stream_id``.
+
+    ``data`` is in the event type's current shape (upcast from the stored one);
+    ``metadata`` is as stored, so its ``schema_version`` is the stored shape's.
+    """
+
+    stream_id: str
+    version: int
+    type: str
+    data: Any
+    metadata: Mapping[str, Any] | None
+    recorded_at: datetime.datetime
+
+    @classmethod
+    def decided(cls, event: NewEvent, stream_id: str, version: int, recorded_at: datetime.datetime) -> Event:
+        """``event`` as stored at ``version`` of ``stream_id`` by a transaction begun at ``recorded_at``."""
+        return cls(stream_id, version, event.type, event.data, event.metadata, recorded_at)
+
+
+#: A reducer: the state after one event, from the state before it and the event.
+Reducer = Callable[[S, Event], S]
 #: An upcaster: an event's data in the next shape version, from its data in this one.
 Upcaster = Callable[[Any], Any]
 
@@ -101,9 +132,11 @@ class Aggregate(Generic[S]):
 
 
 def _from_json(annotation: Any, value: Any) -> Any:
-    """``value`` (parsed JSON) rebuilt as ``annotation``: dataclasses, tuples, lists and optionals."""
+    """``value`` (parsed JSON) rebuilt as ``annotation``: dataclasses, tuples, lists, optionals, datetimes."""
     if value is None:
         return None
+    if annotation is datetime.datetime:
+        return datetime.datetime.fromisoformat(value)
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         hints = typing.get_type_hints(annotation)
         fields = {f.name: _from_json(hints[f.name], value[f.name]) for f in dataclasses.fields(annotation)}
@@ -129,8 +162,8 @@ class AggregateType(Generic[S]):
     one (None: never). ``state_version``: the shape version of the state stored in
     snapshots; bump it when the state's shape changes and snapshots of other versions are
     ignored (the state is rebuilt from the events). ``to_json``/``from_json`` store the
-    state; for a frozen dataclass (fields of dataclasses, ``tuple[X, ...]``, ``list[X]``, optionals and
-    JSON values) the defaults do. Reducers and upcasters are registered with the
+    state; for a frozen dataclass (fields of dataclasses, ``tuple[X, ...]``, ``list[X]``, optionals,
+    ``datetime`` and JSON values) the defaults do. Reducers and upcasters are registered with the
     decorators :meth:`reducer` and :meth:`upcaster`, or given as mappings (keyed by event
     type, and by event type and version).
     """
@@ -162,7 +195,7 @@ class AggregateType(Generic[S]):
         self._upcasters: dict[tuple[str, int], Upcaster] = dict(upcasters or {})
 
     def reducer(self, event_type: str) -> Callable[[F], F]:
-        """Register the decorated ``(state, data) -> state`` for events of ``event_type``."""
+        """Register the decorated ``(state, event) -> state`` for events of ``event_type``."""
 
         def register(function: F) -> F:
             self._reducers[event_type] = function
@@ -195,16 +228,23 @@ class AggregateType(Generic[S]):
             version += 1
         return data
 
-    def apply(self, state: S, event_type: str, data: Any) -> S:
+    def event(self, recorded: RecordedEvent) -> Event:
+        """The stored event as reducers see it: its data upcast to the current shape."""
+        version = (recorded.metadata or {}).get(SCHEMA_VERSION_KEY, 1)
+        data = self.upcast(recorded.type, recorded.data, version)
+        return Event(
+            recorded.stream_id, recorded.version, recorded.type, data, recorded.metadata, recorded.recorded_at
+        )
+
+    def apply(self, state: S, event: Event) -> S:
         """The state after one event in the current shape; types without a reducer change nothing."""
-        reducer = self._reducers.get(event_type)
-        return state if reducer is None else reducer(state, data)
+        reducer = self._reducers.get(event.type)
+        return state if reducer is None else reducer(state, event)
 
     def fold(self, state: S, events: Iterable[RecordedEvent]) -> S:
         """The state after the stored ``events``, each upcast to its current shape first."""
-        for event in events:
-            version = (event.metadata or {}).get(SCHEMA_VERSION_KEY, 1)
-            state = self.apply(state, event.type, self.upcast(event.type, event.data, version))
+        for recorded in events:
+            state = self.apply(state, self.event(recorded))
         return state
 
     def restore(self, loaded: LoadedStream) -> Aggregate[S]:
@@ -234,14 +274,22 @@ class _Load:
 
 @dataclasses.dataclass(frozen=True)
 class _Save:
-    """Step: append ``events`` at ``expected_version`` and, in the same transaction, the snapshot."""
+    """Step: append ``events`` at ``expected_version`` and, in the same transaction, the snapshot.
+
+    The reply is the append's result and the events' ``recorded_at``; ``snapshot`` (None:
+    none is due) gives the snapshot's state from that time.
+    """
 
     stream_id: str
     events: tuple[NewEvent, ...]
     expected_version: int
-    snapshot: bool
-    state: Any
+    snapshot: Callable[[datetime.datetime], Any] | None
     schema_version: int
+
+    def append(self, calls: StoreCalls) -> Call[tuple[AppendResult, datetime.datetime]]:
+        """The append, returning the events' ``recorded_at`` too."""
+        params = (self.stream_id, self.expected_version, calls.codec.events_payload(self.events))
+        return Call(APPEND_RECORDED_AT_SQL, params, lambda rows: (AppendResult(*rows[0][:3]), rows[0][3]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,6 +311,30 @@ def _stamp(aggregate_type: AggregateType[Any], event: NewEvent, context: Command
     return dataclasses.replace(event, metadata=metadata)
 
 
+def _decided_state(
+    aggregate_type: AggregateType[S],
+    current: Aggregate[S],
+    events: Sequence[NewEvent],
+    recorded_at: datetime.datetime,
+) -> S:
+    """The state after ``events`` appended to ``current`` by a transaction begun at ``recorded_at``."""
+    state = current.state
+    for offset, event in enumerate(events, 1):
+        state = aggregate_type.apply(
+            state, Event.decided(event, current.stream_id, current.version + offset, recorded_at)
+        )
+    return state
+
+
+def _snapshot_json(
+    aggregate_type: AggregateType[S],
+    current: Aggregate[S],
+    events: Sequence[NewEvent],
+    recorded_at: datetime.datetime,
+) -> Any:
+    return aggregate_type.to_json(_decided_state(aggregate_type, current, events, recorded_at))
+
+
 def _load_steps(aggregate_type: AggregateType[S], stream_id: str) -> Generator[_Step, Any, Aggregate[S]]:
     loaded: LoadedStream = yield _Load(stream_id, aggregate_type.state_version)
     return aggregate_type.restore(loaded)
@@ -281,23 +353,18 @@ def _execute_steps(
     attempt = 1
     while True:
         current = yield from _load_steps(aggregate_type, stream_id)
-        decided = [_stamp(aggregate_type, event, context) for event in handler(current.state, *args)]
+        decided = tuple(_stamp(aggregate_type, event, context) for event in handler(current.state, *args))
         if not decided:
             return current
-        state = current.state
-        for event in decided:
-            state = aggregate_type.apply(state, event.type, event.data)
         version = current.version + len(decided)
         since = current.snapshot_version if current.snapshot_version is not None else -1
         snapshot_due = snapshot_every is not None and version - since >= snapshot_every
+        snapshot = (
+            functools.partial(_snapshot_json, aggregate_type, current, decided) if snapshot_due else None
+        )
         try:
-            yield _Save(
-                stream_id,
-                tuple(decided),
-                current.version,
-                snapshot_due,
-                aggregate_type.to_json(state) if snapshot_due else None,
-                aggregate_type.state_version,
+            _, recorded_at = yield _Save(
+                stream_id, decided, current.version, snapshot, aggregate_type.state_version
             )
         except WrongExpectedVersion:
             if attempt == retry.attempts:
@@ -307,7 +374,7 @@ def _execute_steps(
             continue
         return Aggregate(
             stream_id,
-            state,
+            _decided_state(aggregate_type, current, decided, recorded_at),
             version,
             version if snapshot_due else current.snapshot_version,
             current.replayed,
@@ -376,14 +443,18 @@ class Repository(Generic[S]):
         if isinstance(step, _Sleep):
             time.sleep(step.seconds)
             return None
-        if not step.snapshot:
-            return self.store.append(step.stream_id, step.events, step.expected_version)
+        if step.snapshot is None:
+            return self.store.run(step.append(self.store.calls))
         with self.store.connection() as conn, conn.transaction():
-            result = self.store.append(step.stream_id, step.events, step.expected_version, conn=conn)
+            result, recorded_at = self.store.run(step.append(self.store.calls), conn)
             self.store.save_snapshot(
-                step.stream_id, result.stream_version, step.state, step.schema_version, conn=conn
+                step.stream_id,
+                result.stream_version,
+                step.snapshot(recorded_at),
+                step.schema_version,
+                conn=conn,
             )
-        return result
+        return result, recorded_at
 
 
 class AsyncRepository(Generic[S]):
@@ -439,14 +510,18 @@ class AsyncRepository(Generic[S]):
         if isinstance(step, _Sleep):
             await asyncio.sleep(step.seconds)
             return None
-        if not step.snapshot:
-            return await self.store.append(step.stream_id, step.events, step.expected_version)
+        if step.snapshot is None:
+            return await self.store.run(step.append(self.store.calls))
         async with self.store.connection() as conn, conn.transaction():
-            result = await self.store.append(step.stream_id, step.events, step.expected_version, conn=conn)
+            result, recorded_at = await self.store.run(step.append(self.store.calls), conn)
             await self.store.save_snapshot(
-                step.stream_id, result.stream_version, step.state, step.schema_version, conn=conn
+                step.stream_id,
+                result.stream_version,
+                step.snapshot(recorded_at),
+                step.schema_version,
+                conn=conn,
             )
-        return result
+        return result, recorded_at
 
 
 __all__ = [
@@ -455,6 +530,7 @@ __all__ = [
     "AsyncRepository",
     "CommandContext",
     "DomainError",
+    "Event",
     "Repository",
     "RetryPolicy",
 ]
