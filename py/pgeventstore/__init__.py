@@ -4,6 +4,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from pgeventstore.aggregate import (
+    Aggregate,
+    AggregateType,
+    AsyncRepository,
+    CommandContext,
+    DomainError,
+    Repository,
+    RetryPolicy,
+)
 from pgeventstore.async_store import AsyncEventStore
 from pgeventstore.codec import JsonCodec, json_default
 from pgeventstore.errors import (
@@ -16,6 +25,16 @@ from pgeventstore.errors import (
     WrongExpectedVersion,
 )
 from pgeventstore.store import EventStore
+from pgeventstore.subscription import (
+    AsyncSubscription,
+    CheckpointLost,
+    ConsumerGroup,
+    LogFilter,
+    Projection,
+    Subscription,
+    SubscriptionLag,
+    follow,
+)
 from pgeventstore.values import (
     ANY,
     NO_STREAM,
@@ -35,8 +54,16 @@ __all__ = [
     "ANY",
     "NO_STREAM",
     "STREAM_EXISTS",
+    "Aggregate",
+    "AggregateType",
     "AppendResult",
     "AsyncEventStore",
+    "AsyncRepository",
+    "AsyncSubscription",
+    "CheckpointLost",
+    "CommandContext",
+    "ConsumerGroup",
+    "DomainError",
     "DuplicateEventId",
     "EventStore",
     "EventStoreError",
@@ -45,14 +72,21 @@ __all__ = [
     "InvalidArgument",
     "JsonCodec",
     "LoadedStream",
+    "LogFilter",
     "LogOrderAtRisk",
     "NewEvent",
+    "Projection",
     "RecordedEvent",
+    "Repository",
+    "RetryPolicy",
     "Snapshot",
     "StatsEntry",
     "StoreStats",
     "StreamInfo",
     "StreamNotFound",
+    "Subscription",
+    "SubscriptionLag",
     "WrongExpectedVersion",
+    "follow",
     "json_default",
 ]

@@ -10,7 +10,8 @@ raise :class:`DomainError` when a rule is broken.
 ``eventstore.load_stream`` (snapshot plus later events), and ``execute`` a handler: load,
 decide, append with the loaded version as the expected version, retry on
 :class:`~pgeventstore.errors.WrongExpectedVersion`. Both run the same step generators
-(:func:`_execute_steps`); they differ only in how they perform a step's I/O.
+(:func:`_execute_steps`, driven with :class:`~pgeventstore.steps.StepRun`); they differ
+only in how they perform a step's I/O.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any, Generic, TypeVar
 
 from pgeventstore.async_store import AsyncEventStore
 from pgeventstore.errors import WrongExpectedVersion
+from pgeventstore.steps import StepRun
 from pgeventstore.store import Call, EventStore, StoreCalls
 from pgeventstore.values import AppendResult, LoadedStream, NewEvent, RecordedEvent
 
@@ -381,25 +383,43 @@ def _execute_steps(
         )
 
 
-class Repository(Generic[S]):
-    """Loads and changes aggregates of one :class:`AggregateType` in an :class:`EventStore`.
+StoreT = TypeVar("StoreT", EventStore, AsyncEventStore)
 
-    ``snapshot_every`` overrides the aggregate type's interval; ``retry`` bounds the
-    retries of :meth:`execute`.
-    """
+
+class _RepositoryBase(Generic[S, StoreT]):
+    """What :class:`Repository` and :class:`AsyncRepository` share: settings and the steps to run."""
 
     def __init__(
         self,
-        store: EventStore,
+        store: StoreT,
         aggregate_type: AggregateType[S],
         *,
         retry: RetryPolicy | None = None,
         snapshot_every: int | None = None,
     ) -> None:
-        self.store = store
+        self.store: StoreT = store
         self.aggregate_type = aggregate_type
         self.retry = retry or RetryPolicy()
         self.snapshot_every = snapshot_every if snapshot_every is not None else aggregate_type.snapshot_every
+
+    def _execute_steps(
+        self,
+        stream_id: str,
+        handler: Callable[..., Sequence[NewEvent]],
+        args: tuple[Any, ...],
+        context: CommandContext | None,
+    ) -> Generator[_Step, Any, Aggregate[S]]:
+        return _execute_steps(
+            self.aggregate_type, self.snapshot_every, self.retry, stream_id, handler, args, context
+        )
+
+
+class Repository(_RepositoryBase[S, EventStore]):
+    """Loads and changes aggregates of one :class:`AggregateType` in an :class:`EventStore`.
+
+    ``snapshot_every`` overrides the aggregate type's interval; ``retry`` bounds the
+    retries of :meth:`execute`.
+    """
 
     def load(self, stream_id: str) -> Aggregate[S]:
         """The aggregate's current state, from its snapshot and later events, in one round trip."""
@@ -418,24 +438,14 @@ class Repository(Generic[S]):
         :class:`~pgeventstore.errors.WrongExpectedVersion` when every attempt met a
         concurrent append.
         """
-        steps = _execute_steps(
-            self.aggregate_type, self.snapshot_every, self.retry, stream_id, handler, args, context
-        )
-        return self._drive(steps)
+        return self._drive(self._execute_steps(stream_id, handler, args, context))
 
     def _drive(self, steps: Generator[_Step, Any, T]) -> T:
-        reply: Any = None
-        error: WrongExpectedVersion | None = None
-        while True:
-            try:
-                step = steps.send(reply) if error is None else steps.throw(error)
-            except StopIteration as done:
-                result: T = done.value
-                return result
-            try:
-                reply, error = self._perform(step), None
-            except WrongExpectedVersion as conflict:
-                reply, error = None, conflict
+        run = StepRun(steps)
+        for step in run:
+            with run.failing_on(WrongExpectedVersion):
+                run.outcome = self._perform(step)
+        return run.result
 
     def _perform(self, step: _Step) -> Any:
         if isinstance(step, _Load):
@@ -457,21 +467,8 @@ class Repository(Generic[S]):
         return result, recorded_at
 
 
-class AsyncRepository(Generic[S]):
+class AsyncRepository(_RepositoryBase[S, AsyncEventStore]):
     """The asynchronous :class:`Repository`: the same steps, performed with ``await``."""
-
-    def __init__(
-        self,
-        store: AsyncEventStore,
-        aggregate_type: AggregateType[S],
-        *,
-        retry: RetryPolicy | None = None,
-        snapshot_every: int | None = None,
-    ) -> None:
-        self.store = store
-        self.aggregate_type = aggregate_type
-        self.retry = retry or RetryPolicy()
-        self.snapshot_every = snapshot_every if snapshot_every is not None else aggregate_type.snapshot_every
 
     async def load(self, stream_id: str) -> Aggregate[S]:
         """The aggregate's current state, from its snapshot and later events, in one round trip."""
@@ -485,24 +482,14 @@ class AsyncRepository(Generic[S]):
         context: CommandContext | None = None,
     ) -> Aggregate[S]:
         """Run ``handler(state, *args)`` and append its events; see :meth:`Repository.execute`."""
-        steps = _execute_steps(
-            self.aggregate_type, self.snapshot_every, self.retry, stream_id, handler, args, context
-        )
-        return await self._drive(steps)
+        return await self._drive(self._execute_steps(stream_id, handler, args, context))
 
     async def _drive(self, steps: Generator[_Step, Any, T]) -> T:
-        reply: Any = None
-        error: WrongExpectedVersion | None = None
-        while True:
-            try:
-                step = steps.send(reply) if error is None else steps.throw(error)
-            except StopIteration as done:
-                result: T = done.value
-                return result
-            try:
-                reply, error = await self._perform(step), None
-            except WrongExpectedVersion as conflict:
-                reply, error = None, conflict
+        run = StepRun(steps)
+        for step in run:
+            with run.failing_on(WrongExpectedVersion):
+                run.outcome = await self._perform(step)
+        return run.result
 
     async def _perform(self, step: _Step) -> Any:
         if isinstance(step, _Load):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -23,14 +24,6 @@ from psycopg_pool import ConnectionPool
 
 from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
 from pgeventstore.errors import translated
-from pgeventstore.subscription import (
-    LOAD_CHECKPOINT_SQL,
-    SAVE_CHECKPOINT_SQL,
-    SUBSCRIPTION_LAG_SQL,
-    ConsumerGroup,
-    LogFilter,
-    SubscriptionLag,
-)
 from pgeventstore.values import (
     ANY,
     AppendResult,
@@ -44,7 +37,17 @@ from pgeventstore.values import (
     StreamInfo,
 )
 
-__all__ = ["Call", "EventStore", "JsonCodec", "JsonDumps", "JsonLoads", "StoreCalls"]
+__all__ = [
+    "Call",
+    "ConsumerGroup",
+    "EventStore",
+    "JsonCodec",
+    "JsonDumps",
+    "JsonLoads",
+    "LogFilter",
+    "StoreCalls",
+    "SubscriptionLag",
+]
 
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]
@@ -53,9 +56,12 @@ APPEND_SQL = (
     "select stream_version, first_position, last_position "
     "from eventstore.append_to_stream(%s::text, %s::bigint, %s::jsonb)"
 )
+#: The columns of ``eventstore.recorded_event``, JSON as text (the codec parses it).
+EVENT_COLUMNS = (
+    "stream_id, version, global_position, event_id, event_type, data::text, metadata::text, recorded_at"
+)
 READ_STREAM_SQL = (
-    "select stream_id, version, global_position, event_id, event_type, data::text, metadata::text, "
-    "recorded_at from eventstore.read_stream(%s::text, %s::bigint, %s::integer, %s::boolean)"
+    f"select {EVENT_COLUMNS} from eventstore.read_stream(%s::text, %s::bigint, %s::integer, %s::boolean)"
 )
 STREAM_VERSION_SQL = "select eventstore.stream_version(%s::text)"
 SAVE_SNAPSHOT_SQL = "select eventstore.save_snapshot(%s::text, %s::bigint, %s::jsonb, %s::integer)"
@@ -71,6 +77,65 @@ LIST_STREAMS_SQL = (
     "from eventstore.list_streams(%s::text, %s::integer, %s::text)"
 )
 STATS_SQL = "select kind, name, streams, events, snapshots, payload_bytes, disk_bytes from eventstore.stats()"
+READ_ALL_SQL = (
+    f"select {EVENT_COLUMNS} from eventstore.read_all(%s::bigint, %s::integer, %s::text[], %s::text)"
+)
+READ_CATEGORY_SQL = (
+    f"select {EVENT_COLUMNS} from eventstore.read_category("
+    "%s::text, %s::bigint, %s::integer, %s::integer, %s::integer, %s::text[])"
+)
+LOAD_CHECKPOINT_SQL = "select eventstore.load_checkpoint(%s::text)"
+SAVE_CHECKPOINT_SQL = "select eventstore.save_checkpoint(%s::text, %s::bigint, %s::bigint)"
+SUBSCRIPTION_LAG_SQL = (
+    'select subscription, "position", events_behind, events_held_back, held_back_by_pid, '
+    "held_back_since, updated_at from eventstore.subscription_lag()"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsumerGroup:
+    """Member ``member`` (0-based) of a group of ``size`` sharing one category by stream."""
+
+    member: int
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LogFilter:
+    """Which part of the global log a reader follows: all of it, a category, some types."""
+
+    category: str | None = None
+    event_types: Sequence[str] | None = None
+    group: ConsumerGroup | None = None
+
+    def query(self, after: int, limit: int) -> tuple[str, tuple[Any, ...]]:
+        """The SQL and parameters reading ``limit`` events after the cursor ``after``."""
+        types = list(self.event_types) if self.event_types is not None else None
+        if self.group is not None:
+            if self.category is None:
+                raise ValueError("a consumer group shares a category: give category too")
+            return READ_CATEGORY_SQL, (
+                self.category,
+                after,
+                limit,
+                self.group.member,
+                self.group.size,
+                types,
+            )
+        return READ_ALL_SQL, (after, limit, types, self.category)
+
+
+@dataclasses.dataclass(frozen=True)
+class SubscriptionLag:
+    """One row of ``eventstore.subscription_lag()``."""
+
+    subscription: str
+    position: int
+    events_behind: int
+    events_held_back: int
+    held_back_by_pid: int | None
+    held_back_since: datetime.datetime | None
+    updated_at: datetime.datetime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -397,7 +462,7 @@ class EventStore:
         start); the iterator reads lazily one page at a time and ends when caught up.
         """
         log_filter = LogFilter(category=category, event_types=event_types)
-        return self._iter_log(log_filter, after, page_size, conn)
+        return self.read_log(log_filter, after, page_size=page_size, conn=conn)
 
     def read_category(
         self,
@@ -411,11 +476,17 @@ class EventStore:
     ) -> Iterator[RecordedEvent]:
         """Like :meth:`read_all` for one category; with ``group``, only that member's streams."""
         log_filter = LogFilter(category=category, event_types=event_types, group=group)
-        return self._iter_log(log_filter, after, page_size, conn)
+        return self.read_log(log_filter, after, page_size=page_size, conn=conn)
 
-    def _iter_log(
-        self, log_filter: LogFilter, after: int, page_size: int, conn: psycopg.Connection[Any] | None
+    def read_log(
+        self,
+        log_filter: LogFilter,
+        after: int = 0,
+        *,
+        page_size: int = 1000,
+        conn: psycopg.Connection[Any] | None = None,
     ) -> Iterator[RecordedEvent]:
+        """Like :meth:`read_all` for the part of the log ``log_filter`` selects."""
         # A short page does not mean caught up (events of open transactions are held
         # back), so only an empty page ends the iteration.
         while page := self.run(self.calls.read_log(log_filter, after, page_size), conn):
