@@ -285,6 +285,43 @@ def test_snapshot_is_written_in_the_same_transaction_as_the_events(store: EventS
     assert store.stream_version(stream_id) == 0
 
 
+def test_execute_joins_the_callers_transaction(store: EventStore, dsn: str) -> None:
+    repo = Repository(store, make_tally(snapshot_every=1))
+    stream_id = stream()
+    interfered = []
+
+    def add_after_a_rival(state: Tally, amount: int) -> list[NewEvent]:
+        # A rival commits between the first attempt's load and its append: that append
+        # fails inside the caller's transaction, which must stay usable for the retry.
+        if not interfered:
+            interfered.append(store.append(stream_id, [NewEvent("Added", {"value": 100})]))
+        return add(state, amount)
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("create table if not exists public.receipts (stream_id text, total bigint)")
+        with pytest.raises(RuntimeError, match="abandon"), conn.transaction():
+            after = repo.execute(stream_id, add, 5, conn=conn)
+            conn.execute("insert into public.receipts values (%s, %s)", (stream_id, after.state.total))
+            assert after.snapshot_version == 0
+            assert repo.load(stream_id).version == -1  # not committed: other sessions see nothing
+            raise RuntimeError("abandon the order")
+        assert repo.load(stream_id).version == -1
+        assert store.load_snapshot(stream_id) is None
+        assert conn.execute(
+            "select count(*) from public.receipts where stream_id = %s", (stream_id,)
+        ).fetchone() == (0,)
+
+        with conn.transaction():
+            after = repo.execute(stream_id, add_after_a_rival, 5, conn=conn)
+            conn.execute("insert into public.receipts values (%s, %s)", (stream_id, after.state.total))
+        assert len(interfered) == 1
+        assert (after.state.total, after.version, after.snapshot_version) == (105, 1, 1)
+        loaded = repo.load(stream_id)
+        assert (loaded.state, loaded.snapshot_version) == (after.state, 1)
+        receipts = conn.execute("select total from public.receipts where stream_id = %s", (stream_id,))
+        assert receipts.fetchall() == [(105,)]
+
+
 def test_a_snapshot_of_another_state_version_is_ignored(store: EventStore) -> None:
     stream_id = stream()
     Repository(store, make_tally(snapshot_every=2, state_version=1)).execute(stream_id, add, 1, 3)

@@ -27,6 +27,8 @@ import typing
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
+import psycopg
+
 from pgeventstore.async_store import AsyncEventStore
 from pgeventstore.errors import WrongExpectedVersion
 from pgeventstore.steps import StepRun
@@ -421,9 +423,9 @@ class Repository(_RepositoryBase[S, EventStore]):
     retries of :meth:`execute`.
     """
 
-    def load(self, stream_id: str) -> Aggregate[S]:
+    def load(self, stream_id: str, *, conn: psycopg.Connection[Any] | None = None) -> Aggregate[S]:
         """The aggregate's current state, from its snapshot and later events, in one round trip."""
-        return self._drive(_load_steps(self.aggregate_type, stream_id))
+        return self._drive(_load_steps(self.aggregate_type, stream_id), conn)
 
     def execute(
         self,
@@ -431,48 +433,55 @@ class Repository(_RepositoryBase[S, EventStore]):
         handler: Callable[..., Sequence[NewEvent]],
         *args: Any,
         context: CommandContext | None = None,
+        conn: psycopg.Connection[Any] | None = None,
     ) -> Aggregate[S]:
         """Run ``handler(state, *args)`` and append its events; the aggregate afterwards.
+
+        With ``conn``, everything runs on that connection and inside its transaction if one
+        is open: the events and the snapshot commit or roll back with the caller's own
+        writes (each attempt's append runs in a savepoint, so a conflict leaves the
+        transaction usable for the retry).
 
         Raises the handler's :class:`DomainError` (nothing stored), or
         :class:`~pgeventstore.errors.WrongExpectedVersion` when every attempt met a
         concurrent append.
         """
-        return self._drive(self._execute_steps(stream_id, handler, args, context))
+        return self._drive(self._execute_steps(stream_id, handler, args, context), conn)
 
-    def _drive(self, steps: Generator[_Step, Any, T]) -> T:
+    def _drive(self, steps: Generator[_Step, Any, T], conn: psycopg.Connection[Any] | None) -> T:
         run = StepRun(steps)
         for step in run:
             with run.failing_on(WrongExpectedVersion):
-                run.outcome = self._perform(step)
+                run.outcome = self._perform(step, conn)
         return run.result
 
-    def _perform(self, step: _Step) -> Any:
+    def _perform(self, step: _Step, conn: psycopg.Connection[Any] | None) -> Any:
         if isinstance(step, _Load):
-            return self.store.load_stream(step.stream_id, step.schema_version)
+            return self.store.load_stream(step.stream_id, step.schema_version, conn=conn)
         if isinstance(step, _Sleep):
             time.sleep(step.seconds)
             return None
-        if step.snapshot is None:
+        if step.snapshot is None and conn is None:
             return self.store.run(step.append(self.store.calls))
-        with self.store.connection() as conn, conn.transaction():
-            result, recorded_at = self.store.run(step.append(self.store.calls), conn)
-            self.store.save_snapshot(
-                step.stream_id,
-                result.stream_version,
-                step.snapshot(recorded_at),
-                step.schema_version,
-                conn=conn,
-            )
+        with self.store.connection(conn) as c, c.transaction():
+            result, recorded_at = self.store.run(step.append(self.store.calls), c)
+            if step.snapshot is not None:
+                self.store.save_snapshot(
+                    step.stream_id,
+                    result.stream_version,
+                    step.snapshot(recorded_at),
+                    step.schema_version,
+                    conn=c,
+                )
         return result, recorded_at
 
 
 class AsyncRepository(_RepositoryBase[S, AsyncEventStore]):
     """The asynchronous :class:`Repository`: the same steps, performed with ``await``."""
 
-    async def load(self, stream_id: str) -> Aggregate[S]:
+    async def load(self, stream_id: str, *, conn: psycopg.AsyncConnection[Any] | None = None) -> Aggregate[S]:
         """The aggregate's current state, from its snapshot and later events, in one round trip."""
-        return await self._drive(_load_steps(self.aggregate_type, stream_id))
+        return await self._drive(_load_steps(self.aggregate_type, stream_id), conn)
 
     async def execute(
         self,
@@ -480,34 +489,36 @@ class AsyncRepository(_RepositoryBase[S, AsyncEventStore]):
         handler: Callable[..., Sequence[NewEvent]],
         *args: Any,
         context: CommandContext | None = None,
+        conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> Aggregate[S]:
         """Run ``handler(state, *args)`` and append its events; see :meth:`Repository.execute`."""
-        return await self._drive(self._execute_steps(stream_id, handler, args, context))
+        return await self._drive(self._execute_steps(stream_id, handler, args, context), conn)
 
-    async def _drive(self, steps: Generator[_Step, Any, T]) -> T:
+    async def _drive(self, steps: Generator[_Step, Any, T], conn: psycopg.AsyncConnection[Any] | None) -> T:
         run = StepRun(steps)
         for step in run:
             with run.failing_on(WrongExpectedVersion):
-                run.outcome = await self._perform(step)
+                run.outcome = await self._perform(step, conn)
         return run.result
 
-    async def _perform(self, step: _Step) -> Any:
+    async def _perform(self, step: _Step, conn: psycopg.AsyncConnection[Any] | None) -> Any:
         if isinstance(step, _Load):
-            return await self.store.load_stream(step.stream_id, step.schema_version)
+            return await self.store.load_stream(step.stream_id, step.schema_version, conn=conn)
         if isinstance(step, _Sleep):
             await asyncio.sleep(step.seconds)
             return None
-        if step.snapshot is None:
+        if step.snapshot is None and conn is None:
             return await self.store.run(step.append(self.store.calls))
-        async with self.store.connection() as conn, conn.transaction():
-            result, recorded_at = await self.store.run(step.append(self.store.calls), conn)
-            await self.store.save_snapshot(
-                step.stream_id,
-                result.stream_version,
-                step.snapshot(recorded_at),
-                step.schema_version,
-                conn=conn,
-            )
+        async with self.store.connection(conn) as c, c.transaction():
+            result, recorded_at = await self.store.run(step.append(self.store.calls), c)
+            if step.snapshot is not None:
+                await self.store.save_snapshot(
+                    step.stream_id,
+                    result.stream_version,
+                    step.snapshot(recorded_at),
+                    step.schema_version,
+                    conn=c,
+                )
         return result, recorded_at
 
 
