@@ -83,8 +83,9 @@ def follow(
     ):
         listener.execute(f"listen {NOTIFY_CHANNEL}")
         store = EventStore(conn, loads=loads)
+        log_filter = log_filter or LogFilter()
         while True:
-            for event in store.read_log(log_filter or LogFilter(), after, page_size=page_size):
+            for event in store.read_log(log_filter, after, page_size=page_size):
                 yield event
                 after = event.global_position
             _wait_for_append(listener, poll_interval)
