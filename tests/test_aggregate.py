@@ -51,6 +51,8 @@ def make_tally(snapshot_every: int | None = 100, state_version: int = 1) -> Aggr
     def added_v1(data: dict[str, Any]) -> dict[str, Any]:
         return {"amount": data["value"]}
 
+    tally.handler(add)
+    tally.handler(close)
     return tally
 
 
@@ -104,6 +106,34 @@ def test_reducers_and_upcasters_as_mappings() -> None:
     assert counter.from_json(counter.to_json(7)) == 7
 
 
+def test_handlers_are_registered_by_decorator_or_mapping() -> None:
+    tally = make_tally()
+    assert tally.command_handler("add") is tally.command_handler(add) is add
+    counter = AggregateType("counter", 0, handlers={"bump": close})
+    assert counter.command_handler("bump") is close
+    for unknown in ("bump", "missing", lambda state: []):
+        with pytest.raises(ValueError, match="is not a command handler of the aggregate type 'tally'"):
+            tally.command_handler(unknown)
+    with pytest.raises(ValueError, match="'add' is not a command handler of the aggregate type 'counter'"):
+        counter.command_handler(add)
+
+
+def test_execute_takes_a_registered_handler_or_its_name(store: EventStore) -> None:
+    repo = Repository(store, make_tally())
+    stream_id = stream()
+    assert repo.execute(stream_id, "add", 2, 2).state.total == 4
+    assert repo.execute(stream_id, add, 1).state.total == 5
+
+    def unregistered(state: Tally) -> list[NewEvent]:
+        return [NewEvent("Added", {"amount": 1})]
+
+    with pytest.raises(ValueError, match="'unregistered' is not a command handler"):
+        repo.execute(stream_id, unregistered)
+    with pytest.raises(ValueError, match="'close_all' is not a command handler"):
+        repo.execute(stream_id, "close_all")
+    assert store.stream_version(stream_id) == 2
+
+
 def test_handlers_decide_events_or_raise_domain_errors() -> None:
     assert add(Tally(), 4, times=2) == [NewEvent("Added", {"amount": 4})] * 2
     with pytest.raises(DomainError, match="positive"):
@@ -144,6 +174,7 @@ def test_a_custom_state_serializer_stores_and_restores_snapshots(store: EventSto
     )
     tags.reducer("Tagged")(lambda state, event: state | {event.data["tag"]})
 
+    @tags.handler
     def tag(state: frozenset[str], name: str) -> list[NewEvent]:
         return [NewEvent("Tagged", {"tag": name})]
 
@@ -190,6 +221,7 @@ def test_reducers_see_the_whole_upcast_event(store: EventStore) -> None:
 
     journal.upcaster("Added", 1)(lambda data: {"amount": data["value"]})
 
+    @journal.handler
     def add_to_journal(state: Journal, amount: int, times: int = 1) -> list[NewEvent]:
         return [NewEvent("Added", {"amount": amount})] * times
 
@@ -286,7 +318,8 @@ def test_snapshot_is_written_in_the_same_transaction_as_the_events(store: EventS
 
 
 def test_execute_joins_the_callers_transaction(store: EventStore, dsn: str) -> None:
-    repo = Repository(store, make_tally(snapshot_every=1))
+    tally = make_tally(snapshot_every=1)
+    repo = Repository(store, tally)
     stream_id = stream()
     interfered = []
 
@@ -297,6 +330,7 @@ def test_execute_joins_the_callers_transaction(store: EventStore, dsn: str) -> N
             interfered.append(store.append(stream_id, [NewEvent("Added", {"value": 100})]))
         return add(state, amount)
 
+    tally.handler(add_after_a_rival)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("create table if not exists public.receipts (stream_id text, total bigint)")
         with pytest.raises(RuntimeError, match="abandon"), conn.transaction():
@@ -374,13 +408,15 @@ def test_retry_after_a_concurrent_append_then_give_up_when_bounded(store: EventS
             store.append(stream_id, [NewEvent("Added", {"value": 10})])
         return add(state, 1)
 
-    after = Repository(store, make_tally(), retry=RetryPolicy(attempts=3)).execute(stream_id, interfering)
+    tally = make_tally()
+    tally.handler(interfering)
+    after = Repository(store, tally, retry=RetryPolicy(attempts=3)).execute(stream_id, interfering)
     assert calls == [0, 10, 20]
     assert (after.state.total, after.version) == (21, 2)
 
     calls.clear()
     with pytest.raises(WrongExpectedVersion):
-        Repository(store, make_tally(), retry=RetryPolicy(attempts=2)).execute(stream_id, interfering)
+        Repository(store, tally, retry=RetryPolicy(attempts=2)).execute(stream_id, interfering)
     assert len(calls) == 2
 
 

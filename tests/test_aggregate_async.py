@@ -55,10 +55,10 @@ async def test_retries_are_bounded(store: AsyncEventStore, dsn: str) -> None:
             other.append(stream_id, [NewEvent("Added", {"amount": 1}, {"schema_version": 2})])
         return add(state, 1)
 
+    tally = make_tally()
+    tally.handler(interfering)
     with pytest.raises(WrongExpectedVersion):
-        await AsyncRepository(store, make_tally(), retry=RetryPolicy(attempts=3)).execute(
-            stream_id, interfering
-        )
+        await AsyncRepository(store, tally, retry=RetryPolicy(attempts=3)).execute(stream_id, interfering)
     assert calls == [0, 1, 2]
 
 
@@ -96,7 +96,7 @@ async def test_execute_joins_the_callers_transaction(store: AsyncEventStore, dsn
         assert (await repo.load(stream_id)).version == -1
         assert await store.load_snapshot(stream_id) is None
         async with conn.transaction():
-            after = await repo.execute(stream_id, add, 7, conn=conn)
+            after = await repo.execute(stream_id, "add", 7, conn=conn)
             await conn.execute("insert into public.receipts values (%s, %s)", (stream_id, after.state.total))
         loaded = await repo.load(stream_id)
         assert (loaded.state.total, loaded.version, loaded.snapshot_version) == (7, 0, 0)

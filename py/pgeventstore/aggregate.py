@@ -2,9 +2,9 @@
 
 An :class:`AggregateType` bundles a state's initial value, the reducers that fold events
 into it (``(state, event) -> state``, one per event type, given an :class:`Event`), the
-upcasters that turn old event shapes into current ones, and how the state is stored in a
-snapshot. Command handlers are plain functions ``(state, *args) -> list[NewEvent]`` that
-raise :class:`DomainError` when a rule is broken.
+upcasters that turn old event shapes into current ones, its command handlers (plain
+functions ``(state, *args) -> list[NewEvent]`` that raise :class:`DomainError` when a rule
+is broken) and how the state is stored in a snapshot.
 
 :class:`Repository` and :class:`AsyncRepository` load a stream with one call of
 ``eventstore.load_stream`` (snapshot plus later events), and ``execute`` a handler: load,
@@ -77,6 +77,8 @@ class Event:
 
 #: A reducer: the state after one event, from the state before it and the event.
 Reducer = Callable[[S, Event], S]
+#: A command handler: the events a command decides, from the state and the command's arguments.
+Handler = Callable[..., Sequence[NewEvent]]
 #: An upcaster: an event's data in the next shape version, from its data in this one.
 Upcaster = Callable[[Any], Any]
 
@@ -160,16 +162,16 @@ def _dataclass_to_json(state: Any) -> Any:
 
 
 class AggregateType(Generic[S]):
-    """An aggregate's initial state, reducers, upcasters and snapshot settings.
+    """An aggregate's initial state, reducers, upcasters, command handlers and snapshot settings.
 
     ``snapshot_every``: save a snapshot once that many events were appended since the last
     one (None: never). ``state_version``: the shape version of the state stored in
     snapshots; bump it when the state's shape changes and snapshots of other versions are
     ignored (the state is rebuilt from the events). ``to_json``/``from_json`` store the
     state; for a frozen dataclass (fields of dataclasses, ``tuple[X, ...]``, ``list[X]``, optionals,
-    ``datetime`` and JSON values) the defaults do. Reducers and upcasters are registered with the
-    decorators :meth:`reducer` and :meth:`upcaster`, or given as mappings (keyed by event
-    type, and by event type and version).
+    ``datetime`` and JSON values) the defaults do. Reducers, upcasters and command handlers are registered
+    with the decorators :meth:`reducer`, :meth:`upcaster` and :meth:`handler`, or given as
+    mappings (keyed by event type, by event type and version, and by handler name).
     """
 
     def __init__(
@@ -183,6 +185,7 @@ class AggregateType(Generic[S]):
         from_json: Callable[[Any], S] | None = None,
         reducers: Mapping[str, Reducer[S]] | None = None,
         upcasters: Mapping[tuple[str, int], Upcaster] | None = None,
+        handlers: Mapping[str, Handler] | None = None,
     ) -> None:
         if snapshot_every is not None and snapshot_every < 1:
             raise ValueError("snapshot_every must be at least 1, or None")
@@ -197,6 +200,7 @@ class AggregateType(Generic[S]):
         )
         self._reducers: dict[str, Reducer[S]] = dict(reducers or {})
         self._upcasters: dict[tuple[str, int], Upcaster] = dict(upcasters or {})
+        self._handlers: dict[str, Handler] = dict(handlers or {})
 
     def reducer(self, event_type: str) -> Callable[[F], F]:
         """Register the decorated ``(state, event) -> state`` for events of ``event_type``."""
@@ -219,6 +223,29 @@ class AggregateType(Generic[S]):
             return function
 
         return register
+
+    def handler(self, function: F) -> F:
+        """Register the decorated ``(state, *args) -> list[NewEvent]`` as a handler, under its name."""
+        self._handlers[function.__name__] = function
+        return function
+
+    def command_handler(self, handler: str | Handler) -> Handler:
+        """The registered handler named ``handler``, or ``handler`` itself if it is registered.
+
+        Raises ValueError for anything else, so a repository never runs another aggregate
+        type's handler.
+        """
+        if isinstance(handler, str):
+            found = self._handlers.get(handler)
+        else:
+            found = handler if any(handler is known for known in self._handlers.values()) else None
+        if found is None:
+            name = handler if isinstance(handler, str) else getattr(handler, "__name__", repr(handler))
+            raise ValueError(
+                f"{name!r} is not a command handler of the aggregate type {self.name!r}: "
+                "register it with the decorator handler() or the handlers= mapping"
+            )
+        return found
 
     def event_version(self, event_type: str) -> int:
         """The current shape version of ``event_type``."""
@@ -349,7 +376,7 @@ def _execute_steps(
     snapshot_every: int | None,
     retry: RetryPolicy,
     stream_id: str,
-    handler: Callable[..., Sequence[NewEvent]],
+    handler: Handler,
     args: tuple[Any, ...],
     context: CommandContext | None,
 ) -> Generator[_Step, Any, Aggregate[S]]:
@@ -407,12 +434,14 @@ class _RepositoryBase(Generic[S, StoreT]):
     def _execute_steps(
         self,
         stream_id: str,
-        handler: Callable[..., Sequence[NewEvent]],
+        handler: str | Handler,
         args: tuple[Any, ...],
         context: CommandContext | None,
     ) -> Generator[_Step, Any, Aggregate[S]]:
+        # Resolved here, not in the generator, so an unknown handler fails before any I/O.
+        function = self.aggregate_type.command_handler(handler)
         return _execute_steps(
-            self.aggregate_type, self.snapshot_every, self.retry, stream_id, handler, args, context
+            self.aggregate_type, self.snapshot_every, self.retry, stream_id, function, args, context
         )
 
 
@@ -430,19 +459,22 @@ class Repository(_RepositoryBase[S, EventStore]):
     def execute(
         self,
         stream_id: str,
-        handler: Callable[..., Sequence[NewEvent]],
+        handler: str | Handler,
         *args: Any,
         context: CommandContext | None = None,
         conn: psycopg.Connection[Any] | None = None,
     ) -> Aggregate[S]:
         """Run ``handler(state, *args)`` and append its events; the aggregate afterwards.
 
+        ``handler`` is one of the aggregate type's registered handlers, or its name.
+
         With ``conn``, everything runs on that connection and inside its transaction if one
         is open: the events and the snapshot commit or roll back with the caller's own
         writes (each attempt's append runs in a savepoint, so a conflict leaves the
         transaction usable for the retry).
 
-        Raises the handler's :class:`DomainError` (nothing stored), or
+        Raises ValueError for an unregistered handler, the handler's :class:`DomainError`
+        (nothing stored), or
         :class:`~pgeventstore.errors.WrongExpectedVersion` when every attempt met a
         concurrent append.
         """
@@ -486,7 +518,7 @@ class AsyncRepository(_RepositoryBase[S, AsyncEventStore]):
     async def execute(
         self,
         stream_id: str,
-        handler: Callable[..., Sequence[NewEvent]],
+        handler: str | Handler,
         *args: Any,
         context: CommandContext | None = None,
         conn: psycopg.AsyncConnection[Any] | None = None,
@@ -529,6 +561,7 @@ __all__ = [
     "CommandContext",
     "DomainError",
     "Event",
+    "Handler",
     "Repository",
     "RetryPolicy",
 ]

@@ -2,6 +2,7 @@
 
 An order is placed with items (positive quantity and price, money in integer cents), then
 either shipped (with a tracking number) or cancelled; nothing happens to it afterwards.
+The aggregate type ``orders`` bundles the reducers and the command handlers.
 ``OrderPlaced`` v1 events (written before orders had a currency) are upcast to v2.
 """
 
@@ -71,6 +72,7 @@ class Order:
 orders: AggregateType[Order] = AggregateType("order", Order())
 
 
+@orders.handler
 def place_order(order: Order, command: PlaceOrder) -> list[NewEvent]:
     """Decide ``OrderPlaced``: a new order with at least one item, all with positive quantity and price."""
     if order.status != "new":
@@ -85,6 +87,7 @@ def place_order(order: Order, command: PlaceOrder) -> list[NewEvent]:
     return [NewEvent("OrderPlaced", data)]
 
 
+@orders.handler
 def cancel_order(order: Order, command: CancelOrder) -> list[NewEvent]:
     """Decide ``OrderCancelled``: only a placed order can be cancelled."""
     if order.status != "placed":
@@ -92,6 +95,7 @@ def cancel_order(order: Order, command: CancelOrder) -> list[NewEvent]:
     return [NewEvent("OrderCancelled", {"reason": command.reason})]
 
 
+@orders.handler
 def ship_order(order: Order, command: ShipOrder) -> list[NewEvent]:
     """Decide ``OrderShipped``: only a placed order ships, and only with a tracking number."""
     if order.status != "placed":
