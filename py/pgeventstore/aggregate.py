@@ -168,10 +168,11 @@ class AggregateType(Generic[S]):
     one (None: never). ``state_version``: the shape version of the state stored in
     snapshots; bump it when the state's shape changes and snapshots of other versions are
     ignored (the state is rebuilt from the events). ``to_json``/``from_json`` store the
-    state; for a frozen dataclass (fields of dataclasses, ``tuple[X, ...]``, ``list[X]``, optionals,
-    ``datetime`` and JSON values) the defaults do. Reducers, upcasters and command handlers are registered
-    with the decorators :meth:`reducer`, :meth:`upcaster` and :meth:`handler`, or given as
-    mappings (keyed by event type, by event type and version, and by handler name).
+    state; for a frozen dataclass (fields of dataclasses, ``tuple[X, ...]``, ``list[X]``,
+    optionals, ``datetime`` and JSON values) the defaults do. Reducers, upcasters and
+    command handlers are registered with the decorators :meth:`reducer`, :meth:`upcaster`
+    and :meth:`handler`, or given as mappings (keyed by event type, by event type and
+    version, and by handler name).
     """
 
     def __init__(
@@ -474,9 +475,8 @@ class Repository(_RepositoryBase[S, EventStore]):
         transaction usable for the retry).
 
         Raises ValueError for an unregistered handler, the handler's :class:`DomainError`
-        (nothing stored), or
-        :class:`~pgeventstore.errors.WrongExpectedVersion` when every attempt met a
-        concurrent append.
+        (nothing stored), or :class:`~pgeventstore.errors.WrongExpectedVersion` when every
+        attempt met a concurrent append.
         """
         return self._drive(self._execute_steps(stream_id, handler, args, context), conn)
 
@@ -495,6 +495,8 @@ class Repository(_RepositoryBase[S, EventStore]):
             return None
         if step.snapshot is None and conn is None:
             return self.store.run(step.append(self.store.calls))
+        # On the caller's connection this is a savepoint: a conflict rolls back only the
+        # attempt, and the caller's transaction stays usable for the retry.
         with self.store.connection(conn) as c, c.transaction():
             result, recorded_at = self.store.run(step.append(self.store.calls), c)
             if step.snapshot is not None:
@@ -541,6 +543,7 @@ class AsyncRepository(_RepositoryBase[S, AsyncEventStore]):
             return None
         if step.snapshot is None and conn is None:
             return await self.store.run(step.append(self.store.calls))
+        # A savepoint on the caller's connection: see Repository._perform.
         async with self.store.connection(conn) as c, c.transaction():
             result, recorded_at = await self.store.run(step.append(self.store.calls), c)
             if step.snapshot is not None:
