@@ -150,6 +150,88 @@ def test_subscription_lag_names_the_backend_holding_readers_back(dsn: str) -> No
         assert row == (2, 0, None)
 
 
+def notifications_of(dsn: str, transaction: Callable[[psycopg.Connection[Any]], None]) -> list[int]:
+    """Run ``transaction`` on a fresh connection; return the pids of the 'eventstore' NOTIFYs it caused.
+
+    A marker notification sent after it ends bounds the wait: notifications are delivered
+    in commit order, so everything the transaction sent arrives before the marker.
+    """
+    with psycopg.connect(dsn, autocommit=True) as listener, psycopg.connect(dsn) as writer:
+        listener.execute("listen eventstore")
+        transaction(writer)
+        with psycopg.connect(dsn, autocommit=True) as marker:
+            marker.execute("select pg_notify('eventstore', 'marker')")
+        pids: list[int] = []
+        for notify in listener.notifies(timeout=10):
+            if notify.payload == "marker":
+                return pids
+            assert notify.channel == "eventstore"
+            pids.append(notify.pid)
+    raise AssertionError("the marker notification never arrived")
+
+
+def test_notify_sends_one_notification_per_appending_transaction(dsn: str) -> None:
+    pid = 0
+
+    def several_appends(conn: psycopg.Connection[Any]) -> None:
+        nonlocal pid
+        pid = conn.info.backend_pid
+        conn.execute("set eventstore.notify = 'on'")
+        for stream_id in ("acct-1", "acct-2", "misc-1", "acct-1"):
+            append(conn, stream_id, 3)
+        conn.execute("select eventstore.append_event('acct-3', null, 'Happened', '{}')")
+        conn.commit()
+
+    assert notifications_of(dsn, several_appends) == [pid], "five appends, one transaction: one NOTIFY"
+
+    def two_transactions(conn: psycopg.Connection[Any]) -> None:
+        nonlocal pid
+        pid = conn.info.backend_pid
+        conn.execute("set eventstore.notify = 'on'")
+        append(conn, "acct-1", 2)
+        conn.commit()
+        append(conn, "acct-1", 2)
+        append(conn, "acct-2", 2)
+        conn.commit()
+
+    assert notifications_of(dsn, two_transactions) == [pid, pid]
+
+
+def test_notify_sends_nothing_for_a_rolled_back_append(dsn: str) -> None:
+    def rolled_back(conn: psycopg.Connection[Any]) -> None:
+        conn.execute("set eventstore.notify = 'on'")
+        conn.commit()
+        append(conn, "acct-1", 2)
+        append(conn, "acct-2")
+        conn.rollback()
+        # Only a subtransaction appended, and it rolled back: the commit sends nothing.
+        with conn.transaction():
+            conn.execute("select 1")
+            with pytest.raises(psycopg.errors.RaiseException), conn.transaction():
+                append(conn, "acct-3")
+                conn.execute("do $$ begin raise exception 'undo the savepoint'; end $$")
+
+    assert notifications_of(dsn, rolled_back) == []
+    assert read_everything(dsn) == []
+
+
+def test_notify_is_off_by_default(dsn: str) -> None:
+    def default_session(conn: psycopg.Connection[Any]) -> None:
+        assert conn.execute("select current_setting('eventstore.notify', true)").fetchone() in [
+            (None,),
+            ("",),
+        ]
+        append(conn, "acct-1", 2)
+        append(conn, "acct-2")
+        conn.commit()
+        conn.execute("set eventstore.notify = 'off'")
+        append(conn, "acct-1")
+        conn.commit()
+
+    assert notifications_of(dsn, default_session) == []
+    assert len(read_everything(dsn)) == 4
+
+
 @dataclass
 class Torture:
     """Shared state of one torture run."""
