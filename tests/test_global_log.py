@@ -234,17 +234,22 @@ def test_notify_is_off_by_default(dsn: str) -> None:
 
 @dataclass
 class Torture:
-    """Shared state of one torture run."""
+    """Shared state of one torture run: the writers stop once ``target`` events committed."""
 
     dsn: str
-    seconds: float
+    target: int
+    cap: float
     writers: int = 8
     streams: int = 60
     committed: set[uuid.UUID] = field(default_factory=set)
     aborted: set[uuid.UUID] = field(default_factory=set)
+    long_transactions: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     writers_done: threading.Event = field(default_factory=threading.Event)
     errors: list[BaseException] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.cap
 
     def guarded(self, target: Callable[[], None]) -> Callable[[], None]:
         """``target``, recording any exception so the test fails instead of hanging."""
@@ -259,24 +264,31 @@ class Torture:
 
         return run
 
+    def writing(self) -> bool:
+        """Whether the writers go on: below the target, within the time cap, no failure."""
+        return len(self.committed) < self.target and time.monotonic() < self.deadline and not self.errors
+
     def writer(self, seed: int) -> None:
-        """Random transactions: 1-3 appends, some long, some rolled back."""
+        """Random transactions of 1-3 appends of 1-12 events each, some long, some rolled back."""
         rng = random.Random(seed)
-        deadline = time.monotonic() + self.seconds
         with psycopg.connect(self.dsn) as conn:
             if seed % 2 == 0:
                 conn.execute("set eventstore.notify = 'on'")
                 conn.commit()
-            while time.monotonic() < deadline:
+            while self.writing():
                 ids: list[uuid.UUID] = []
                 # Sorted stream ids: transactions lock stream rows in one order (no deadlocks).
                 streams = sorted({self.stream_id(rng) for _ in range(rng.randint(1, 3))})
                 for stream_id in streams:
-                    ids += append(conn, stream_id, rng.randint(1, 4))
+                    ids += append(conn, stream_id, rng.randint(1, 12))
                     if rng.random() < 0.3:
                         time.sleep(rng.random() * 0.002)
                 if rng.random() < 0.03:
+                    # Long open: the other writers commit many transactions with newer ids
+                    # meanwhile, and readers must wait for this one.
                     time.sleep(0.05 + rng.random() * 0.2)
+                    with self.lock:
+                        self.long_transactions += 1
                 if rng.random() < 0.15:
                     conn.rollback()
                     with self.lock:
@@ -307,8 +319,13 @@ class Torture:
                     time.sleep(0.005)
 
 
-def run_torture(dsn: str, seconds: float) -> None:
-    state = Torture(dsn, seconds)
+def run_torture(dsn: str, target: int, cap: float) -> None:
+    """8 writers, 2 log followers, 3 consumer-group members and a live Subscription.
+
+    Fails unless ``target`` events committed within ``cap`` seconds.
+    """
+    started = time.monotonic()
+    state = Torture(dsn, target, cap)
     followers: list[list[Row]] = [[], []]
     members: list[list[Row]] = [[], [], []]
     threads = [
@@ -336,7 +353,7 @@ def run_torture(dsn: str, seconds: float) -> None:
         dsn,
         "torture",
         lambda e: delivered.append((e.global_position, e.stream_id, e.version, e.id)),
-        batch_size=300,
+        batch_size=500,
         poll_interval=0.02,
     )
     live = threading.Thread(target=state.guarded(subscription.run))
@@ -345,6 +362,7 @@ def run_torture(dsn: str, seconds: float) -> None:
         thread.start()
     for thread in threads[: state.writers]:
         thread.join()
+    written = time.monotonic() - started
     state.writers_done.set()
     for thread in threads[state.writers :]:
         thread.join(timeout=120)
@@ -355,11 +373,19 @@ def run_torture(dsn: str, seconds: float) -> None:
     subscription.stop()
     live.join(timeout=30)
     assert not state.errors, state.errors
+    print(
+        f"torture: {len(state.committed)} events committed, {len(state.aborted)} rolled back, "
+        f"{state.long_transactions} long transactions, written in {written:.1f} s, "
+        f"verified after {time.monotonic() - started:.1f} s"
+    )
+    assert len(state.committed) >= target, (
+        f"only {len(state.committed)} of {target} events committed in {cap} s"
+    )
+    assert state.aborted, "the run rolled nothing back"
+    assert state.long_transactions, "the run held no transaction open long"
+    assert any(a[0] > b[0] for a, b in itertools.pairwise(final)), "no commit ever came out of position order"
     assert delivered == final, "the Subscription's deliveries differ from the log"
     final_ids = [r[3] for r in final]
-    assert len(state.committed) > 1000, "the run wrote too little to mean anything"
-    print(f"torture: {len(state.committed)} events committed, {len(state.aborted)} rolled back")
-    assert state.aborted, "the run rolled nothing back"
     assert set(final_ids) == state.committed
     assert len(final_ids) == len(state.committed)
     assert_stream_order(final)
@@ -369,6 +395,7 @@ def run_torture(dsn: str, seconds: float) -> None:
         assert seen == final
     category = [r for r in final if r[1].startswith("acct-")]
     shares = [{r[3] for r in out} for out in members]
+    assert not set().union(*shares) & state.aborted, "a member got an event of a rolled-back transaction"
     assert sum(len(out) for out in members) == len(category)
     assert set().union(*shares) == {r[3] for r in category}
     owners: dict[str, set[int]] = defaultdict(set)
@@ -382,12 +409,12 @@ def run_torture(dsn: str, seconds: float) -> None:
 
 
 def test_torture_concurrent_writers_and_readers(dsn: str) -> None:
-    run_torture(dsn, seconds=20)
+    run_torture(dsn, target=20_000, cap=300)
 
 
 @pytest.mark.soak
 def test_torture_soak(dsn: str) -> None:
-    run_torture(dsn, seconds=120)
+    run_torture(dsn, target=200_000, cap=1800)
 
 
 def test_checkpoint_compare_and_set_race(dsn: str) -> None:
