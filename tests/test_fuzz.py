@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -43,6 +44,19 @@ FUZZ = settings(
         HealthCheck.data_too_large,
     ],
 )
+SOAK = settings(FUZZ, max_examples=3000)
+
+
+def fuzz(**strategies: st.SearchStrategy[Any]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """@given(**strategies) with FUZZ settings; also defines the same property with SOAK
+    settings as <name>_soak, run with --soak."""
+
+    def decorate(check: Callable[..., None]) -> Callable[..., None]:
+        globals()[f"{check.__name__}_soak"] = pytest.mark.soak(SOAK(given(**strategies)(check)))
+        return FUZZ(given(**strategies)(check))
+
+    return decorate
+
 
 # Text PostgreSQL can hold: no NUL, no lone surrogates.
 chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
@@ -193,8 +207,7 @@ def conn(dsn: str):
         yield connection
 
 
-@FUZZ
-@given(stream_id=stream_ids, expected=expected_versions, events=events_text())
+@fuzz(stream_id=stream_ids, expected=expected_versions, events=events_text())
 def test_append_to_stream(
     conn: psycopg.Connection, stream_id: str | None, expected: int | None, events: str | None
 ) -> None:
@@ -235,8 +248,7 @@ def test_append_to_stream(
     assert state_digest(conn)[0] == before[0] + len(batch), "exactly the batch was written"
 
 
-@FUZZ
-@given(
+@fuzz(
     stream_id=stream_ids,
     expected=expected_versions,
     type_=st.one_of(st.none(), plain_text, nasty_text),
@@ -276,8 +288,7 @@ def test_append_event(
         assert row == (True, True)
 
 
-@FUZZ
-@given(
+@fuzz(
     stream_id=stream_ids,
     from_version=st.one_of(st.none(), st.sampled_from([-2, -1, 0, 1, 5]), BIGINT),
     max_count=st.one_of(st.none(), st.sampled_from([-1, 0, 1, 100000, 100001]), INTEGER),
@@ -306,8 +317,7 @@ def test_reads(
     call(conn, "select * from eventstore.load_stream(%s::text, %s::integer)", (stream_id, schema_version))
 
 
-@FUZZ
-@given(
+@fuzz(
     stream_id=st.one_of(st.just("order-1"), st.just("order-1"), stream_ids),
     version=st.one_of(st.just(0), st.just(0), st.none(), st.sampled_from([-1, 1]), BIGINT),
     state=st.one_of(json_text(), json_text(), st.none()),
@@ -372,8 +382,7 @@ new_events = st.builds(
 )
 
 
-@FUZZ
-@given(
+@fuzz(
     stream_id=nasty_text,
     events=st.lists(new_events, max_size=4),
     expected=expected_versions,
@@ -411,8 +420,7 @@ counts = st.one_of(st.sampled_from([10, 10, 1, 100000]), st.none(), st.sampled_f
 type_lists = st.one_of(st.none(), st.lists(st.one_of(st.none(), nasty_text), max_size=3))
 
 
-@FUZZ
-@given(
+@fuzz(
     after=positions,
     max_count=counts,
     event_types=type_lists,
@@ -452,8 +460,7 @@ def test_log_reads(
     call(conn, "select * from eventstore.subscription_lag()", ())
 
 
-@FUZZ
-@given(
+@fuzz(
     subscription=st.one_of(st.sampled_from(["projector", "projector"]), st.none(), nasty_text),
     checkpoint=positions,
     expected=st.one_of(st.none(), st.none(), positions),

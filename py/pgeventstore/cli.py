@@ -692,6 +692,11 @@ def bench(
     from pgeventstore import bench as benchmark
     from pgeventstore.cluster import FAST_SETTINGS, temporary_cluster
 
+    if plot:
+        try:
+            import matplotlib  # noqa: F401 - checked before a long run, used by bench.plot
+        except ImportError:
+            fail("--plot needs matplotlib: pip install 'pgeventstore[bench]'", 2)
     dsn: str | None = ctx.obj.get("dsn")
     modes = ["durable", "fast"] if durability == "both" else [durability]
     reports = []
