@@ -23,7 +23,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pgeventstore.subscription import Subscription
+from pgeventstore import RecordedEvent
+from pgeventstore.subscription import Projection, Subscription
 
 READ_ALL = "select global_position, stream_id, version, event_id from eventstore.read_all(%s, %s)"
 READ_GROUP = (
@@ -230,6 +231,69 @@ def test_notify_is_off_by_default(dsn: str) -> None:
 
     assert notifications_of(dsn, default_session) == []
     assert len(read_everything(dsn)) == 4
+
+
+def test_subscription_lag_names_a_blocker_in_another_database(admin_dsn: str, dsn: str) -> None:
+    lag = (
+        "select events_behind, events_held_back, held_back_by_pid "
+        "from eventstore.subscription_lag() where subscription = 's'"
+    )
+    with psycopg.connect(admin_dsn) as elsewhere, psycopg.connect(dsn, autocommit=True) as conn:
+        elsewhere.execute("select pg_current_xact_id()")  # any open transaction id in the cluster
+        append(conn, "acct-1")
+        conn.execute("select eventstore.save_checkpoint('s', 0)")
+        assert conn.execute(READ_ALL, (0, 10)).fetchall() == []
+        assert conn.execute(lag).fetchone() == (1, 1, elsewhere.info.backend_pid)
+        elsewhere.rollback()
+        assert conn.execute(lag).fetchone() == (1, 0, None)
+        assert len(conn.execute(READ_ALL, (0, 10)).fetchall()) == 1
+
+
+def test_live_projection_under_concurrent_writers_equals_its_rebuild(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "create table applied (n bigserial primary key, global_position bigint, stream_id text, "
+            "version bigint, event_id uuid unique)"
+        )
+
+    def apply(conn: psycopg.Connection[Any], event: RecordedEvent) -> None:
+        conn.execute(
+            "insert into applied (global_position, stream_id, version, event_id) values (%s, %s, %s, %s)",
+            (event.global_position, event.stream_id, event.version, event.id),
+        )
+
+    def reset(conn: psycopg.Connection[Any]) -> None:
+        conn.execute("truncate applied restart identity")
+
+    def rows() -> list[Row]:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return conn.execute(
+                "select global_position, stream_id, version, event_id from applied order by n"
+            ).fetchall()
+
+    state = Torture(dsn, target=3000, cap=120, writers=4)
+    projection = Projection(dsn, "applied", apply, reset=reset, batch_size=100, poll_interval=0.02)
+    live = threading.Thread(target=state.guarded(projection.run))
+    live.start()
+    writers = [threading.Thread(target=state.guarded(lambda s=seed: state.writer(s))) for seed in range(4)]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    final = read_everything(dsn)
+    deadline = time.monotonic() + 60
+    while len(rows()) < len(final) and time.monotonic() < deadline and not state.errors:
+        time.sleep(0.05)
+    projection.stop()
+    live.join(timeout=30)
+    assert not state.errors, state.errors
+    assert any(a[0] > b[0] for a, b in itertools.pairwise(final)), "no commit ever came out of position order"
+    assert state.aborted
+    live_rows = rows()
+    assert live_rows == final, "the live projection applied each committed event once, in log order"
+    rebuilder = Projection(dsn, "applied", apply, reset=reset, batch_size=100)
+    assert rebuilder.rebuild() == len(final)
+    assert rows() == live_rows, "the projection rebuilt from zero differs from the live one"
 
 
 @dataclass
@@ -447,11 +511,20 @@ def test_checkpoint_compare_and_set_race(dsn: str) -> None:
     assert sorted(wins, key=lambda w: chain.index(w[0])) == list(itertools.pairwise(chain))
 
 
+def write_out_of_order_log(dsn: str, rounds: int) -> None:
+    """Each round: an older transaction commits an event with a later position than a newer one's."""
+    with psycopg.connect(dsn) as old, psycopg.connect(dsn, autocommit=True) as new:
+        for n in range(rounds):
+            old.execute("select pg_current_xact_id()")  # the older transaction id
+            append(new, f"acct-{n % 5}", 2)
+            append(old, f"misc-{n % 3}")
+            old.commit()
+
+
 def test_forward_only_checkpoint_never_moves_back(dsn: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for n in range(30):
-            append(conn, f"acct-{n % 5}")
+    write_out_of_order_log(dsn, 10)
     order = [r[0] for r in read_everything(dsn)]
+    assert order != sorted(order), "the log order must differ from the position order here"
     rank = {position: i for i, position in enumerate(order)}
     observed: list[int] = []
     stop = threading.Event()

@@ -170,6 +170,36 @@ def test_async_subscription(dsn: str) -> None:
     assert asyncio.run(main()) == ["OrderShipped"]
 
 
+def test_async_subscription_follows_live_with_notify_wake_up(dsn: str) -> None:
+    async def main() -> list[str]:
+        seen: list[str] = []
+
+        async def handler(event: RecordedEvent) -> None:
+            seen.append(event.stream_id)
+
+        subscription = AsyncSubscription(dsn, "async-live", handler, poll_interval=30)
+        task = asyncio.create_task(subscription.run())
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            await conn.execute("select eventstore.append_event('order-1', null, 'OrderPlaced', '{}')")
+            for _ in range(500):  # caught up: it now waits on LISTEN (or a 30 s poll)
+                if seen:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+            await conn.execute("set eventstore.notify = 'on'")
+            await conn.execute("select eventstore.append_event('order-2', null, 'OrderPlaced', '{}')")
+            for _ in range(500):
+                if len(seen) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            subscription.stop()
+            await conn.execute("notify eventstore")  # end the 30 s wait now
+            await asyncio.wait_for(task, 10)
+        return seen
+
+    assert asyncio.run(main()) == ["order-1", "order-2"], "the NOTIFY did not wake the async subscription"
+
+
 def test_projection_example_counts_and_rebuild(dsn: str) -> None:
     with EventStore(dsn) as store:
         place_orders(store, 40)
