@@ -447,6 +447,8 @@ def run_torture(dsn: str, target: int, cap: float) -> None:
     )
     assert state.aborted, "the run rolled nothing back"
     assert state.long_transactions, "the run held no transaction open long"
+    # An older transaction's event after a newer one's smaller position: both transactions
+    # were appending at once, so no lock serialized the writers.
     assert any(a[0] > b[0] for a, b in itertools.pairwise(final)), "no commit ever came out of position order"
     assert delivered == final, "the Subscription's deliveries differ from the log"
     final_ids = [r[3] for r in final]

@@ -106,6 +106,24 @@ def test_subscription_delivers_at_least_once_across_a_failing_handler(dsn: str) 
     assert subscription.catch_up() == 0
 
 
+def test_new_subscription_instances_resume_after_the_saved_checkpoint(dsn: str) -> None:
+    with EventStore(dsn) as store:
+        place_orders(store, 4)
+        first: list[RecordedEvent] = []
+        assert Subscription(dsn, "resume", first.append, batch_size=4).catch_up() == len(
+            list(store.read_all())
+        )
+        place_orders(store, 2, start=4)
+        later: list[RecordedEvent] = []
+        assert Subscription(dsn, "resume", later.append).catch_up() == 3
+        place_orders(store, 1, start=6)
+        resumed: list[RecordedEvent] = []
+        assert asyncio.run(AsyncSubscription(dsn, "resume", resumed.append).catch_up()) == 2
+        everything = list(store.read_all())
+        assert [e.id for e in first + later + resumed] == [e.id for e in everything]
+        assert store.load_checkpoint("resume") == everything[-1].global_position
+
+
 def test_subscription_follows_live_with_notify_wake_up(dsn: str) -> None:
     received = threading.Event()
     subscription = Subscription(dsn, "live", lambda e: received.set(), poll_interval=30)
