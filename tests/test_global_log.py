@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pgeventstore import RecordedEvent
-from pgeventstore.subscription import Projection, Subscription
+from pgeventstore.subscription import ConsumerGroup, LogFilter, Projection, Subscription
 
 READ_ALL = "select global_position, stream_id, version, event_id from eventstore.read_all(%s, %s)"
 READ_GROUP = (
@@ -294,6 +294,46 @@ def test_live_projection_under_concurrent_writers_equals_its_rebuild(dsn: str) -
     rebuilder = Projection(dsn, "applied", apply, reset=reset, batch_size=100)
     assert rebuilder.rebuild() == len(final)
     assert rows() == live_rows, "the projection rebuilt from zero differs from the live one"
+
+
+def test_consumer_group_subscriptions_share_a_category_under_concurrent_writers(dsn: str) -> None:
+    state = Torture(dsn, target=3000, cap=120, writers=4)
+    shares: list[list[Row]] = [[], [], []]
+    members = [
+        Subscription(
+            dsn,
+            f"group-{member}",
+            lambda e, out=out: out.append((e.global_position, e.stream_id, e.version, e.id)),
+            log_filter=LogFilter(category="acct", group=ConsumerGroup(member, 3)),
+            batch_size=200,
+            poll_interval=0.02,
+        )
+        for member, out in enumerate(shares)
+    ]
+    followers = [threading.Thread(target=state.guarded(m.run)) for m in members]
+    writers = [threading.Thread(target=state.guarded(lambda s=seed: state.writer(s))) for seed in range(4)]
+    for thread in followers + writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    category = [r for r in read_everything(dsn) if r[1].startswith("acct-")]
+    deadline = time.monotonic() + 60
+    while sum(map(len, shares)) < len(category) and time.monotonic() < deadline and not state.errors:
+        time.sleep(0.05)
+    for member in members:
+        member.stop()
+    for thread in followers:
+        thread.join(timeout=30)
+    assert not state.errors, state.errors
+    assert state.aborted
+    assert sorted(r for out in shares for r in out) == sorted(category), (
+        "each category event to one member, once"
+    )
+    for member, out in enumerate(shares):
+        mine = set(out)
+        assert out == [r for r in category if r in mine], "a member's share is out of log order"
+        assert {r[1] for r in out}.isdisjoint(r[1] for other in shares if other is not out for r in other)
+        assert out, f"member {member} got nothing"
 
 
 @dataclass
