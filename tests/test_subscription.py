@@ -414,3 +414,18 @@ def test_projection_follows_live_until_stopped(dsn: str) -> None:
         assert dict(conn.execute("select status, count(*) from order_status group by status").fetchall()) == (
             expected_counts(10)
         )
+
+
+def test_a_stopped_projection_still_catches_up_and_rebuilds(dsn: str) -> None:
+    with EventStore(dsn) as store:
+        place_orders(store, 10)
+    build_orders_by_status(dsn)  # creates the table and catches up
+    projection = orders_projection(dsn)
+    projection.stop()
+    with EventStore(dsn) as store:
+        place_orders(store, 5, start=10)
+    assert projection.catch_up() > 0, "stop() ended a one-shot catch-up"
+    assert projection.rebuild() > 0, "stop() made rebuild() replay nothing"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("select status, count(*) from order_status group by status").fetchall()
+    assert dict(rows) == expected_counts(15)

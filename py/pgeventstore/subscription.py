@@ -143,7 +143,11 @@ class _Follower(abc.ABC, Generic[HandlerT]):
         """A new event that :meth:`stop` sets, of the kind the subclass can wait on."""
 
     def stop(self) -> None:
-        """Ask :meth:`run` to return after the current batch (within ``poll_interval``)."""
+        """Ask :meth:`run` to return after the current batch (within ``poll_interval``).
+
+        It ends live following only: a later ``catch_up`` (or a projection's ``rebuild``)
+        still reads to the end of the log.
+        """
         self._stop.set()
 
     def _follow_steps(self, live: bool) -> Generator[_Next, int | None, int]:
@@ -153,7 +157,7 @@ class _Follower(abc.ABC, Generic[HandlerT]):
         run again. ``live``: once caught up, wait for new events and go on until stopped.
         """
         handled = 0
-        while not self._stop.is_set():
+        while not (live and self._stop.is_set()):
             count = yield _Next.BATCH
             if count is None:
                 continue
