@@ -1,7 +1,7 @@
 -- Argument validation: every bad argument of every function is ES400, names the
 -- problem, and changes nothing.
 begin;
-select plan(70);
+select plan(73);
 
 select eventstore.append_to_stream('valid-1', -1, '[{"type": "A", "data": 1}]');
 
@@ -27,6 +27,12 @@ select throws_ok($$select eventstore.append_to_stream(chr(27) || '[31m', null, '
                  'ES400', null, 'append_to_stream: stream id with an escape character');
 select throws_like($$select eventstore.append_to_stream(E'a\rb', null, '[{"type": "A", "data": 1}]')$$,
                    '%contains a control character%', 'the message names the control-character rule');
+select throws_ok($$select eventstore.append_to_stream('order' || chr(133), null, '[{"type": "A", "data": 1}]')$$,
+                 'ES400', null, 'append_to_stream: stream id with a C1 control character (U+0085)');
+select throws_ok($$select eventstore.append_to_stream('order' || chr(127), null, '[{"type": "A", "data": 1}]')$$,
+                 'ES400', null, 'append_to_stream: stream id with DEL');
+select lives_ok($$select eventstore.check_stream_id('order-' || chr(96239) || chr(160))$$,
+                'a stream id with a rare letter (U+177EF) and a no-break space is valid, whatever the locale');
 select throws_ok($$select eventstore.append_event(null, null, 'A', '1')$$,
                  'ES400', null, 'append_event: NULL stream id');
 select throws_ok($$select eventstore.append_event(repeat('s', 300), null, 'A', '1')$$,

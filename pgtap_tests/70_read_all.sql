@@ -2,7 +2,7 @@
 -- rolled-back transactions and the recorded transaction id. The statements commit (no
 -- enclosing transaction) because read_all only returns events of ended transactions.
 -- Races between sessions are in tests/test_global_log.py.
-select plan(23);
+select plan(24);
 
 select is_empty($$select * from eventstore.read_all()$$, 'an empty log reads as no rows');
 
@@ -48,6 +48,11 @@ select results_eq(
     $$select (data ->> 'n')::int from eventstore.read_all(0, 100, null, 'cart')$$,
     $$values (4)$$,
     'category keeps only streams of that category');
+
+select results_eq(
+    $$select (data ->> 'n')::int from eventstore.read_all(0, 100, array['OrderShipped', 'ItemAdded'], 'order')$$,
+    $$values (3), (5)$$,
+    'event_types and category together keep the events matching both');
 
 select results_eq(
     $$select (data ->> 'n')::int from eventstore.read_category('order')$$,

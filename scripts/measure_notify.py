@@ -1,10 +1,12 @@
 """Measure what NOTIFY costs appends: throughput with eventstore.notify off and on.
 
-Usage: .venv/bin/python scripts/measure_notify.py [--dsn DSN] [--writers 4] [--seconds 5] [--rounds 3]
+Usage: .venv/bin/python scripts/measure_notify.py [--dsn DSN] [--writers 4] [--seconds 5]
+                                                   [--rounds 3] [--durable]
 Without --dsn it starts a throwaway cluster (pgeventstore.cluster; fsync and
-synchronous_commit off, as in the tests). Each writer appends one-event transactions to
-its own stream for --seconds, with the setting off, then on, --rounds times; the output
-is appends per second per round and the on/off ratio of the totals.
+synchronous_commit off as in the tests, or the server's durable defaults with --durable).
+Each writer appends one-event transactions to its own stream for --seconds, with the
+setting off, then on, --rounds times; the output is appends per second per round and the
+on/off ratio of the totals.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ APPEND = """select eventstore.append_event(%s, null, 'Measured', '{"n": 1}')"""
 
 
 @contextlib.contextmanager
-def database(dsn: str | None) -> Iterator[str]:
+def database(dsn: str | None, durable: bool) -> Iterator[str]:
     """The DSN to measure on: the given one, or a throwaway cluster's (store installed)."""
     if dsn:
         yield dsn
         return
-    with temporary_cluster() as cluster:
+    with temporary_cluster(settings={} if durable else None) as cluster:
         schema.migrate(cluster.dsn())
         yield cluster.dsn()
 
@@ -67,9 +69,12 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3, help="pairs of off/on rounds")
+    parser.add_argument(
+        "--durable", action="store_true", help="throwaway cluster with fsync and synchronous_commit on"
+    )
     args = parser.parse_args()
     totals = {False: 0.0, True: 0.0}
-    with database(args.dsn) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with database(args.dsn, args.durable) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         # A LISTENing session, so notifications are queued and delivered for real.
         conn.execute("listen eventstore")
         for notify in (False, True) * args.rounds:

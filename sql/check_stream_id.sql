@@ -1,7 +1,7 @@
 -- eventstore.check_stream_id(stream_id): raises ES400 unless stream_id is a valid stream id.
 --
 -- Guarantees: returns normally only for a non-NULL id of 1 to 255 characters with no
--- control characters. Every function taking a stream id calls it first, so the rule has
+-- control characters (U+0001 to U+001F, U+007F to U+009F, whatever the locale). Every function taking a stream id calls it first, so the rule has
 -- one home.
 create or replace function eventstore.check_stream_id(stream_id text)
 returns void
@@ -25,7 +25,9 @@ begin
             message = format('stream id must be 1 to 255 characters long, got %s', length(p_stream_id)),
             hint = 'Use a shorter stream id, e.g. a category and an entity id: ''order-123''.';
     end if;
-    if p_stream_id ~ '[[:cntrl:]]' then
+    -- Explicit code points (C0, DEL, C1): [[:cntrl:]] follows the database's locale, which
+    -- would make the set of valid ids depend on how the cluster was initialised.
+    if p_stream_id ~ '[\u0001-\u001f\u007f-\u009f]' then
         raise exception using
             errcode = 'ES400',
             message = format('stream id %s contains a control character', quote_literal(p_stream_id)),

@@ -5,8 +5,8 @@
 -- 64-bit text hash (also used by hash partitioning, stable across releases), modulo
 -- group_size, made non-negative. Guarantees: a pure function of its arguments, so every
 -- stream goes to exactly one member and stays there while the group size is unchanged.
--- NULL when group_size is NULL or below 1 (a plain SQL expression, so that the planner
--- inlines it into eventstore.read_category, which rejects such sizes with ES400).
+-- NULL when group_size is NULL or below 1 (eventstore.read_category rejects such sizes
+-- with ES400 before it asks).
 create or replace function eventstore.consumer_group_member(stream_id text, group_size integer)
 returns integer
 language sql

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import tempfile
 import threading
 import uuid
@@ -21,6 +22,7 @@ from pgeventstore.aggregate import (
     AggregateType,
     CommandContext,
     DomainError,
+    Event,
     Repository,
     RetryPolicy,
 )
@@ -37,19 +39,20 @@ def make_tally(snapshot_every: int | None = 100, state_version: int = 1) -> Aggr
     tally = AggregateType("tally", Tally(), snapshot_every=snapshot_every, state_version=state_version)
 
     @tally.reducer("Added")
-    def added(state: Tally, data: dict[str, Any]) -> Tally:
-        return dataclasses.replace(
-            state, total=state.total + data["amount"], entries=(*state.entries, data["amount"])
-        )
+    def added(state: Tally, event: Event) -> Tally:
+        amount = event.data["amount"]
+        return dataclasses.replace(state, total=state.total + amount, entries=(*state.entries, amount))
 
     @tally.reducer("Closed")
-    def closed(state: Tally, data: dict[str, Any]) -> Tally:
+    def closed(state: Tally, event: Event) -> Tally:
         return dataclasses.replace(state, closed=True)
 
     @tally.upcaster("Added", 1)
     def added_v1(data: dict[str, Any]) -> dict[str, Any]:
         return {"amount": data["value"]}
 
+    tally.handler(add)
+    tally.handler(close)
     return tally
 
 
@@ -75,25 +78,60 @@ def stream() -> str:
     return f"tally-{uuid.uuid4().hex[:8]}"
 
 
+NOON = datetime.datetime(2026, 1, 2, 12, 0, tzinfo=datetime.UTC)
+
+
+def event(type: str, data: Any, version: int = 0) -> Event:
+    return Event("tally-1", version, type, data, None, NOON)
+
+
 def test_reducers_fold_events_without_a_database() -> None:
     tally = make_tally()
-    state = tally.apply(Tally(), "Added", {"amount": 2})
-    state = tally.apply(state, "Added", {"amount": 3})
-    state = tally.apply(state, "Unrelated", {"anything": 1})
+    state = tally.apply(Tally(), event("Added", {"amount": 2}))
+    state = tally.apply(state, event("Added", {"amount": 3}, 1))
+    state = tally.apply(state, event("Unrelated", {"anything": 1}, 2))
     assert state == Tally(total=5, entries=(2, 3))
-    assert tally.apply(state, "Closed", {}).closed
+    assert tally.apply(state, event("Closed", {}, 3)).closed
 
 
 def test_reducers_and_upcasters_as_mappings() -> None:
     counter = AggregateType(
         "counter",
         0,
-        reducers={"Added": lambda state, data: state + data["amount"]},
+        reducers={"Added": lambda state, event: state + event.data["amount"]},
         upcasters={("Added", 1): lambda data: {"amount": data["value"]}},
     )
     assert counter.event_version("Added") == 2
-    assert counter.apply(0, "Added", counter.upcast("Added", {"value": 3}, 1)) == 3
+    assert counter.apply(0, event("Added", counter.upcast("Added", {"value": 3}, 1))) == 3
     assert counter.from_json(counter.to_json(7)) == 7
+
+
+def test_handlers_are_registered_by_decorator_or_mapping() -> None:
+    tally = make_tally()
+    assert tally.command_handler("add") is tally.command_handler(add) is add
+    counter = AggregateType("counter", 0, handlers={"bump": close})
+    assert counter.command_handler("bump") is close
+    for unknown in ("bump", "missing", lambda state: []):
+        with pytest.raises(ValueError, match="is not a command handler of the aggregate type 'tally'"):
+            tally.command_handler(unknown)
+    with pytest.raises(ValueError, match="'add' is not a command handler of the aggregate type 'counter'"):
+        counter.command_handler(add)
+
+
+def test_execute_takes_a_registered_handler_or_its_name(store: EventStore) -> None:
+    repo = Repository(store, make_tally())
+    stream_id = stream()
+    assert repo.execute(stream_id, "add", 2, 2).state.total == 4
+    assert repo.execute(stream_id, add, 1).state.total == 5
+
+    def unregistered(state: Tally) -> list[NewEvent]:
+        return [NewEvent("Added", {"amount": 1})]
+
+    with pytest.raises(ValueError, match="'unregistered' is not a command handler"):
+        repo.execute(stream_id, unregistered)
+    with pytest.raises(ValueError, match="'close_all' is not a command handler"):
+        repo.execute(stream_id, "close_all")
+    assert store.stream_version(stream_id) == 2
 
 
 def test_handlers_decide_events_or_raise_domain_errors() -> None:
@@ -123,6 +161,85 @@ def test_state_codec_round_trips_nested_dataclasses() -> None:
     state = Basket((Line("a", 1), Line("b", 2)), "hi", Line("b", 2), [Line("c", 3)])
     assert kind.from_json(kind.to_json(state)) == state
     assert kind.from_json(kind.to_json(Basket())) == Basket()
+
+
+def test_a_custom_state_serializer_stores_and_restores_snapshots(store: EventStore) -> None:
+    # A frozenset is not a dataclass: the default (identity) could neither store nor restore it.
+    tags: AggregateType[frozenset[str]] = AggregateType(
+        "tags",
+        frozenset(),
+        snapshot_every=2,
+        to_json=lambda state: {"tags": sorted(state)},
+        from_json=lambda value: frozenset(value["tags"]),
+    )
+    tags.reducer("Tagged")(lambda state, event: state | {event.data["tag"]})
+
+    @tags.handler
+    def tag(state: frozenset[str], name: str) -> list[NewEvent]:
+        return [NewEvent("Tagged", {"tag": name})]
+
+    stream_id = stream()
+    repo = Repository(store, tags)
+    for name in ("b", "a", "c"):
+        repo.execute(stream_id, tag, name)
+    snapshot = store.load_snapshot(stream_id)
+    assert snapshot is not None
+    assert (snapshot.version, snapshot.state) == (1, {"tags": ["a", "b"]})
+    loaded = Repository(store, tags).load(stream_id)
+    assert (loaded.snapshot_version, loaded.replayed) == (1, 1)
+    assert isinstance(loaded.state, frozenset)
+    assert loaded.state == frozenset({"a", "b", "c"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Seen:
+    """What a reducer saw of one event, beyond its data."""
+
+    stream_id: str
+    version: int
+    type: str
+    amount: int
+    correlation_id: str | None
+    recorded_at: datetime.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class Journal:
+    seen: tuple[Seen, ...] = ()
+
+
+def test_reducers_see_the_whole_upcast_event(store: EventStore) -> None:
+    journal = AggregateType("journal", Journal(), snapshot_every=3)
+
+    @journal.reducer("Added")
+    def added(state: Journal, event: Event) -> Journal:
+        correlation = (event.metadata or {}).get("correlation_id")
+        seen = Seen(
+            event.stream_id, event.version, event.type, event.data["amount"], correlation, event.recorded_at
+        )
+        return Journal((*state.seen, seen))
+
+    journal.upcaster("Added", 1)(lambda data: {"amount": data["value"]})
+
+    @journal.handler
+    def add_to_journal(state: Journal, amount: int, times: int = 1) -> list[NewEvent]:
+        return [NewEvent("Added", {"amount": amount})] * times
+
+    stream_id = stream()
+    repo = Repository(store, journal)
+    store.append(stream_id, [NewEvent("Added", {"value": 1})])
+    repo.execute(stream_id, add_to_journal, 2, context=CommandContext(correlation_id="c-2"))
+    after = repo.execute(stream_id, add_to_journal, 3, 2)
+    stored = store.read_stream(stream_id)
+    expected = tuple(
+        Seen(stream_id, e.version, "Added", amount, correlation, e.recorded_at)
+        for e, amount, correlation in zip(stored, (1, 2, 3, 3), (None, "c-2", None, None), strict=True)
+    )
+    # execute's state (built before reading the events back), the replay and the snapshot agree.
+    assert after.state.seen == expected
+    assert journal.fold(Journal(), stored).seen == expected
+    loaded = Repository(store, journal).load(stream_id)
+    assert (loaded.state.seen, loaded.snapshot_version, loaded.replayed) == (expected, 3, 0)
 
 
 def test_execute_appends_and_load_rebuilds(store: EventStore) -> None:
@@ -200,6 +317,45 @@ def test_snapshot_is_written_in_the_same_transaction_as_the_events(store: EventS
     assert store.stream_version(stream_id) == 0
 
 
+def test_execute_joins_the_callers_transaction(store: EventStore, dsn: str) -> None:
+    tally = make_tally(snapshot_every=1)
+    repo = Repository(store, tally)
+    stream_id = stream()
+    interfered = []
+
+    def add_after_a_rival(state: Tally, amount: int) -> list[NewEvent]:
+        # A rival commits between the first attempt's load and its append: that append
+        # fails inside the caller's transaction, which must stay usable for the retry.
+        if not interfered:
+            interfered.append(store.append(stream_id, [NewEvent("Added", {"value": 100})]))
+        return add(state, amount)
+
+    tally.handler(add_after_a_rival)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("create table if not exists public.receipts (stream_id text, total bigint)")
+        with pytest.raises(RuntimeError, match="abandon"), conn.transaction():
+            after = repo.execute(stream_id, add, 5, conn=conn)
+            conn.execute("insert into public.receipts values (%s, %s)", (stream_id, after.state.total))
+            assert after.snapshot_version == 0
+            assert repo.load(stream_id).version == -1  # not committed: other sessions see nothing
+            raise RuntimeError("abandon the order")
+        assert repo.load(stream_id).version == -1
+        assert store.load_snapshot(stream_id) is None
+        assert conn.execute(
+            "select count(*) from public.receipts where stream_id = %s", (stream_id,)
+        ).fetchone() == (0,)
+
+        with conn.transaction():
+            after = repo.execute(stream_id, add_after_a_rival, 5, conn=conn)
+            conn.execute("insert into public.receipts values (%s, %s)", (stream_id, after.state.total))
+        assert len(interfered) == 1
+        assert (after.state.total, after.version, after.snapshot_version) == (105, 1, 1)
+        loaded = repo.load(stream_id)
+        assert (loaded.state, loaded.snapshot_version) == (after.state, 1)
+        receipts = conn.execute("select total from public.receipts where stream_id = %s", (stream_id,))
+        assert receipts.fetchall() == [(105,)]
+
+
 def test_a_snapshot_of_another_state_version_is_ignored(store: EventStore) -> None:
     stream_id = stream()
     Repository(store, make_tally(snapshot_every=2, state_version=1)).execute(stream_id, add, 1, 3)
@@ -252,13 +408,15 @@ def test_retry_after_a_concurrent_append_then_give_up_when_bounded(store: EventS
             store.append(stream_id, [NewEvent("Added", {"value": 10})])
         return add(state, 1)
 
-    after = Repository(store, make_tally(), retry=RetryPolicy(attempts=3)).execute(stream_id, interfering)
+    tally = make_tally()
+    tally.handler(interfering)
+    after = Repository(store, tally, retry=RetryPolicy(attempts=3)).execute(stream_id, interfering)
     assert calls == [0, 10, 20]
     assert (after.state.total, after.version) == (21, 2)
 
     calls.clear()
     with pytest.raises(WrongExpectedVersion):
-        Repository(store, make_tally(), retry=RetryPolicy(attempts=2)).execute(stream_id, interfering)
+        Repository(store, tally, retry=RetryPolicy(attempts=2)).execute(stream_id, interfering)
     assert len(calls) == 2
 
 

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
+import psycopg
 import pytest
 import pytest_asyncio
 
@@ -54,10 +55,10 @@ async def test_retries_are_bounded(store: AsyncEventStore, dsn: str) -> None:
             other.append(stream_id, [NewEvent("Added", {"amount": 1}, {"schema_version": 2})])
         return add(state, 1)
 
+    tally = make_tally()
+    tally.handler(interfering)
     with pytest.raises(WrongExpectedVersion):
-        await AsyncRepository(store, make_tally(), retry=RetryPolicy(attempts=3)).execute(
-            stream_id, interfering
-        )
+        await AsyncRepository(store, tally, retry=RetryPolicy(attempts=3)).execute(stream_id, interfering)
     assert calls == [0, 1, 2]
 
 
@@ -77,3 +78,27 @@ async def test_concurrent_tasks_lose_no_update(dsn: str) -> None:
     assert len(loaded.state.entries) == writers * commands
     assert loaded.version == writers * commands - 1
     assert loaded.replayed < 5
+
+
+async def test_execute_joins_the_callers_transaction(store: AsyncEventStore, dsn: str) -> None:
+    repo = AsyncRepository(store, make_tally(snapshot_every=1))
+    stream_id = stream()
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        await conn.execute("create table if not exists public.receipts (stream_id text, total bigint)")
+        with pytest.raises(RuntimeError, match="abandon"):
+            async with conn.transaction():
+                after = await repo.execute(stream_id, add, 5, conn=conn)
+                await conn.execute(
+                    "insert into public.receipts values (%s, %s)", (stream_id, after.state.total)
+                )
+                assert (after.version, after.snapshot_version) == (0, 0)
+                raise RuntimeError("abandon the order")
+        assert (await repo.load(stream_id)).version == -1
+        assert await store.load_snapshot(stream_id) is None
+        async with conn.transaction():
+            after = await repo.execute(stream_id, "add", 7, conn=conn)
+            await conn.execute("insert into public.receipts values (%s, %s)", (stream_id, after.state.total))
+        loaded = await repo.load(stream_id)
+        assert (loaded.state.total, loaded.version, loaded.snapshot_version) == (7, 0, 0)
+        cursor = await conn.execute("select total from public.receipts where stream_id = %s", (stream_id,))
+        assert await cursor.fetchall() == [(7,)]

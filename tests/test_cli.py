@@ -245,16 +245,16 @@ def test_every_option_names_its_env_var() -> None:
     assert with_env >= 1
 
 
-def test_terminal_gets_a_progress_bar(dsn: str, tmp_path: Path) -> None:
-    path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps({"type": "T", "data": {"i": i}}) + "\n" for i in range(2500)))
+def on_terminal(dsn: str, *args: str) -> tuple[int, bytes, bytes]:
+    """Run the command with stderr on a pseudo-terminal: exit code, stdout, what the terminal showed."""
     controller, terminal = pty.openpty()
     env = {**os.environ, "PGEVENTSTORE_DSN": dsn}
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "pgeventstore", "append", "s-1", "--file", str(path)],
+            [sys.executable, "-m", "pgeventstore", *args],
             stdout=subprocess.PIPE,
             stderr=terminal,
+            stdin=subprocess.DEVNULL,
             env=env,
             check=False,
             timeout=60,
@@ -266,5 +266,71 @@ def test_terminal_gets_a_progress_bar(dsn: str, tmp_path: Path) -> None:
                 shown += chunk
     finally:
         os.close(controller)
-    assert result.returncode == 0
+    return result.returncode, result.stdout, shown
+
+
+def test_terminal_gets_a_progress_bar(dsn: str, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps({"type": "T", "data": {"i": i}}) + "\n" for i in range(2500)))
+    code, _, shown = on_terminal(dsn, "append", "s-1", "--file", str(path))
+    assert code == 0
     assert b"appending to s-1" in shown and b"100%" in shown
+
+
+def test_export_and_import_show_a_progress_bar_on_a_terminal(
+    dsn: str, empty_dsn: str, tmp_path: Path
+) -> None:
+    with EventStore(dsn) as store:
+        for n in range(5):
+            store.append(f"order-{n}", [NewEvent("Placed", {"n": n}), NewEvent("Paid", {})])
+    dump = tmp_path / "dump.jsonl"
+    code, stdout, shown = on_terminal(dsn, "export", "--output", str(dump))
+    assert code == 0 and stdout == b""
+    assert b"exporting" in shown and b"100%" in shown
+    assert b"exported 10 event(s) of 5 stream(s)" in shown
+    assert len(dump.read_text().splitlines()) == 10
+    assert cli(empty_dsn, "migrate").exit_code == 0
+    code, stdout, shown = on_terminal(empty_dsn, "import", str(dump))
+    assert code == 0, shown
+    assert b"importing" in shown and b"100%" in shown
+    assert stdout == b"imported 10 event(s) into 5 stream(s)\n"
+
+
+def environment_process(variables: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the command with exactly these DSN variables set (and no --dsn)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PGEVENTSTORE_DSN", "DATABASE_URL")}
+    return subprocess.run(
+        [sys.executable, "-m", "pgeventstore", *args],
+        input="",
+        capture_output=True,
+        text=True,
+        env={**env, **variables},
+        check=False,
+        timeout=60,
+    )
+
+
+UNREACHABLE = "host=127.0.0.1 port=1 connect_timeout=2"
+
+
+def test_dsn_falls_back_to_database_url(dsn: str) -> None:
+    with EventStore(dsn) as store:
+        store.append("order-1", [NewEvent("Placed", {})])
+    only_url = environment_process({"DATABASE_URL": dsn}, "streams", "--json")
+    assert only_url.returncode == 0, only_url.stderr
+    assert [json.loads(line)["stream_id"] for line in only_url.stdout.splitlines()] == ["order-1"]
+    assert environment_process({"DATABASE_URL": UNREACHABLE}, "streams").returncode == 7
+
+
+def test_pgeventstore_dsn_wins_over_database_url(dsn: str) -> None:
+    with EventStore(dsn) as store:
+        store.append("order-1", [NewEvent("Placed", {})])
+    good_first = environment_process({"PGEVENTSTORE_DSN": dsn, "DATABASE_URL": UNREACHABLE}, "streams")
+    assert good_first.returncode == 0, good_first.stderr
+    assert "order-1" in good_first.stdout
+    bad_first = environment_process({"PGEVENTSTORE_DSN": UNREACHABLE, "DATABASE_URL": dsn}, "streams")
+    assert bad_first.returncode == 7, bad_first.stderr
+    flag = environment_process(
+        {"PGEVENTSTORE_DSN": UNREACHABLE, "DATABASE_URL": UNREACHABLE}, "--dsn", dsn, "streams"
+    )
+    assert flag.returncode == 0, flag.stderr

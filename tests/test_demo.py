@@ -89,6 +89,8 @@ def test_dev_server_start_status_url_stop(dev_home: Path) -> None:
     # Another program took the port meanwhile: the cluster moves to a free one, data intact.
     port = int(url.split(":")[-1].split("/")[0])
     with socket.socket() as squatter:
+        # The server's closed connections may leave the port in TIME_WAIT for a while.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
         restarted = pgeventstore("dev-server", "start", home=dev_home)

@@ -1,7 +1,8 @@
 """Hostile and bad input (issue 7): a property-based fuzz of the SQL API and of the Python
 wrapper.
 
-Every call either succeeds as specified or fails with a documented SQLSTATE (ES400,
+Every call (appends, stream reads, snapshots, and the global log, checkpoint and listing
+functions) either succeeds as specified or fails with a documented SQLSTATE (ES400,
 ES404, ES409, ES412; through the wrapper: the matching EventStoreError), never with any
 other error, and a failed call writes nothing. Inputs: adversarial stream ids and types
 (empty, too long, control characters, SQL text, unicode edge cases), JSON with deep
@@ -16,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -42,6 +44,19 @@ FUZZ = settings(
         HealthCheck.data_too_large,
     ],
 )
+SOAK = settings(FUZZ, max_examples=3000)
+
+
+def fuzz(**strategies: st.SearchStrategy[Any]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """@given(**strategies) with FUZZ settings; also defines the same property with SOAK
+    settings as <name>_soak, run with --soak."""
+
+    def decorate(check: Callable[..., None]) -> Callable[..., None]:
+        globals()[f"{check.__name__}_soak"] = pytest.mark.soak(SOAK(given(**strategies)(check)))
+        return FUZZ(given(**strategies)(check))
+
+    return decorate
+
 
 # Text PostgreSQL can hold: no NUL, no lone surrogates.
 chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
@@ -156,7 +171,9 @@ def state_digest(conn: psycopg.Connection) -> tuple[Any, ...]:
         " (select md5(coalesce(string_agg(stream_id || ':' || version, ',' order by stream_id), ''))"
         "    from eventstore.streams),"
         " (select md5(coalesce(string_agg(stream_id || ':' || version || ':' || state::text || ':'"
-        "    || schema_version, ',' order by stream_id), '')) from eventstore.snapshots)"
+        "    || schema_version, ',' order by stream_id), '')) from eventstore.snapshots),"
+        " (select md5(coalesce(string_agg(subscription || ':' || position, ',' order by subscription), ''))"
+        "    from eventstore.checkpoints)"
     ).fetchone()
     assert row is not None
     return tuple(row)
@@ -190,8 +207,7 @@ def conn(dsn: str):
         yield connection
 
 
-@FUZZ
-@given(stream_id=stream_ids, expected=expected_versions, events=events_text())
+@fuzz(stream_id=stream_ids, expected=expected_versions, events=events_text())
 def test_append_to_stream(
     conn: psycopg.Connection, stream_id: str | None, expected: int | None, events: str | None
 ) -> None:
@@ -232,8 +248,7 @@ def test_append_to_stream(
     assert state_digest(conn)[0] == before[0] + len(batch), "exactly the batch was written"
 
 
-@FUZZ
-@given(
+@fuzz(
     stream_id=stream_ids,
     expected=expected_versions,
     type_=st.one_of(st.none(), plain_text, nasty_text),
@@ -273,8 +288,7 @@ def test_append_event(
         assert row == (True, True)
 
 
-@FUZZ
-@given(
+@fuzz(
     stream_id=stream_ids,
     from_version=st.one_of(st.none(), st.sampled_from([-2, -1, 0, 1, 5]), BIGINT),
     max_count=st.one_of(st.none(), st.sampled_from([-1, 0, 1, 100000, 100001]), INTEGER),
@@ -303,8 +317,7 @@ def test_reads(
     call(conn, "select * from eventstore.load_stream(%s::text, %s::integer)", (stream_id, schema_version))
 
 
-@FUZZ
-@given(
+@fuzz(
     stream_id=st.one_of(st.just("order-1"), st.just("order-1"), stream_ids),
     version=st.one_of(st.just(0), st.just(0), st.none(), st.sampled_from([-1, 1]), BIGINT),
     state=st.one_of(json_text(), json_text(), st.none()),
@@ -369,8 +382,7 @@ new_events = st.builds(
 )
 
 
-@FUZZ
-@given(
+@fuzz(
     stream_id=nasty_text,
     events=st.lists(new_events, max_size=4),
     expected=expected_versions,
@@ -399,3 +411,68 @@ def test_wrapper_append(
         assert store.append(stream_id, events, expected) == result, "an identical retry is idempotent"
     loaded = store.load_stream(stream_id)
     assert loaded.version == result.stream_version
+
+
+# ---- the global log, checkpoints and listings: NULLs and extremes in every argument ----
+
+positions = st.one_of(st.sampled_from([0, 0, 1, 2]), st.none(), st.just(-1), BIGINT)
+counts = st.one_of(st.sampled_from([10, 10, 1, 100000]), st.none(), st.sampled_from([-1, 0, 100001]), INTEGER)
+type_lists = st.one_of(st.none(), st.lists(st.one_of(st.none(), nasty_text), max_size=3))
+
+
+@fuzz(
+    after=positions,
+    max_count=counts,
+    event_types=type_lists,
+    category=st.one_of(st.sampled_from(["order", "order", "cart"]), st.none(), nasty_text),
+    member=st.one_of(st.none(), st.sampled_from([-1, 0, 1, 2]), INTEGER),
+    size=st.one_of(st.none(), st.sampled_from([-1, 0, 1, 2]), INTEGER),
+)
+def test_log_reads(
+    conn: psycopg.Connection,
+    after: int | None,
+    max_count: int | None,
+    event_types: list[str | None] | None,
+    category: str | None,
+    member: int | None,
+    size: int | None,
+) -> None:
+    rows = call(
+        conn,
+        "select global_position from eventstore.read_all(%s::bigint, %s::integer, %s::text[], %s::text)",
+        (after, max_count, event_types, category),
+    )
+    if not isinstance(rows, str):
+        assert max_count is not None and len(rows) <= max_count
+    call(
+        conn,
+        "select global_position from eventstore.read_category("
+        "%s::text, %s::bigint, %s::integer, %s::integer, %s::integer, %s::text[])",
+        (category, after, max_count, member, size, event_types),
+    )
+    call(
+        conn,
+        "select * from eventstore.list_streams(%s::text, %s::integer, %s::text)",
+        (category, max_count, category),
+    )
+    call(conn, "select eventstore.is_processed(%s::bigint, %s::bigint)", (after, after))
+    call(conn, "select * from eventstore.stats()", ())
+    call(conn, "select * from eventstore.subscription_lag()", ())
+
+
+@fuzz(
+    subscription=st.one_of(st.sampled_from(["projector", "projector"]), st.none(), nasty_text),
+    checkpoint=positions,
+    expected=st.one_of(st.none(), st.none(), positions),
+)
+def test_checkpoints(
+    conn: psycopg.Connection, subscription: str | None, checkpoint: int | None, expected: int | None
+) -> None:
+    saved = call(
+        conn,
+        "select eventstore.save_checkpoint(%s::text, %s::bigint, %s::bigint)",
+        (subscription, checkpoint, expected),
+    )
+    loaded = call(conn, "select eventstore.load_checkpoint(%s::text)", (subscription,))
+    if saved == [(True,)]:
+        assert loaded == [(checkpoint,)]

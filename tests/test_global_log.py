@@ -23,7 +23,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pgeventstore.subscription import Subscription
+from pgeventstore import RecordedEvent
+from pgeventstore.subscription import ConsumerGroup, LogFilter, Projection, Subscription
 
 READ_ALL = "select global_position, stream_id, version, event_id from eventstore.read_all(%s, %s)"
 READ_GROUP = (
@@ -74,6 +75,24 @@ def test_open_transaction_holds_back_later_commits(dsn: str) -> None:
         rows = reader.execute(READ_ALL, (0, 100)).fetchall()
         assert [r[3] for r in rows] == first + second
         assert reader.execute(READ_ALL, (rows[-1][0], 100)).fetchall() == []
+
+
+def test_reads_and_other_streams_never_wait_for_an_open_writer(dsn: str) -> None:
+    with (
+        psycopg.connect(dsn) as open_writer,
+        psycopg.connect(dsn, autocommit=True) as other,
+        psycopg.connect(dsn, autocommit=True) as reader,
+    ):
+        other.execute("set statement_timeout = '2s'")
+        reader.execute("set statement_timeout = '2s'")
+        append(open_writer, "acct-1", 3)  # holds acct-1's locks until it ends
+        append(other, "acct-2")  # a statement timeout here would mean writers serialize
+        append(other, "misc-1")
+        assert reader.execute(READ_ALL, (0, 100)).fetchall() == []
+        assert reader.execute("select * from eventstore.read_category('acct')").fetchall() == []
+        reader.execute("select * from eventstore.subscription_lag()")
+        open_writer.rollback()
+        assert len(reader.execute(READ_ALL, (0, 100)).fetchall()) == 2
 
 
 def test_reader_continuing_from_cursor_gets_late_commit_once(dsn: str) -> None:
@@ -132,19 +151,209 @@ def test_subscription_lag_names_the_backend_holding_readers_back(dsn: str) -> No
         assert row == (2, 0, None)
 
 
+def notifications_of(dsn: str, transaction: Callable[[psycopg.Connection[Any]], None]) -> list[int]:
+    """Run ``transaction`` on a fresh connection; return the pids of the 'eventstore' NOTIFYs it caused.
+
+    A marker notification sent after it ends bounds the wait: notifications are delivered
+    in commit order, so everything the transaction sent arrives before the marker.
+    """
+    with psycopg.connect(dsn, autocommit=True) as listener, psycopg.connect(dsn) as writer:
+        listener.execute("listen eventstore")
+        transaction(writer)
+        with psycopg.connect(dsn, autocommit=True) as marker:
+            marker.execute("select pg_notify('eventstore', 'marker')")
+        pids: list[int] = []
+        for notify in listener.notifies(timeout=10):
+            if notify.payload == "marker":
+                return pids
+            assert notify.channel == "eventstore"
+            pids.append(notify.pid)
+    raise AssertionError("the marker notification never arrived")
+
+
+def test_notify_sends_one_notification_per_appending_transaction(dsn: str) -> None:
+    pid = 0
+
+    def several_appends(conn: psycopg.Connection[Any]) -> None:
+        nonlocal pid
+        pid = conn.info.backend_pid
+        conn.execute("set eventstore.notify = 'on'")
+        for stream_id in ("acct-1", "acct-2", "misc-1", "acct-1"):
+            append(conn, stream_id, 3)
+        conn.execute("select eventstore.append_event('acct-3', null, 'Happened', '{}')")
+        conn.commit()
+
+    assert notifications_of(dsn, several_appends) == [pid], "five appends, one transaction: one NOTIFY"
+
+    def two_transactions(conn: psycopg.Connection[Any]) -> None:
+        nonlocal pid
+        pid = conn.info.backend_pid
+        conn.execute("set eventstore.notify = 'on'")
+        append(conn, "acct-1", 2)
+        conn.commit()
+        append(conn, "acct-1", 2)
+        append(conn, "acct-2", 2)
+        conn.commit()
+
+    assert notifications_of(dsn, two_transactions) == [pid, pid]
+
+
+def test_notify_sends_nothing_for_a_rolled_back_append(dsn: str) -> None:
+    def rolled_back(conn: psycopg.Connection[Any]) -> None:
+        conn.execute("set eventstore.notify = 'on'")
+        conn.commit()
+        append(conn, "acct-1", 2)
+        append(conn, "acct-2")
+        conn.rollback()
+        # Only a subtransaction appended, and it rolled back: the commit sends nothing.
+        with conn.transaction():
+            conn.execute("select 1")
+            with pytest.raises(psycopg.errors.RaiseException), conn.transaction():
+                append(conn, "acct-3")
+                conn.execute("do $$ begin raise exception 'undo the savepoint'; end $$")
+
+    assert notifications_of(dsn, rolled_back) == []
+    assert read_everything(dsn) == []
+
+
+def test_notify_is_off_by_default(dsn: str) -> None:
+    def default_session(conn: psycopg.Connection[Any]) -> None:
+        assert conn.execute("select current_setting('eventstore.notify', true)").fetchone() in [
+            (None,),
+            ("",),
+        ]
+        append(conn, "acct-1", 2)
+        append(conn, "acct-2")
+        conn.commit()
+        conn.execute("set eventstore.notify = 'off'")
+        append(conn, "acct-1")
+        conn.commit()
+
+    assert notifications_of(dsn, default_session) == []
+    assert len(read_everything(dsn)) == 4
+
+
+def test_subscription_lag_names_a_blocker_in_another_database(admin_dsn: str, dsn: str) -> None:
+    lag = (
+        "select events_behind, events_held_back, held_back_by_pid "
+        "from eventstore.subscription_lag() where subscription = 's'"
+    )
+    with psycopg.connect(admin_dsn) as elsewhere, psycopg.connect(dsn, autocommit=True) as conn:
+        elsewhere.execute("select pg_current_xact_id()")  # any open transaction id in the cluster
+        append(conn, "acct-1")
+        conn.execute("select eventstore.save_checkpoint('s', 0)")
+        assert conn.execute(READ_ALL, (0, 10)).fetchall() == []
+        assert conn.execute(lag).fetchone() == (1, 1, elsewhere.info.backend_pid)
+        elsewhere.rollback()
+        assert conn.execute(lag).fetchone() == (1, 0, None)
+        assert len(conn.execute(READ_ALL, (0, 10)).fetchall()) == 1
+
+
+def test_live_projection_under_concurrent_writers_equals_its_rebuild(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "create table applied (n bigserial primary key, global_position bigint, stream_id text, "
+            "version bigint, event_id uuid unique)"
+        )
+
+    def apply(conn: psycopg.Connection[Any], event: RecordedEvent) -> None:
+        conn.execute(
+            "insert into applied (global_position, stream_id, version, event_id) values (%s, %s, %s, %s)",
+            (event.global_position, event.stream_id, event.version, event.id),
+        )
+
+    def reset(conn: psycopg.Connection[Any]) -> None:
+        conn.execute("truncate applied restart identity")
+
+    def rows() -> list[Row]:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return conn.execute(
+                "select global_position, stream_id, version, event_id from applied order by n"
+            ).fetchall()
+
+    state = Torture(dsn, target=3000, cap=120, writers=4)
+    projection = Projection(dsn, "applied", apply, reset=reset, batch_size=100, poll_interval=0.02)
+    live = threading.Thread(target=state.guarded(projection.run))
+    live.start()
+    writers = [threading.Thread(target=state.guarded(lambda s=seed: state.writer(s))) for seed in range(4)]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    final = read_everything(dsn)
+    deadline = time.monotonic() + 60
+    while len(rows()) < len(final) and time.monotonic() < deadline and not state.errors:
+        time.sleep(0.05)
+    projection.stop()
+    live.join(timeout=30)
+    assert not state.errors, state.errors
+    assert any(a[0] > b[0] for a, b in itertools.pairwise(final)), "no commit ever came out of position order"
+    assert state.aborted
+    live_rows = rows()
+    assert live_rows == final, "the live projection applied each committed event once, in log order"
+    rebuilder = Projection(dsn, "applied", apply, reset=reset, batch_size=100)
+    assert rebuilder.rebuild() == len(final)
+    assert rows() == live_rows, "the projection rebuilt from zero differs from the live one"
+
+
+def test_consumer_group_subscriptions_share_a_category_under_concurrent_writers(dsn: str) -> None:
+    state = Torture(dsn, target=3000, cap=120, writers=4)
+    shares: list[list[Row]] = [[], [], []]
+    members = [
+        Subscription(
+            dsn,
+            f"group-{member}",
+            lambda e, out=out: out.append((e.global_position, e.stream_id, e.version, e.id)),
+            log_filter=LogFilter(category="acct", group=ConsumerGroup(member, 3)),
+            batch_size=200,
+            poll_interval=0.02,
+        )
+        for member, out in enumerate(shares)
+    ]
+    followers = [threading.Thread(target=state.guarded(m.run)) for m in members]
+    writers = [threading.Thread(target=state.guarded(lambda s=seed: state.writer(s))) for seed in range(4)]
+    for thread in followers + writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    category = [r for r in read_everything(dsn) if r[1].startswith("acct-")]
+    deadline = time.monotonic() + 60
+    while sum(map(len, shares)) < len(category) and time.monotonic() < deadline and not state.errors:
+        time.sleep(0.05)
+    for member in members:
+        member.stop()
+    for thread in followers:
+        thread.join(timeout=30)
+    assert not state.errors, state.errors
+    assert state.aborted
+    assert sorted(r for out in shares for r in out) == sorted(category), (
+        "each category event to one member, once"
+    )
+    for member, out in enumerate(shares):
+        mine = set(out)
+        assert out == [r for r in category if r in mine], "a member's share is out of log order"
+        assert {r[1] for r in out}.isdisjoint(r[1] for other in shares if other is not out for r in other)
+        assert out, f"member {member} got nothing"
+
+
 @dataclass
 class Torture:
-    """Shared state of one torture run."""
+    """Shared state of one torture run: the writers stop once ``target`` events committed."""
 
     dsn: str
-    seconds: float
+    target: int
+    cap: float
     writers: int = 8
     streams: int = 60
     committed: set[uuid.UUID] = field(default_factory=set)
     aborted: set[uuid.UUID] = field(default_factory=set)
+    long_transactions: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     writers_done: threading.Event = field(default_factory=threading.Event)
     errors: list[BaseException] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.cap
 
     def guarded(self, target: Callable[[], None]) -> Callable[[], None]:
         """``target``, recording any exception so the test fails instead of hanging."""
@@ -159,24 +368,31 @@ class Torture:
 
         return run
 
+    def writing(self) -> bool:
+        """Whether the writers go on: below the target, within the time cap, no failure."""
+        return len(self.committed) < self.target and time.monotonic() < self.deadline and not self.errors
+
     def writer(self, seed: int) -> None:
-        """Random transactions: 1-3 appends, some long, some rolled back."""
+        """Random transactions of 1-3 appends of 1-12 events each, some long, some rolled back."""
         rng = random.Random(seed)
-        deadline = time.monotonic() + self.seconds
         with psycopg.connect(self.dsn) as conn:
             if seed % 2 == 0:
                 conn.execute("set eventstore.notify = 'on'")
                 conn.commit()
-            while time.monotonic() < deadline:
+            while self.writing():
                 ids: list[uuid.UUID] = []
                 # Sorted stream ids: transactions lock stream rows in one order (no deadlocks).
                 streams = sorted({self.stream_id(rng) for _ in range(rng.randint(1, 3))})
                 for stream_id in streams:
-                    ids += append(conn, stream_id, rng.randint(1, 4))
+                    ids += append(conn, stream_id, rng.randint(1, 12))
                     if rng.random() < 0.3:
                         time.sleep(rng.random() * 0.002)
                 if rng.random() < 0.03:
+                    # Long open: the other writers commit many transactions with newer ids
+                    # meanwhile, and readers must wait for this one.
                     time.sleep(0.05 + rng.random() * 0.2)
+                    with self.lock:
+                        self.long_transactions += 1
                 if rng.random() < 0.15:
                     conn.rollback()
                     with self.lock:
@@ -207,8 +423,13 @@ class Torture:
                     time.sleep(0.005)
 
 
-def run_torture(dsn: str, seconds: float) -> None:
-    state = Torture(dsn, seconds)
+def run_torture(dsn: str, target: int, cap: float) -> None:
+    """8 writers, 2 log followers, 3 consumer-group members and a live Subscription.
+
+    Fails unless ``target`` events committed within ``cap`` seconds.
+    """
+    started = time.monotonic()
+    state = Torture(dsn, target, cap)
     followers: list[list[Row]] = [[], []]
     members: list[list[Row]] = [[], [], []]
     threads = [
@@ -236,7 +457,7 @@ def run_torture(dsn: str, seconds: float) -> None:
         dsn,
         "torture",
         lambda e: delivered.append((e.global_position, e.stream_id, e.version, e.id)),
-        batch_size=300,
+        batch_size=500,
         poll_interval=0.02,
     )
     live = threading.Thread(target=state.guarded(subscription.run))
@@ -245,6 +466,7 @@ def run_torture(dsn: str, seconds: float) -> None:
         thread.start()
     for thread in threads[: state.writers]:
         thread.join()
+    written = time.monotonic() - started
     state.writers_done.set()
     for thread in threads[state.writers :]:
         thread.join(timeout=120)
@@ -255,11 +477,21 @@ def run_torture(dsn: str, seconds: float) -> None:
     subscription.stop()
     live.join(timeout=30)
     assert not state.errors, state.errors
+    print(
+        f"torture: {len(state.committed)} events committed, {len(state.aborted)} rolled back, "
+        f"{state.long_transactions} long transactions, written in {written:.1f} s, "
+        f"verified after {time.monotonic() - started:.1f} s"
+    )
+    assert len(state.committed) >= target, (
+        f"only {len(state.committed)} of {target} events committed in {cap} s"
+    )
+    assert state.aborted, "the run rolled nothing back"
+    assert state.long_transactions, "the run held no transaction open long"
+    # An older transaction's event after a newer one's smaller position: both transactions
+    # were appending at once, so no lock serialized the writers.
+    assert any(a[0] > b[0] for a, b in itertools.pairwise(final)), "no commit ever came out of position order"
     assert delivered == final, "the Subscription's deliveries differ from the log"
     final_ids = [r[3] for r in final]
-    assert len(state.committed) > 1000, "the run wrote too little to mean anything"
-    print(f"torture: {len(state.committed)} events committed, {len(state.aborted)} rolled back")
-    assert state.aborted, "the run rolled nothing back"
     assert set(final_ids) == state.committed
     assert len(final_ids) == len(state.committed)
     assert_stream_order(final)
@@ -269,6 +501,7 @@ def run_torture(dsn: str, seconds: float) -> None:
         assert seen == final
     category = [r for r in final if r[1].startswith("acct-")]
     shares = [{r[3] for r in out} for out in members]
+    assert not set().union(*shares) & state.aborted, "a member got an event of a rolled-back transaction"
     assert sum(len(out) for out in members) == len(category)
     assert set().union(*shares) == {r[3] for r in category}
     owners: dict[str, set[int]] = defaultdict(set)
@@ -282,12 +515,12 @@ def run_torture(dsn: str, seconds: float) -> None:
 
 
 def test_torture_concurrent_writers_and_readers(dsn: str) -> None:
-    run_torture(dsn, seconds=20)
+    run_torture(dsn, target=20_000, cap=300)
 
 
 @pytest.mark.soak
 def test_torture_soak(dsn: str) -> None:
-    run_torture(dsn, seconds=120)
+    run_torture(dsn, target=200_000, cap=1800)
 
 
 def test_checkpoint_compare_and_set_race(dsn: str) -> None:
@@ -320,11 +553,20 @@ def test_checkpoint_compare_and_set_race(dsn: str) -> None:
     assert sorted(wins, key=lambda w: chain.index(w[0])) == list(itertools.pairwise(chain))
 
 
+def write_out_of_order_log(dsn: str, rounds: int) -> None:
+    """Each round: an older transaction commits an event with a later position than a newer one's."""
+    with psycopg.connect(dsn) as old, psycopg.connect(dsn, autocommit=True) as new:
+        for n in range(rounds):
+            old.execute("select pg_current_xact_id()")  # the older transaction id
+            append(new, f"acct-{n % 5}", 2)
+            append(old, f"misc-{n % 3}")
+            old.commit()
+
+
 def test_forward_only_checkpoint_never_moves_back(dsn: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for n in range(30):
-            append(conn, f"acct-{n % 5}")
+    write_out_of_order_log(dsn, 10)
     order = [r[0] for r in read_everything(dsn)]
+    assert order != sorted(order), "the log order must differ from the position order here"
     rank = {position: i for i, position in enumerate(order)}
     observed: list[int] = []
     stop = threading.Event()

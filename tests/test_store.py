@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -15,12 +16,16 @@ from pgeventstore import (
     NO_STREAM,
     STREAM_EXISTS,
     DuplicateEventId,
+    EventsImmutable,
     EventStore,
     InvalidArgument,
     NewEvent,
     StreamNotFound,
     WrongExpectedVersion,
 )
+from pgeventstore.errors import translated
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 @pytest.fixture
@@ -137,6 +142,51 @@ def test_list_streams_and_stats(store: EventStore) -> None:
     assert [(c.name, c.streams, c.events) for c in stats.categories] == [("order", 2, 3), ("user", 1, 1)]
     assert [(t.name, t.events) for t in stats.types] == [("Happened", 4)]
     assert stats.disk_bytes > stats.payload_bytes > 0
+
+
+def test_schema_version_is_the_newest_migration(store: EventStore, dsn: str) -> None:
+    newest = max(path.stem for path in MIGRATIONS.glob("*.sql"))
+    assert store.schema_version() == newest
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("insert into eventstore.schema_migrations (migration_id) values ('9999.later')")
+    assert store.schema_version() == "9999.later"
+
+
+def test_is_processed_follows_log_order_not_positions(store: EventStore, dsn: str) -> None:
+    first = store.append("order-1", events(1))
+    assert store.is_processed(0, first.last_position) is False
+    assert store.is_processed(first.last_position, first.last_position) is True
+    # The older transaction takes its xid first, the younger one then takes a smaller
+    # position: in log order the older transaction's later position comes first.
+    with psycopg.connect(dsn) as older, psycopg.connect(dsn, autocommit=True) as younger:
+        store.append("order-2", events(1), conn=older)
+        small = store.append("order-3", events(1), conn=younger).last_position
+        large = store.append("order-4", events(1), conn=older).last_position
+        older.commit()
+    assert small < large
+    assert store.is_processed(large, small) is False
+    assert store.is_processed(small, large) is True
+    assert store.is_processed(first.last_position, large) is False
+    with pytest.raises(StreamNotFound):
+        store.is_processed(large + 100, small)
+    with pytest.raises(InvalidArgument):
+        store.is_processed(small, 0)
+
+
+def test_direct_update_of_an_event_is_events_immutable(store: EventStore, dsn: str) -> None:
+    store.append("order-1", events(1))
+    statements = [
+        "update eventstore.events set data = '{}' where stream_id = 'order-1'",
+        "delete from eventstore.events where stream_id = 'order-1'",
+        "truncate eventstore.events cascade",
+    ]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for statement in statements:
+            with pytest.raises(EventsImmutable) as caught, translated():
+                conn.execute(statement)
+            assert caught.value.sqlstate == "ES423"
+            assert caught.value.hint and "correcting event" in caught.value.hint
+    assert [e.data for e in store.read_stream("order-1")] == [{"n": 0}]
 
 
 def test_iter_stream_pages_through_10000_events(store: EventStore) -> None:

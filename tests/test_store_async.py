@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -22,6 +23,8 @@ from pgeventstore import (
     WrongExpectedVersion,
 )
 from pgeventstore.subscription import ConsumerGroup
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 pytestmark = pytest.mark.asyncio
 
@@ -128,6 +131,20 @@ async def test_concurrent_appends_one_wins(store: AsyncEventStore) -> None:
     losses = [r for r in results if isinstance(r, WrongExpectedVersion)]
     assert (len(wins), len(losses)) == (1, 4)
     assert all(loss.actual == 1 for loss in losses)
+
+
+async def test_schema_version_and_is_processed(store: AsyncEventStore, dsn: str) -> None:
+    newest = max(path.stem for path in MIGRATIONS.glob("*.sql"))
+    assert await store.schema_version() == newest
+    first = await store.append("order-1", events(1))
+    second = await store.append("order-2", events(1))
+    assert await store.is_processed(0, first.last_position) is False
+    assert await store.is_processed(second.last_position, first.last_position) is True
+    assert await store.is_processed(first.last_position, second.last_position) is False
+    with pytest.raises(StreamNotFound):
+        await store.is_processed(second.last_position + 100, first.last_position)
+    with pytest.raises(InvalidArgument):
+        await store.is_processed(first.last_position, -1)
 
 
 async def test_global_log_and_checkpoints(store: AsyncEventStore) -> None:

@@ -106,6 +106,24 @@ def test_subscription_delivers_at_least_once_across_a_failing_handler(dsn: str) 
     assert subscription.catch_up() == 0
 
 
+def test_new_subscription_instances_resume_after_the_saved_checkpoint(dsn: str) -> None:
+    with EventStore(dsn) as store:
+        place_orders(store, 4)
+        first: list[RecordedEvent] = []
+        assert Subscription(dsn, "resume", first.append, batch_size=4).catch_up() == len(
+            list(store.read_all())
+        )
+        place_orders(store, 2, start=4)
+        later: list[RecordedEvent] = []
+        assert Subscription(dsn, "resume", later.append).catch_up() == 3
+        place_orders(store, 1, start=6)
+        resumed: list[RecordedEvent] = []
+        assert asyncio.run(AsyncSubscription(dsn, "resume", resumed.append).catch_up()) == 2
+        everything = list(store.read_all())
+        assert [e.id for e in first + later + resumed] == [e.id for e in everything]
+        assert store.load_checkpoint("resume") == everything[-1].global_position
+
+
 def test_subscription_follows_live_with_notify_wake_up(dsn: str) -> None:
     received = threading.Event()
     subscription = Subscription(dsn, "live", lambda e: received.set(), poll_interval=30)
@@ -168,6 +186,36 @@ def test_async_subscription(dsn: str) -> None:
         return seen
 
     assert asyncio.run(main()) == ["OrderShipped"]
+
+
+def test_async_subscription_follows_live_with_notify_wake_up(dsn: str) -> None:
+    async def main() -> list[str]:
+        seen: list[str] = []
+
+        async def handler(event: RecordedEvent) -> None:
+            seen.append(event.stream_id)
+
+        subscription = AsyncSubscription(dsn, "async-live", handler, poll_interval=30)
+        task = asyncio.create_task(subscription.run())
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            await conn.execute("select eventstore.append_event('order-1', null, 'OrderPlaced', '{}')")
+            for _ in range(500):  # caught up: it now waits on LISTEN (or a 30 s poll)
+                if seen:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+            await conn.execute("set eventstore.notify = 'on'")
+            await conn.execute("select eventstore.append_event('order-2', null, 'OrderPlaced', '{}')")
+            for _ in range(500):
+                if len(seen) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            subscription.stop()
+            await conn.execute("notify eventstore")  # end the 30 s wait now
+            await asyncio.wait_for(task, 10)
+        return seen
+
+    assert asyncio.run(main()) == ["order-1", "order-2"], "the NOTIFY did not wake the async subscription"
 
 
 def test_projection_example_counts_and_rebuild(dsn: str) -> None:
@@ -366,3 +414,18 @@ def test_projection_follows_live_until_stopped(dsn: str) -> None:
         assert dict(conn.execute("select status, count(*) from order_status group by status").fetchall()) == (
             expected_counts(10)
         )
+
+
+def test_a_stopped_projection_still_catches_up_and_rebuilds(dsn: str) -> None:
+    with EventStore(dsn) as store:
+        place_orders(store, 10)
+    build_orders_by_status(dsn)  # creates the table and catches up
+    projection = orders_projection(dsn)
+    projection.stop()
+    with EventStore(dsn) as store:
+        place_orders(store, 5, start=10)
+    assert projection.catch_up() > 0, "stop() ended a one-shot catch-up"
+    assert projection.rebuild() > 0, "stop() made rebuild() replay nothing"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("select status, count(*) from order_status group by status").fetchall()
+    assert dict(rows) == expected_counts(15)

@@ -16,8 +16,15 @@ from psycopg_pool import AsyncConnectionPool
 
 from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
 from pgeventstore.errors import translated
-from pgeventstore.store import Call, StoreCalls, next_stream, next_version
-from pgeventstore.subscription import ConsumerGroup, LogFilter, SubscriptionLag
+from pgeventstore.store import (
+    Call,
+    ConsumerGroup,
+    LogFilter,
+    StoreCalls,
+    SubscriptionLag,
+    next_stream,
+    next_version,
+)
 from pgeventstore.values import (
     ANY,
     AppendResult,
@@ -222,6 +229,10 @@ class AsyncEventStore:
         """Counts and sizes: in total, per category and per event type."""
         return await self.run(self.calls.stats(), conn)
 
+    async def schema_version(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> str:
+        """The installed schema version: the id of the newest applied migration."""
+        return await self.run(self.calls.schema_version(), conn)
+
     async def read_all(
         self,
         after: int = 0,
@@ -233,7 +244,7 @@ class AsyncEventStore:
     ) -> AsyncIterator[RecordedEvent]:
         """Every event of the global log readable now after the cursor ``after``, in log order."""
         log_filter = LogFilter(category=category, event_types=event_types)
-        async for event in self._iter_log(log_filter, after, page_size, conn):
+        async for event in self.read_log(log_filter, after, page_size=page_size, conn=conn):
             yield event
 
     async def read_category(
@@ -248,13 +259,19 @@ class AsyncEventStore:
     ) -> AsyncIterator[RecordedEvent]:
         """Like :meth:`read_all` for one category; with ``group``, only that member's streams."""
         log_filter = LogFilter(category=category, event_types=event_types, group=group)
-        async for event in self._iter_log(log_filter, after, page_size, conn):
+        async for event in self.read_log(log_filter, after, page_size=page_size, conn=conn):
             yield event
 
-    async def _iter_log(
-        self, log_filter: LogFilter, after: int, page_size: int, conn: psycopg.AsyncConnection[Any] | None
+    async def read_log(
+        self,
+        log_filter: LogFilter,
+        after: int = 0,
+        *,
+        page_size: int = 1000,
+        conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> AsyncIterator[RecordedEvent]:
-        # Only an empty page means caught up: see EventStore._iter_log.
+        """Like :meth:`read_all` for the part of the log ``log_filter`` selects."""
+        # Only an empty page means caught up: see EventStore.read_log.
         while page := await self.run(self.calls.read_log(log_filter, after, page_size), conn):
             for event in page:
                 yield event
@@ -276,6 +293,12 @@ class AsyncEventStore:
     ) -> bool:
         """Store a checkpoint, forward only or compare-and-set on ``expected``; False when it lost."""
         return await self.run(self.calls.save_checkpoint(subscription, position, expected), conn)
+
+    async def is_processed(
+        self, checkpoint: int, position: int, *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> bool:
+        """Whether a consumer at ``checkpoint`` has processed the event at global ``position``."""
+        return await self.run(self.calls.is_processed(checkpoint, position), conn)
 
     async def subscription_lag(
         self, *, conn: psycopg.AsyncConnection[Any] | None = None

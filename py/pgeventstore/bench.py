@@ -796,7 +796,7 @@ class Bench:
             "BenchCounter",
             {"events": 0},
             snapshot_every=100,
-            reducers={EVENT_TYPE: lambda state, data: {"events": state["events"] + 1}},
+            reducers={EVENT_TYPE: lambda state, event: {"events": state["events"] + 1}},
         )
         repository = Repository(EventStore(conn), counter)
         note = "Repository.load (load_stream: snapshot + later events, one call), snapshots every 100"

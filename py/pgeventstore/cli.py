@@ -15,9 +15,9 @@ import json
 import re
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, NoReturn, TypeVar
+from typing import IO, Any, NoReturn
 
 import click
 import psycopg
@@ -37,8 +37,6 @@ from pgeventstore.examples.demo import run_demo
 from pgeventstore.store import EventStore
 from pgeventstore.subscription import LogFilter
 from pgeventstore.values import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion, NewEvent, RecordedEvent
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 #: Exit code of each store error; anything else unexpected exits 1.
 EXIT_CODES: dict[type[EventStoreError], int] = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -23,14 +24,6 @@ from psycopg_pool import ConnectionPool
 
 from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
 from pgeventstore.errors import translated
-from pgeventstore.subscription import (
-    LOAD_CHECKPOINT_SQL,
-    SAVE_CHECKPOINT_SQL,
-    SUBSCRIPTION_LAG_SQL,
-    ConsumerGroup,
-    LogFilter,
-    SubscriptionLag,
-)
 from pgeventstore.values import (
     ANY,
     AppendResult,
@@ -44,7 +37,17 @@ from pgeventstore.values import (
     StreamInfo,
 )
 
-__all__ = ["Call", "EventStore", "JsonCodec", "JsonDumps", "JsonLoads", "StoreCalls"]
+__all__ = [
+    "Call",
+    "ConsumerGroup",
+    "EventStore",
+    "JsonCodec",
+    "JsonDumps",
+    "JsonLoads",
+    "LogFilter",
+    "StoreCalls",
+    "SubscriptionLag",
+]
 
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]
@@ -53,9 +56,12 @@ APPEND_SQL = (
     "select stream_version, first_position, last_position "
     "from eventstore.append_to_stream(%s::text, %s::bigint, %s::jsonb)"
 )
+#: The columns of ``eventstore.recorded_event``, JSON as text (the codec parses it).
+EVENT_COLUMNS = (
+    "stream_id, version, global_position, event_id, event_type, data::text, metadata::text, recorded_at"
+)
 READ_STREAM_SQL = (
-    "select stream_id, version, global_position, event_id, event_type, data::text, metadata::text, "
-    "recorded_at from eventstore.read_stream(%s::text, %s::bigint, %s::integer, %s::boolean)"
+    f"select {EVENT_COLUMNS} from eventstore.read_stream(%s::text, %s::bigint, %s::integer, %s::boolean)"
 )
 STREAM_VERSION_SQL = "select eventstore.stream_version(%s::text)"
 SAVE_SNAPSHOT_SQL = "select eventstore.save_snapshot(%s::text, %s::bigint, %s::jsonb, %s::integer)"
@@ -70,7 +76,68 @@ LIST_STREAMS_SQL = (
     "select stream_id, version, created_at, updated_at "
     "from eventstore.list_streams(%s::text, %s::integer, %s::text)"
 )
+SCHEMA_VERSION_SQL = "select eventstore.version()"
+IS_PROCESSED_SQL = "select eventstore.is_processed(%s::bigint, %s::bigint)"
 STATS_SQL = "select kind, name, streams, events, snapshots, payload_bytes, disk_bytes from eventstore.stats()"
+READ_ALL_SQL = (
+    f"select {EVENT_COLUMNS} from eventstore.read_all(%s::bigint, %s::integer, %s::text[], %s::text)"
+)
+READ_CATEGORY_SQL = (
+    f"select {EVENT_COLUMNS} from eventstore.read_category("
+    "%s::text, %s::bigint, %s::integer, %s::integer, %s::integer, %s::text[])"
+)
+LOAD_CHECKPOINT_SQL = "select eventstore.load_checkpoint(%s::text)"
+SAVE_CHECKPOINT_SQL = "select eventstore.save_checkpoint(%s::text, %s::bigint, %s::bigint)"
+SUBSCRIPTION_LAG_SQL = (
+    'select subscription, "position", events_behind, events_held_back, held_back_by_pid, '
+    "held_back_since, updated_at from eventstore.subscription_lag()"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsumerGroup:
+    """Member ``member`` (0-based) of a group of ``size`` sharing one category by stream."""
+
+    member: int
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LogFilter:
+    """Which part of the global log a reader follows: all of it, a category, some types."""
+
+    category: str | None = None
+    event_types: Sequence[str] | None = None
+    group: ConsumerGroup | None = None
+
+    def query(self, after: int, limit: int) -> tuple[str, tuple[Any, ...]]:
+        """The SQL and parameters reading ``limit`` events after the cursor ``after``."""
+        types = list(self.event_types) if self.event_types is not None else None
+        if self.group is not None:
+            if self.category is None:
+                raise ValueError("a consumer group shares a category: give category too")
+            return READ_CATEGORY_SQL, (
+                self.category,
+                after,
+                limit,
+                self.group.member,
+                self.group.size,
+                types,
+            )
+        return READ_ALL_SQL, (after, limit, types, self.category)
+
+
+@dataclasses.dataclass(frozen=True)
+class SubscriptionLag:
+    """One row of ``eventstore.subscription_lag()``."""
+
+    subscription: str
+    position: int
+    events_behind: int
+    events_held_back: int
+    held_back_by_pid: int | None
+    held_back_since: datetime.datetime | None
+    updated_at: datetime.datetime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +231,14 @@ class StoreCalls:
     def stats(self) -> Call[StoreStats]:
         """``eventstore.stats``."""
         return Call(STATS_SQL, (), _stats)
+
+    def schema_version(self) -> Call[str]:
+        """``eventstore.version``."""
+        return Call(SCHEMA_VERSION_SQL, (), lambda rows: str(rows[0][0]))
+
+    def is_processed(self, checkpoint: int, position: int) -> Call[bool]:
+        """``eventstore.is_processed``."""
+        return Call(IS_PROCESSED_SQL, (checkpoint, position), lambda rows: bool(rows[0][0]))
 
     def read_log(self, log_filter: LogFilter, after: int, limit: int) -> Call[list[RecordedEvent]]:
         """``eventstore.read_all`` or ``eventstore.read_category``, as ``log_filter`` says."""
@@ -382,6 +457,10 @@ class EventStore:
         """Counts and sizes: in total, per category and per event type."""
         return self.run(self.calls.stats(), conn)
 
+    def schema_version(self, *, conn: psycopg.Connection[Any] | None = None) -> str:
+        """The installed schema version: the id of the newest applied migration."""
+        return self.run(self.calls.schema_version(), conn)
+
     def read_all(
         self,
         after: int = 0,
@@ -397,7 +476,7 @@ class EventStore:
         start); the iterator reads lazily one page at a time and ends when caught up.
         """
         log_filter = LogFilter(category=category, event_types=event_types)
-        return self._iter_log(log_filter, after, page_size, conn)
+        return self.read_log(log_filter, after, page_size=page_size, conn=conn)
 
     def read_category(
         self,
@@ -411,11 +490,17 @@ class EventStore:
     ) -> Iterator[RecordedEvent]:
         """Like :meth:`read_all` for one category; with ``group``, only that member's streams."""
         log_filter = LogFilter(category=category, event_types=event_types, group=group)
-        return self._iter_log(log_filter, after, page_size, conn)
+        return self.read_log(log_filter, after, page_size=page_size, conn=conn)
 
-    def _iter_log(
-        self, log_filter: LogFilter, after: int, page_size: int, conn: psycopg.Connection[Any] | None
+    def read_log(
+        self,
+        log_filter: LogFilter,
+        after: int = 0,
+        *,
+        page_size: int = 1000,
+        conn: psycopg.Connection[Any] | None = None,
     ) -> Iterator[RecordedEvent]:
+        """Like :meth:`read_all` for the part of the log ``log_filter`` selects."""
         # A short page does not mean caught up (events of open transactions are held
         # back), so only an empty page ends the iteration.
         while page := self.run(self.calls.read_log(log_filter, after, page_size), conn):
@@ -436,6 +521,15 @@ class EventStore:
     ) -> bool:
         """Store a checkpoint, forward only or compare-and-set on ``expected``; False when it lost."""
         return self.run(self.calls.save_checkpoint(subscription, position, expected), conn)
+
+    def is_processed(
+        self, checkpoint: int, position: int, *, conn: psycopg.Connection[Any] | None = None
+    ) -> bool:
+        """Whether a consumer at ``checkpoint`` has processed the event at global ``position``.
+
+        Positions are not in log order, so this asks the database instead of comparing numbers.
+        """
+        return self.run(self.calls.is_processed(checkpoint, position), conn)
 
     def subscription_lag(self, *, conn: psycopg.Connection[Any] | None = None) -> list[SubscriptionLag]:
         """Every checkpoint, how many events it is behind and which backend holds readers back."""

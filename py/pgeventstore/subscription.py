@@ -1,4 +1,4 @@
-"""Following the global log: readers, checkpoints, subscriptions and projections.
+"""Following the global log: a live reader, subscriptions and projections.
 
 The guarantees are the database's (``eventstore.read_all``, ``read_category``,
 ``save_checkpoint``): a reader continuing from the global position of the last event it
@@ -10,159 +10,56 @@ rolled-back transaction. This module adds the loops around them:
   before the checkpoint is saved, so delivery is at least once.
 * :class:`Projection`: the handler's writes and the checkpoint commit in one
   transaction, so each event's effect is applied exactly once, even across crashes.
+
+Every database call is the store's (:class:`~pgeventstore.store.StoreCalls`); when to read,
+deliver, save the checkpoint and wait is decided once, as steps (:mod:`pgeventstore.steps`),
+which the sync and async classes only perform.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import dataclasses
-import datetime
+import enum
 import inspect
-import json
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Generator, Iterator
+from typing import Any, Generic, TypeVar
 
 import psycopg
 
-from pgeventstore.errors import translated
+from pgeventstore.async_store import AsyncEventStore
+from pgeventstore.codec import JsonCodec, JsonLoads
+from pgeventstore.steps import StepRun
+from pgeventstore.store import Call, ConsumerGroup, EventStore, LogFilter, StoreCalls, SubscriptionLag
 from pgeventstore.values import RecordedEvent
+
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "AsyncSubscription",
+    "CheckpointLost",
+    "ConsumerGroup",
+    "LogFilter",
+    "Projection",
+    "Subscription",
+    "SubscriptionLag",
+    "follow",
+]
 
 #: The channel ``eventstore.append_to_stream`` notifies when ``eventstore.notify = 'on'``.
 NOTIFY_CHANNEL = "eventstore"
-
-_COLUMNS = (
-    "stream_id, version, global_position, event_id, event_type, data::text, metadata::text, recorded_at"
-)
-READ_ALL_SQL = f"select {_COLUMNS} from eventstore.read_all(%s::bigint, %s::integer, %s::text[], %s::text)"
-READ_CATEGORY_SQL = (
-    f"select {_COLUMNS} from eventstore.read_category("
-    "%s::text, %s::bigint, %s::integer, %s::integer, %s::integer, %s::text[])"
-)
-LOAD_CHECKPOINT_SQL = "select eventstore.load_checkpoint(%s::text)"
-SAVE_CHECKPOINT_SQL = "select eventstore.save_checkpoint(%s::text, %s::bigint, %s::bigint)"
-SUBSCRIPTION_LAG_SQL = (
-    'select subscription, "position", events_behind, events_held_back, held_back_by_pid, '
-    "held_back_since, updated_at from eventstore.subscription_lag()"
-)
 
 
 class CheckpointLost(Exception):
     """Another worker saved the subscription's checkpoint first; this one's batch is void."""
 
 
-@dataclasses.dataclass(frozen=True)
-class ConsumerGroup:
-    """Member ``member`` (0-based) of a group of ``size`` sharing one category by stream."""
-
-    member: int
-    size: int
-
-
-@dataclasses.dataclass(frozen=True)
-class LogFilter:
-    """Which part of the global log a reader follows: all of it, a category, some types."""
-
-    category: str | None = None
-    event_types: Sequence[str] | None = None
-    group: ConsumerGroup | None = None
-
-    def query(self, after: int, limit: int) -> tuple[str, tuple[Any, ...]]:
-        """The SQL and parameters reading ``limit`` events after the cursor ``after``."""
-        types = list(self.event_types) if self.event_types is not None else None
-        if self.group is not None:
-            if self.category is None:
-                raise ValueError("a consumer group shares a category: give category too")
-            return READ_CATEGORY_SQL, (
-                self.category,
-                after,
-                limit,
-                self.group.member,
-                self.group.size,
-                types,
-            )
-        return READ_ALL_SQL, (after, limit, types, self.category)
-
-
-@dataclasses.dataclass(frozen=True)
-class SubscriptionLag:
-    """One row of ``eventstore.subscription_lag()``."""
-
-    subscription: str
-    position: int
-    events_behind: int
-    events_held_back: int
-    held_back_by_pid: int | None
-    held_back_since: datetime.datetime | None
-    updated_at: datetime.datetime
-
-
-def _recorded(row: Sequence[Any], loads: Callable[[str], Any]) -> RecordedEvent:
-    stream_id, version, position, event_id, event_type, data, metadata, recorded_at = row
-    return RecordedEvent(
-        stream_id=stream_id,
-        version=version,
-        global_position=position,
-        id=event_id,
-        type=event_type,
-        data=None if data is None else loads(data),
-        metadata=None if metadata is None else loads(metadata),
-        recorded_at=recorded_at,
-    )
-
-
-def read_page(
-    conn: psycopg.Connection[Any],
-    after: int = 0,
-    limit: int = 1000,
-    log_filter: LogFilter | None = None,
-    loads: Callable[[str], Any] | None = None,
-) -> list[RecordedEvent]:
-    """Up to ``limit`` readable events after the cursor ``after`` (a global position, 0: start)."""
-    query, params = (log_filter or LogFilter()).query(after, limit)
-    with translated():
-        rows = conn.execute(query, params).fetchall()
-    return [_recorded(row, loads or json.loads) for row in rows]
-
-
-def iter_log(
-    conn: psycopg.Connection[Any],
-    after: int = 0,
-    page_size: int = 1000,
-    log_filter: LogFilter | None = None,
-    loads: Callable[[str], Any] | None = None,
-) -> Iterator[RecordedEvent]:
-    """Every event readable now after ``after``, one page at a time; ends when caught up."""
-    while page := read_page(conn, after, page_size, log_filter, loads):
-        yield from page
-        after = page[-1].global_position
-
-
-def load_checkpoint(conn: psycopg.Connection[Any], subscription: str) -> int:
-    """The subscription's checkpoint: the global position of its last processed event, 0 if none."""
-    with translated():
-        row = conn.execute(LOAD_CHECKPOINT_SQL, (subscription,)).fetchone()
-    assert row is not None
-    position: int = row[0]
-    return position
-
-
-def save_checkpoint(
-    conn: psycopg.Connection[Any], subscription: str, position: int, expected: int | None = None
-) -> bool:
-    """Store the checkpoint: forward only, or compare-and-set against ``expected``; False if lost."""
-    with translated():
-        row = conn.execute(SAVE_CHECKPOINT_SQL, (subscription, position, expected)).fetchone()
-    assert row is not None
-    saved: bool = row[0]
-    return saved
-
-
-def subscription_lag(conn: psycopg.Connection[Any]) -> list[SubscriptionLag]:
-    """Every checkpoint with how far it is behind the log's head and what holds it back."""
-    with translated():
-        return [SubscriptionLag(*row) for row in conn.execute(SUBSCRIPTION_LAG_SQL).fetchall()]
+def _wait_for_append(listener: psycopg.Connection[Any], poll_interval: float) -> None:
+    """Return on the first NOTIFY of an append, or after ``poll_interval`` seconds."""
+    for _ in listener.notifies(timeout=poll_interval, stop_after=1):
+        pass
 
 
 def follow(
@@ -172,7 +69,7 @@ def follow(
     *,
     poll_interval: float = 0.5,
     page_size: int = 1000,
-    loads: Callable[[str], Any] | None = None,
+    loads: JsonLoads | None = None,
 ) -> Iterator[RecordedEvent]:
     """Every event after ``after``, then every new one as it becomes readable; never ends.
 
@@ -185,18 +82,160 @@ def follow(
         psycopg.connect(dsn, autocommit=True) as listener,
     ):
         listener.execute(f"listen {NOTIFY_CHANNEL}")
+        store = EventStore(conn, loads=loads)
+        log_filter = log_filter or LogFilter()
         while True:
-            for event in iter_log(conn, after, page_size, log_filter, loads):
+            for event in store.read_log(log_filter, after, page_size=page_size):
                 yield event
                 after = event.global_position
-            for _ in listener.notifies(timeout=poll_interval, stop_after=1):
-                pass
+            _wait_for_append(listener, poll_interval)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Deliver:
+    """A step of a batch: hand ``event`` to the handler."""
+
+    event: RecordedEvent
+
+
+class _Next(enum.Enum):
+    """A step of following the log: run one batch (its outcome: the batch's size), or wait."""
+
+    BATCH = enum.auto()
+    WAIT = enum.auto()
+
+
+HandlerT = TypeVar("HandlerT")
+
+
+class _Follower(abc.ABC, Generic[HandlerT]):
+    """What the subscriptions and the projection share: settings, stopping, and what to do when.
+
+    :meth:`_follow_steps` and :meth:`_batch_steps` decide, without I/O; each subclass
+    performs their steps on its own kind of connection.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        name: str,
+        handler: HandlerT,
+        *,
+        log_filter: LogFilter | None = None,
+        batch_size: int = 100,
+        poll_interval: float = 0.5,
+        listen: bool = True,
+        loads: JsonLoads | None = None,
+    ) -> None:
+        self.dsn = dsn
+        self.name = name
+        self.handler = handler
+        self.log_filter = log_filter or LogFilter()
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.listen = listen
+        self.loads = loads
+        self.calls = StoreCalls(JsonCodec(loads=loads))
+        self._stop = self._stop_event()
+
+    @abc.abstractmethod
+    def _stop_event(self) -> threading.Event | asyncio.Event:
+        """A new event that :meth:`stop` sets, of the kind the subclass can wait on."""
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the current batch (within ``poll_interval``).
+
+        It ends live following only: a later ``catch_up`` (or a projection's ``rebuild``)
+        still reads to the end of the log.
+        """
+        self._stop.set()
+
+    def _follow_steps(self, live: bool) -> Generator[_Next, int | None, int]:
+        """Batch after batch until caught up (a short batch) or stopped; return how many events.
+
+        A batch's outcome is None when it lost its checkpoint to another instance: it is
+        run again. ``live``: once caught up, wait for new events and go on until stopped.
+        """
+        handled = 0
+        while not (live and self._stop.is_set()):
+            count = yield _Next.BATCH
+            if count is None:
+                continue
+            handled += count
+            if count < self.batch_size:
+                if not live or self._stop.is_set():
+                    break
+                yield _Next.WAIT
+        return handled
+
+    def _batch_steps(self, compare_and_set: bool) -> Generator[Call[Any] | _Deliver, Any, int]:
+        """One batch after the checkpoint: deliver its events, then move the checkpoint past them.
+
+        Without ``compare_and_set`` the checkpoint only moves forward; with it, only from
+        the position the batch was read after, else :class:`CheckpointLost` is raised.
+        """
+        position: int = yield self.calls.load_checkpoint(self.name)
+        events: list[RecordedEvent] = yield self.calls.read_log(self.log_filter, position, self.batch_size)
+        for event in events:
+            yield _Deliver(event)
+        if events:
+            expected = position if compare_and_set else None
+            saved = yield self.calls.save_checkpoint(self.name, events[-1].global_position, expected)
+            if compare_and_set and not saved:
+                raise CheckpointLost(f"projection {self.name!r}: another instance saved the checkpoint first")
+        return len(events)
+
+
+class _SyncFollower(_Follower[HandlerT]):
+    """Follows the log on blocking connections; a subclass says how it runs one batch."""
+
+    _stop: threading.Event
+
+    def _stop_event(self) -> threading.Event:
+        return threading.Event()
+
+    @abc.abstractmethod
+    def _run_batch(self, conn: psycopg.Connection[Any]) -> int | None:
+        """Run one batch on ``conn``: its size, or None when it is to be run again."""
+
+    def _follow(
+        self, conn: psycopg.Connection[Any], listener: psycopg.Connection[Any] | None, live: bool
+    ) -> int:
+        run = StepRun(self._follow_steps(live))
+        for step in run:
+            if step is _Next.BATCH:
+                run.outcome = self._run_batch(conn)
+            elif listener is not None:
+                _wait_for_append(listener, self.poll_interval)
+            else:
+                self._stop.wait(self.poll_interval)
+        return run.result
+
+    def catch_up(self) -> int:
+        """Handle every event readable now; return how many were handled."""
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            return self._follow(conn, None, live=False)
+
+    def run(self) -> None:
+        """Catch up, then follow the log live until :meth:`stop` is called.
+
+        With ``listen`` it wakes up on the NOTIFY of appends when ``eventstore.notify``
+        is on; it polls every ``poll_interval`` seconds regardless.
+        """
+        with (
+            psycopg.connect(self.dsn, autocommit=True) as conn,
+            psycopg.connect(self.dsn, autocommit=True) as listener,
+        ):
+            if self.listen:
+                listener.execute(f"listen {NOTIFY_CHANNEL}")
+            # Without a listener, waiting is sleeping on the stop event.
+            self._follow(conn, listener if self.listen else None, live=True)
 
 
 Handler = Callable[[RecordedEvent], None]
 
 
-class Subscription:
+class Subscription(_SyncFollower[Handler]):
     """Delivers the log (or a filtered part of it) to ``handler``, at least once, in log order.
 
     Each batch is handed to the handler event by event, then the checkpoint named
@@ -207,136 +246,59 @@ class Subscription:
     ``eventstore.notify`` is on, and it polls every ``poll_interval`` seconds regardless.
     """
 
-    def __init__(
-        self,
-        dsn: str,
-        name: str,
-        handler: Handler,
-        *,
-        log_filter: LogFilter | None = None,
-        batch_size: int = 100,
-        poll_interval: float = 0.5,
-        listen: bool = True,
-        loads: Callable[[str], Any] | None = None,
-    ) -> None:
-        self.dsn = dsn
-        self.name = name
-        self.handler = handler
-        self.log_filter = log_filter or LogFilter()
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.listen = listen
-        self.loads = loads
-        self._stop = threading.Event()
-
-    def stop(self) -> None:
-        """Ask :meth:`run` to return after the current batch (within ``poll_interval``)."""
-        self._stop.set()
-
-    def _process_batch(self, conn: psycopg.Connection[Any]) -> int:
-        position = load_checkpoint(conn, self.name)
-        events = read_page(conn, position, self.batch_size, self.log_filter, self.loads)
-        for event in events:
-            self.handler(event)
-        if events:
-            save_checkpoint(conn, self.name, events[-1].global_position)
-        return len(events)
-
-    def catch_up(self) -> int:
-        """Deliver every event readable now; return how many were delivered."""
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            return self._catch_up(conn)
-
-    def _catch_up(self, conn: psycopg.Connection[Any]) -> int:
-        delivered = 0
-        while not self._stop.is_set():
-            count = self._process_batch(conn)
-            delivered += count
-            if count < self.batch_size:
-                break
-        return delivered
-
-    def run(self) -> None:
-        """Catch up, then follow the log live until :meth:`stop` is called."""
-        with (
-            psycopg.connect(self.dsn, autocommit=True) as conn,
-            psycopg.connect(self.dsn, autocommit=True) as listener,
-        ):
-            if self.listen:
-                listener.execute(f"listen {NOTIFY_CHANNEL}")
-            while not self._stop.is_set():
-                self._catch_up(conn)
-                if self._stop.is_set():
-                    break
-                if self.listen:
-                    for _ in listener.notifies(timeout=self.poll_interval, stop_after=1):
-                        pass
-                else:
-                    self._stop.wait(self.poll_interval)
+    def _run_batch(self, conn: psycopg.Connection[Any]) -> int:
+        store = EventStore(conn, loads=self.loads)
+        run = StepRun(self._batch_steps(compare_and_set=False))
+        for step in run:
+            if isinstance(step, _Deliver):
+                self.handler(step.event)
+            else:
+                run.outcome = store.run(step)
+        return run.result
 
 
 AsyncHandler = Callable[[RecordedEvent], Awaitable[None] | None]
 
 
-class AsyncSubscription:
+class AsyncSubscription(_Follower[AsyncHandler]):
     """The asyncio twin of :class:`Subscription`; ``handler`` may be sync or async."""
 
-    def __init__(
-        self,
-        dsn: str,
-        name: str,
-        handler: AsyncHandler,
-        *,
-        log_filter: LogFilter | None = None,
-        batch_size: int = 100,
-        poll_interval: float = 0.5,
-        listen: bool = True,
-        loads: Callable[[str], Any] | None = None,
-    ) -> None:
-        self.dsn = dsn
-        self.name = name
-        self.handler = handler
-        self.log_filter = log_filter or LogFilter()
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.listen = listen
-        self.loads = loads
-        self._stop = asyncio.Event()
+    _stop: asyncio.Event
 
-    def stop(self) -> None:
-        """Ask :meth:`run` to return after the current batch (within ``poll_interval``)."""
-        self._stop.set()
+    def _stop_event(self) -> asyncio.Event:
+        return asyncio.Event()
 
-    async def _process_batch(self, conn: psycopg.AsyncConnection[Any]) -> int:
-        loads = self.loads or json.loads
-        with translated():
-            row = await (await conn.execute(LOAD_CHECKPOINT_SQL, (self.name,))).fetchone()
-            assert row is not None
-            query, params = self.log_filter.query(row[0], self.batch_size)
-            rows = await (await conn.execute(query, params)).fetchall()
-        events = [_recorded(r, loads) for r in rows]
-        for event in events:
-            result = self.handler(event)
-            if inspect.isawaitable(result):
-                await result
-        if events:
-            with translated():
-                await conn.execute(SAVE_CHECKPOINT_SQL, (self.name, events[-1].global_position, None))
-        return len(events)
+    async def _run_batch(self, conn: psycopg.AsyncConnection[Any]) -> int:
+        store = AsyncEventStore(conn, loads=self.loads)
+        run = StepRun(self._batch_steps(compare_and_set=False))
+        for step in run:
+            if isinstance(step, _Deliver):
+                result = self.handler(step.event)
+                if inspect.isawaitable(result):
+                    await result
+            else:
+                run.outcome = await store.run(step)
+        return run.result
 
-    async def _catch_up(self, conn: psycopg.AsyncConnection[Any]) -> int:
-        delivered = 0
-        while not self._stop.is_set():
-            count = await self._process_batch(conn)
-            delivered += count
-            if count < self.batch_size:
-                break
-        return delivered
+    async def _follow(
+        self, conn: psycopg.AsyncConnection[Any], listener: psycopg.AsyncConnection[Any] | None, live: bool
+    ) -> int:
+        run = StepRun(self._follow_steps(live))
+        for step in run:
+            if step is _Next.BATCH:
+                run.outcome = await self._run_batch(conn)
+            elif listener is not None:
+                async for _ in listener.notifies(timeout=self.poll_interval, stop_after=1):
+                    pass
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.poll_interval)
+        return run.result
 
     async def catch_up(self) -> int:
         """Deliver every event readable now; return how many were delivered."""
         async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
-            return await self._catch_up(conn)
+            return await self._follow(conn, None, live=False)
 
     async def run(self) -> None:
         """Catch up, then follow the log live until :meth:`stop` is called."""
@@ -346,23 +308,14 @@ class AsyncSubscription:
         ):
             if self.listen:
                 await listener.execute(f"listen {NOTIFY_CHANNEL}")
-            while not self._stop.is_set():
-                await self._catch_up(conn)
-                if self._stop.is_set():
-                    break
-                if self.listen:
-                    async for _ in listener.notifies(timeout=self.poll_interval, stop_after=1):
-                        pass
-                else:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), self.poll_interval)
+            await self._follow(conn, listener if self.listen else None, live=True)
 
 
 ProjectionHandler = Callable[[psycopg.Connection[Any], RecordedEvent], None]
 ProjectionReset = Callable[[psycopg.Connection[Any]], None]
 
 
-class Projection:
+class Projection(_SyncFollower[ProjectionHandler]):
     """A read model kept by ``handler``, each event's effect applied exactly once.
 
     For every batch, one transaction loads the checkpoint ``name``, reads the events
@@ -371,7 +324,8 @@ class Projection:
     anywhere rolls back the handler's writes together with the checkpoint; a second
     instance racing on the same name loses the compare-and-set and its batch rolls back
     too. ``reset(conn)`` empties the read model: :meth:`rebuild` runs it and moves the
-    checkpoint back to 0 in one transaction, then replays the log from the start.
+    checkpoint back to 0 in one transaction, then replays the log. :meth:`run` always
+    listens for the NOTIFY of appends.
     """
 
     def __init__(
@@ -384,21 +338,18 @@ class Projection:
         log_filter: LogFilter | None = None,
         batch_size: int = 500,
         poll_interval: float = 0.5,
-        loads: Callable[[str], Any] | None = None,
+        loads: JsonLoads | None = None,
     ) -> None:
-        self.dsn = dsn
-        self.name = name
-        self.handler = handler
+        super().__init__(
+            dsn,
+            name,
+            handler,
+            log_filter=log_filter,
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+            loads=loads,
+        )
         self.reset = reset
-        self.log_filter = log_filter or LogFilter()
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.loads = loads
-        self._stop = threading.Event()
-
-    def stop(self) -> None:
-        """Ask :meth:`run` to return after the current batch (within ``poll_interval``)."""
-        self._stop.set()
 
     def apply_batch(self, conn: psycopg.Connection[Any]) -> int:
         """Apply one batch in one transaction on ``conn`` (autocommit); return its size (0: caught up).
@@ -406,15 +357,22 @@ class Projection:
         Raises :class:`CheckpointLost` (after rolling back) when another instance
         moved the checkpoint meanwhile.
         """
+        store = EventStore(conn, loads=self.loads)
         with conn.transaction():
             self._take_turn(conn)
-            position = load_checkpoint(conn, self.name)
-            events = read_page(conn, position, self.batch_size, self.log_filter, self.loads)
-            for event in events:
-                self.handler(conn, event)
-            if events and not save_checkpoint(conn, self.name, events[-1].global_position, position):
-                raise CheckpointLost(f"projection {self.name!r}: another instance saved the checkpoint first")
-        return len(events)
+            run = StepRun(self._batch_steps(compare_and_set=True))
+            for step in run:
+                if isinstance(step, _Deliver):
+                    self.handler(conn, step.event)
+                else:
+                    run.outcome = store.run(step)
+        return run.result
+
+    def _run_batch(self, conn: psycopg.Connection[Any]) -> int | None:
+        try:
+            return self.apply_batch(conn)
+        except CheckpointLost:
+            return None
 
     def _take_turn(self, conn: psycopg.Connection[Any]) -> None:
         # Instances of one projection take turns, batch by batch, so they do not apply the
@@ -427,50 +385,16 @@ class Projection:
             (self.name,),
         )
 
-    def catch_up(self) -> int:
-        """Apply every event readable now; return how many were applied."""
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            return self._catch_up(conn)
-
-    def _catch_up(self, conn: psycopg.Connection[Any]) -> int:
-        applied = 0
-        while not self._stop.is_set():
-            try:
-                count = self.apply_batch(conn)
-            except CheckpointLost:
-                continue
-            applied += count
-            if count < self.batch_size:
-                break
-        return applied
-
     def rebuild(self) -> int:
         """Empty the read model, move the checkpoint to 0 (one transaction), replay the log."""
         if self.reset is None:
             raise ValueError(f"projection {self.name!r} has no reset function: it cannot be rebuilt")
         with psycopg.connect(self.dsn, autocommit=True) as conn:
+            store = EventStore(conn, loads=self.loads)
             with conn.transaction():
                 self._take_turn(conn)
                 self.reset(conn)
-                current = load_checkpoint(conn, self.name)
+                current = store.load_checkpoint(self.name)
                 if current:
-                    save_checkpoint(conn, self.name, 0, current)
-            return self._catch_up(conn)
-
-    def run(self) -> None:
-        """Catch up, then follow the log live until :meth:`stop` is called.
-
-        Like :meth:`Subscription.run`: woken by the NOTIFY of appends when
-        ``eventstore.notify`` is on, and polling every ``poll_interval`` seconds regardless.
-        """
-        with (
-            psycopg.connect(self.dsn, autocommit=True) as conn,
-            psycopg.connect(self.dsn, autocommit=True) as listener,
-        ):
-            listener.execute(f"listen {NOTIFY_CHANNEL}")
-            while not self._stop.is_set():
-                self._catch_up(conn)
-                if self._stop.is_set():
-                    break
-                for _ in listener.notifies(timeout=self.poll_interval, stop_after=1):
-                    pass
+                    store.save_checkpoint(self.name, 0, current)
+            return self._follow(conn, None, live=False)

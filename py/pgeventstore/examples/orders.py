@@ -2,16 +2,18 @@
 
 An order is placed with items (positive quantity and price, money in integer cents), then
 either shipped (with a tracking number) or cancelled; nothing happens to it afterwards.
+The aggregate type ``orders`` bundles the reducers and the command handlers.
 ``OrderPlaced`` v1 events (written before orders had a currency) are upcast to v2.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from typing import Any
 
 from pgeventstore import NewEvent
-from pgeventstore.aggregate import AggregateType, DomainError
+from pgeventstore.aggregate import AggregateType, DomainError, Event
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +50,10 @@ class ShipOrder:
 
 @dataclasses.dataclass(frozen=True)
 class Order:
-    """An order's state; ``status`` is one of new, placed, shipped, cancelled."""
+    """An order's state; ``status`` is one of new, placed, shipped, cancelled.
+
+    ``placed_at`` is when ``OrderPlaced`` was recorded.
+    """
 
     status: str = "new"
     customer: str = ""
@@ -56,6 +61,7 @@ class Order:
     currency: str = ""
     tracking_number: str | None = None
     cancel_reason: str | None = None
+    placed_at: datetime.datetime | None = None
 
     @property
     def total_cents(self) -> int:
@@ -66,6 +72,7 @@ class Order:
 orders: AggregateType[Order] = AggregateType("order", Order())
 
 
+@orders.handler
 def place_order(order: Order, command: PlaceOrder) -> list[NewEvent]:
     """Decide ``OrderPlaced``: a new order with at least one item, all with positive quantity and price."""
     if order.status != "new":
@@ -80,6 +87,7 @@ def place_order(order: Order, command: PlaceOrder) -> list[NewEvent]:
     return [NewEvent("OrderPlaced", data)]
 
 
+@orders.handler
 def cancel_order(order: Order, command: CancelOrder) -> list[NewEvent]:
     """Decide ``OrderCancelled``: only a placed order can be cancelled."""
     if order.status != "placed":
@@ -87,6 +95,7 @@ def cancel_order(order: Order, command: CancelOrder) -> list[NewEvent]:
     return [NewEvent("OrderCancelled", {"reason": command.reason})]
 
 
+@orders.handler
 def ship_order(order: Order, command: ShipOrder) -> list[NewEvent]:
     """Decide ``OrderShipped``: only a placed order ships, and only with a tracking number."""
     if order.status != "placed":
@@ -103,16 +112,16 @@ def _placed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @orders.reducer("OrderPlaced")
-def _placed(order: Order, data: dict[str, Any]) -> Order:
-    items = tuple(Item(**item) for item in data["items"])
-    return Order("placed", data["customer"], items, data["currency"])
+def _placed(order: Order, event: Event) -> Order:
+    items = tuple(Item(**item) for item in event.data["items"])
+    return Order("placed", event.data["customer"], items, event.data["currency"], placed_at=event.recorded_at)
 
 
 @orders.reducer("OrderCancelled")
-def _cancelled(order: Order, data: dict[str, Any]) -> Order:
-    return dataclasses.replace(order, status="cancelled", cancel_reason=data["reason"])
+def _cancelled(order: Order, event: Event) -> Order:
+    return dataclasses.replace(order, status="cancelled", cancel_reason=event.data["reason"])
 
 
 @orders.reducer("OrderShipped")
-def _shipped(order: Order, data: dict[str, Any]) -> Order:
-    return dataclasses.replace(order, status="shipped", tracking_number=data["tracking_number"])
+def _shipped(order: Order, event: Event) -> Order:
+    return dataclasses.replace(order, status="shipped", tracking_number=event.data["tracking_number"])
