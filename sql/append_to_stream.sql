@@ -10,7 +10,9 @@
 -- Guarantees:
 -- * Versions are 0-based and gapless; global positions increase within the batch.
 -- * Two writers with the same expectation on one stream: one wins, the other gets ES409
---   (never a unique violation, deadlock or serialization failure under READ COMMITTED).
+--   (never a unique violation, deadlock or serialization failure; in a REPEATABLE READ or
+--   SERIALIZABLE transaction through eventstore.append_in_snapshot, with actual_version
+--   null because the new version is not visible from the transaction's snapshot).
 --   Every call first takes the stream's transaction-scoped advisory lock (key
 --   eventstore.stream_lock_key), then its row in eventstore.streams, always in that
 --   order, so calls with and without ids cannot deadlock each other. Writers serialize
@@ -57,6 +59,11 @@ begin
     -- Calls of void functions sit in IF conditions: plpgsql evaluates those as simple
     -- expressions, several times cheaper than PERFORM, which runs a whole query
     -- (docs/performance.md has the numbers).
+    if current_setting('transaction_isolation') <> 'read committed'
+       and current_setting('eventstore.append_in_snapshot', true) is distinct from 'on' then
+        return query select * from eventstore.append_in_snapshot(p_stream_id, p_expected, p_events);
+        return;
+    end if;
     if eventstore.check_stream_id(p_stream_id) is null then end if;
     if p_expected < -2 then
         raise exception using

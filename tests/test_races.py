@@ -348,29 +348,45 @@ def test_concurrent_snapshots_keep_the_newest(dsn, connect) -> None:
     assert row == (39, {"v": 39})
 
 
-def test_under_repeatable_read_a_blocked_writer_gets_a_serialization_failure(connect) -> None:
-    """Documented limit (README, The SQL API): the ES409 guarantee holds under READ
-    COMMITTED; a REPEATABLE READ transaction whose snapshot predates the winner's commit
-    cannot see the new version and gets 40001, to be retried as a whole."""
+@pytest.mark.parametrize("isolation", ["repeatable read", "serializable"])
+def test_in_a_snapshot_transaction_the_blocked_writer_gets_es409(connect, isolation: str) -> None:
+    """A REPEATABLE READ or SERIALIZABLE transaction whose snapshot predates the winner's
+    commit cannot see the new version; PostgreSQL's 40001 reaches it as ES409 with
+    actual_version null, and it wrote nothing."""
     observer = connect()
-    append(observer, "rr-1", -1, batch("Created"))
+    stream = f"rr-{isolation.replace(' ', '-')}"
+    append(observer, stream, -1, batch("Created"))
     holder = connect(autocommit=False)
-    append(holder, "rr-1", 0, batch("Won"))
+    append(holder, stream, 0, batch("Won"))
     loser = connect(autocommit=False)
-    loser.execute("set transaction isolation level repeatable read")
+    loser.execute(f"set transaction isolation level {isolation}")
+    loser.execute("select 1")  # takes the transaction's snapshot before the winner commits
     pool = ThreadPoolExecutor(max_workers=1)
 
-    def call() -> str:
+    def call() -> tuple[str | None, str | None]:
         try:
-            append(loser, "rr-1", 0, batch("Lost"))
+            append(loser, stream, 0, batch("Lost"))
         except psycopg.Error as error:
-            return error.sqlstate or repr(error)
-        return "no error"
+            return error.sqlstate, error.diag.message_detail
+        return None, None
 
     future = pool.submit(call)
     wait_until_blocked(observer, [loser.info.backend_pid])
     holder.commit()
     with pool:
-        assert future.result(timeout=30) == "40001"
+        sqlstate, detail = future.result(timeout=30)
+    assert sqlstate == "ES409"
+    assert json.loads(detail or "{}") == {"stream_id": stream, "expected_version": 0, "actual_version": None}
     loser.rollback()
-    assert versions(observer, "rr-1") == [0, 1]
+    assert versions(observer, stream) == [0, 1]
+
+
+@pytest.mark.parametrize("isolation", ["repeatable read", "serializable"])
+def test_in_a_snapshot_transaction_uncontended_appends_work(connect, isolation: str) -> None:
+    conn = connect(autocommit=False)
+    conn.execute(f"set transaction isolation level {isolation}")
+    version, first, last = append(conn, "rr-free", -1, batch("A", "B"))
+    assert (version, last - first) == (1, 1)
+    assert append(conn, "rr-free", 1, batch("C"))[0] == 2
+    conn.commit()
+    assert versions(connect(), "rr-free") == [0, 1, 2]

@@ -39,7 +39,12 @@ class StreamNotFound(EventStoreError):
 
 
 class WrongExpectedVersion(EventStoreError):
-    """ES409: the stream's version did not match; ``actual`` says where it is now."""
+    """ES409: the stream's version did not match; ``actual`` says where it is now.
+
+    ``actual`` is None when the conflicting append committed after the snapshot of a
+    REPEATABLE READ or SERIALIZABLE transaction, which cannot see the new version: retry
+    in a new transaction.
+    """
 
     sqlstate = "ES409"
 
@@ -49,7 +54,7 @@ class WrongExpectedVersion(EventStoreError):
         *,
         stream_id: str,
         expected: int | None,
-        actual: int,
+        actual: int | None,
         hint: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint)

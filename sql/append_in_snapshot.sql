@@ -1,0 +1,46 @@
+-- eventstore.append_in_snapshot(stream_id, expected_version, events): append_to_stream for
+-- a REPEATABLE READ or SERIALIZABLE transaction, which append_to_stream hands itself to.
+--
+-- Such a transaction reads one snapshot for its whole life. When another transaction
+-- appended to the stream and committed after that snapshot was taken, PostgreSQL refuses
+-- the write with 40001 (serialization failure): the stream moved on, but this transaction
+-- cannot see where to. Guarantees: that refusal reaches the caller as the store's conflict
+-- error ES409, never as 40001; DETAIL has actual_version null (it is not visible from this
+-- snapshot) and the HINT says to retry in a new transaction. The append itself runs in a
+-- subtransaction, so a refused call writes nothing; every other outcome is
+-- append_to_stream's own. READ COMMITTED callers never come here and pay nothing for it.
+create or replace function eventstore.append_in_snapshot(
+    stream_id text,
+    expected_version bigint,
+    events jsonb
+)
+returns table (stream_version bigint, first_position bigint, last_position bigint)
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    p_stream_id alias for $1;
+    p_expected alias for $2;
+    p_events alias for $3;
+begin
+    -- Transaction-local, and undone with the subtransaction if the append fails: tells
+    -- append_to_stream that it already runs under this guard.
+    perform set_config('eventstore.append_in_snapshot', 'on', true);
+    return query select * from eventstore.append_to_stream(p_stream_id, p_expected, p_events);
+    perform set_config('eventstore.append_in_snapshot', 'off', true);
+exception when serialization_failure then
+    raise exception using
+        errcode = 'ES409',
+        message = format('wrong expected version for stream %s: it was appended to by a transaction '
+                         'that committed after this %s transaction began',
+                         quote_literal(p_stream_id), current_setting('transaction_isolation')),
+        detail = json_build_object('stream_id', p_stream_id,
+                                   'expected_version', p_expected,
+                                   'actual_version', null)::text,
+        hint = 'Roll back, then reload the stream, decide again and append in a new transaction.';
+end;
+$$;
+
+comment on function eventstore.append_in_snapshot(text, bigint, jsonb) is
+    'append_to_stream under REPEATABLE READ or SERIALIZABLE: a concurrent append surfaces as ES409, not 40001.';
