@@ -4,9 +4,11 @@
 -- Such a transaction reads one snapshot for its whole life. When another transaction
 -- appended to the stream and committed after that snapshot was taken, PostgreSQL refuses
 -- the write with 40001 (serialization failure): the stream moved on, but this transaction
--- cannot see where to. Guarantees: that refusal reaches the caller as the store's conflict
--- error ES409, never as 40001; DETAIL has actual_version null (it is not visible from this
--- snapshot) and the HINT says to retry in a new transaction. The append itself runs in a
+-- cannot see where to. Guarantees: a serialization failure raised during the append
+-- reaches the caller as the store's conflict error ES409 instead of 40001; DETAIL has
+-- actual_version null (nothing newer is visible from this snapshot) and the HINT says to
+-- retry in a new transaction. A SERIALIZABLE transaction may still fail at COMMIT with
+-- 40001 because of what it read: PostgreSQL decides that after every function returned. The append itself runs in a
 -- subtransaction, so a refused call writes nothing; every other outcome is
 -- append_to_stream's own. READ COMMITTED callers never come here and pay nothing for it.
 create or replace function eventstore.append_in_snapshot(
@@ -32,8 +34,8 @@ begin
 exception when serialization_failure then
     raise exception using
         errcode = 'ES409',
-        message = format('wrong expected version for stream %s: it was appended to by a transaction '
-                         'that committed after this %s transaction began',
+        message = format('wrong expected version for stream %s: a concurrent transaction changed what '
+                         'this %s transaction read (PostgreSQL reported a serialization failure)',
                          quote_literal(p_stream_id), current_setting('transaction_isolation')),
         detail = json_build_object('stream_id', p_stream_id,
                                    'expected_version', p_expected,

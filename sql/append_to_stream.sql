@@ -12,7 +12,8 @@
 -- * Two writers with the same expectation on one stream: one wins, the other gets ES409
 --   (never a unique violation, deadlock or serialization failure; in a REPEATABLE READ or
 --   SERIALIZABLE transaction through eventstore.append_in_snapshot, with actual_version
---   null because the new version is not visible from the transaction's snapshot).
+--   null because the new version is not visible from the transaction's snapshot; a
+--   SERIALIZABLE transaction can still fail at COMMIT, as any can).
 --   Every call first takes the stream's transaction-scoped advisory lock (key
 --   eventstore.stream_lock_key), then its row in eventstore.streams, always in that
 --   order, so calls with and without ids cannot deadlock each other. Writers serialize
@@ -180,6 +181,8 @@ begin
               into v_duplicate, v_other_stream
               from eventstore.events e
              where e.event_id = any (v_ids)
+               -- not a row this statement inserted a moment ago
+               and not (e.stream_id = p_stream_id and e.version > v_new_version - v_count)
              order by e.global_position
              limit 1;
             raise exception using

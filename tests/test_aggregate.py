@@ -420,6 +420,49 @@ def test_retry_after_a_concurrent_append_then_give_up_when_bounded(store: EventS
     assert len(calls) == 2
 
 
+def test_retry_on_a_store_of_one_connection_without_autocommit(store: EventStore, dsn: str) -> None:
+    """A conflict must not abort the transaction the store's own connection is in."""
+    stream_id = stream()
+    calls = []
+
+    def interfering(state: Tally) -> list[NewEvent]:
+        calls.append(state.total)
+        if len(calls) == 1:
+            store.append(stream_id, [NewEvent("Added", {"value": 10})])
+        return add(state, 1)
+
+    tally = make_tally()
+    tally.handler(interfering)
+    with psycopg.connect(dsn) as conn:
+        after = Repository(EventStore(conn), tally).execute(stream_id, interfering)
+        conn.commit()
+    assert calls == [0, 10]
+    assert (after.state.total, after.version) == (11, 1)
+    assert Repository(store, tally).load(stream_id).state.total == 11
+
+
+def test_a_conflict_in_a_repeatable_read_transaction_is_not_retried_in_it(
+    store: EventStore, dsn: str
+) -> None:
+    stream_id = stream()
+    calls = []
+
+    def interfering(state: Tally) -> list[NewEvent]:
+        calls.append(state.total)
+        store.append(stream_id, [NewEvent("Added", {"value": 10})])  # commits after our snapshot
+        return add(state, 1)
+
+    tally = make_tally()
+    tally.handler(interfering)
+    with psycopg.connect(dsn) as conn:
+        conn.execute("set transaction isolation level repeatable read")
+        with pytest.raises(WrongExpectedVersion) as raised:
+            Repository(store, tally, retry=RetryPolicy(attempts=5)).execute(stream_id, interfering, conn=conn)
+        conn.rollback()
+    assert raised.value.actual is None
+    assert calls == [0], "a retry inside the same snapshot cannot succeed"
+
+
 def test_concurrent_execute_loses_no_update(dsn: str) -> None:
     stream_id = stream()
     writers, commands = 6, 15

@@ -429,3 +429,9 @@ def test_a_stopped_projection_still_catches_up_and_rebuilds(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute("select status, count(*) from order_status group by status").fetchall()
     assert dict(rows) == expected_counts(15)
+
+
+def test_a_lone_string_of_event_types_is_refused() -> None:
+    with pytest.raises(TypeError):
+        LogFilter(event_types="OrderPlaced")
+    assert LogFilter(event_types=["OrderPlaced"]).event_types == ["OrderPlaced"]

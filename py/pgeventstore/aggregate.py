@@ -398,8 +398,10 @@ def _execute_steps(
             _, recorded_at = yield _Save(
                 stream_id, decided, current.version, snapshot, aggregate_type.state_version
             )
-        except WrongExpectedVersion:
-            if attempt == retry.attempts:
+        except WrongExpectedVersion as conflict:
+            # actual is None when the caller's REPEATABLE READ or SERIALIZABLE transaction
+            # cannot see the new version: every retry in it would fail the same way.
+            if attempt == retry.attempts or conflict.actual is None:
                 raise
             yield _Sleep(retry.delay(attempt))
             attempt += 1
@@ -493,21 +495,27 @@ class Repository(_RepositoryBase[S, EventStore]):
         if isinstance(step, _Sleep):
             time.sleep(step.seconds)
             return None
-        if step.snapshot is None and conn is None:
-            return self.store.run(step.append(self.store.calls))
-        # On the caller's connection this is a savepoint: a conflict rolls back only the
-        # attempt, and the caller's transaction stays usable for the retry.
-        with self.store.connection(conn) as c, c.transaction():
-            result, recorded_at = self.store.run(step.append(self.store.calls), c)
-            if step.snapshot is not None:
-                self.store.save_snapshot(
-                    step.stream_id,
-                    result.stream_version,
-                    step.snapshot(recorded_at),
-                    step.schema_version,
-                    conn=c,
-                )
+        with self.store.connection(conn) as c:
+            if step.snapshot is None and _statement_is_transaction(c):
+                return self.store.run(step.append(self.store.calls), c)
+            # Inside a transaction this is a savepoint: a conflict rolls back only the
+            # attempt, and the caller's transaction stays usable for the retry.
+            with c.transaction():
+                result, recorded_at = self.store.run(step.append(self.store.calls), c)
+                if step.snapshot is not None:
+                    self.store.save_snapshot(
+                        step.stream_id,
+                        result.stream_version,
+                        step.snapshot(recorded_at),
+                        step.schema_version,
+                        conn=c,
+                    )
         return result, recorded_at
+
+
+def _statement_is_transaction(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    """Whether one statement on ``conn`` commits on its own, so a failed one harms nothing."""
+    return conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
 class AsyncRepository(_RepositoryBase[S, AsyncEventStore]):
@@ -541,19 +549,20 @@ class AsyncRepository(_RepositoryBase[S, AsyncEventStore]):
         if isinstance(step, _Sleep):
             await asyncio.sleep(step.seconds)
             return None
-        if step.snapshot is None and conn is None:
-            return await self.store.run(step.append(self.store.calls))
-        # A savepoint on the caller's connection: see Repository._perform.
-        async with self.store.connection(conn) as c, c.transaction():
-            result, recorded_at = await self.store.run(step.append(self.store.calls), c)
-            if step.snapshot is not None:
-                await self.store.save_snapshot(
-                    step.stream_id,
-                    result.stream_version,
-                    step.snapshot(recorded_at),
-                    step.schema_version,
-                    conn=c,
-                )
+        async with self.store.connection(conn) as c:
+            if step.snapshot is None and _statement_is_transaction(c):
+                return await self.store.run(step.append(self.store.calls), c)
+            # A savepoint inside a transaction: see Repository._perform.
+            async with c.transaction():
+                result, recorded_at = await self.store.run(step.append(self.store.calls), c)
+                if step.snapshot is not None:
+                    await self.store.save_snapshot(
+                        step.stream_id,
+                        result.stream_version,
+                        step.snapshot(recorded_at),
+                        step.schema_version,
+                        conn=c,
+                    )
         return result, recorded_at
 
 

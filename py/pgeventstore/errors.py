@@ -33,7 +33,11 @@ class InvalidArgument(EventStoreError):
 
 
 class StreamNotFound(EventStoreError):
-    """ES404: the stream has no events where one is required."""
+    """ES404: what the call names does not exist.
+
+    A stream where one with events is required (e.g. saving a snapshot), or a global log
+    position (a cursor or checkpoint) that names no stored event; the message says which.
+    """
 
     sqlstate = "ES404"
 

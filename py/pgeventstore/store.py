@@ -110,6 +110,11 @@ class LogFilter:
     event_types: Sequence[str] | None = None
     group: ConsumerGroup | None = None
 
+    def __post_init__(self) -> None:
+        # A lone string is a Sequence[str] too, and would filter on its characters.
+        if isinstance(self.event_types, str):
+            raise TypeError(f"event_types must be a sequence of names, not the string {self.event_types!r}")
+
     def query(self, after: int, limit: int) -> tuple[str, tuple[Any, ...]]:
         """The SQL and parameters reading ``limit`` events after the cursor ``after``."""
         types = list(self.event_types) if self.event_types is not None else None

@@ -395,6 +395,8 @@ class Projection(_SyncFollower[ProjectionHandler]):
                 self._take_turn(conn)
                 self.reset(conn)
                 current = store.load_checkpoint(self.name)
-                if current:
-                    store.save_checkpoint(self.name, 0, current)
+                if current and not store.save_checkpoint(self.name, 0, current):
+                    # Raising rolls the reset back with the transaction: the read model and
+                    # its checkpoint stay in step.
+                    raise CheckpointLost(f"projection {self.name!r}: the checkpoint moved during rebuild")
             return self._follow(conn, None, live=False)
