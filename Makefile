@@ -12,8 +12,8 @@ test: $(STAMP) lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check py tests conftest.py
-	$(VENV)/bin/ruff format --check py tests conftest.py
+	$(VENV)/bin/ruff check py tests scripts conftest.py
+	$(VENV)/bin/ruff format --check py tests scripts conftest.py
 	$(VENV)/bin/mypy
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
