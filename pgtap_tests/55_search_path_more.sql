@@ -36,24 +36,34 @@ end;
 $$;
 create temp table saves (caller text, step integer, saved boolean);
 
--- What a normal caller sees, to compare with later.
-create temp table n_read_all as select * from eventstore.read_all();
-create temp table n_read_page as select * from eventstore.read_all(2, 2);
-create temp table n_read_types as select * from eventstore.read_all(0, 100, array['OrderShipped']);
-create temp table n_read_all_category as select * from eventstore.read_all(0, 100, null, 'order');
-create temp table n_read_category as select * from eventstore.read_category('order', 1);
-create temp table n_read_group as
-select k as member, r.* from pg_catalog.generate_series(0, 1) k, eventstore.read_category('order', 0, 100, k, 2) r;
-create temp table n_scalars as
+-- What one caller sees (tables <prefix>_*, checkpoint <prefix>-sub, rows in saves), run
+-- under whatever search_path the caller has set: the statements are parsed when executed.
+create function pg_temp.capture(p_prefix text, p_caller text)
+returns void
+language plpgsql
+as $f$
+declare
+    v_statement text;
+begin
+    -- %1$s: the prefix of the result tables, %2$L: the caller in saves, %3$L: its checkpoint.
+    foreach v_statement in array array[
+        $s$create temp table %1$s_read_all as select * from eventstore.read_all()$s$,
+        $s$create temp table %1$s_read_page as select * from eventstore.read_all(2, 2)$s$,
+        $s$create temp table %1$s_read_types as select * from eventstore.read_all(0, 100, array['OrderShipped'])$s$,
+        $s$create temp table %1$s_read_all_category as select * from eventstore.read_all(0, 100, null, 'order')$s$,
+        $s$create temp table %1$s_read_category as select * from eventstore.read_category('order', 1)$s$,
+        $s$create temp table %1$s_read_group as
+select k as member, r.* from pg_catalog.generate_series(0, 1) k, eventstore.read_category('order', 0, 100, k, 2) r$s$,
+        $s$create temp table %1$s_scalars as
 select eventstore.load_checkpoint('setup-sub') as loaded, eventstore.load_checkpoint('absent-sub') as absent,
        eventstore.is_processed(3, 2) as p_3_2, eventstore.is_processed(2, 3) as p_2_3,
        eventstore.is_processed(0, 1) as p_0_1, eventstore.is_processed(5, 5) as p_5_5,
-       eventstore.is_processed(5, 999) as p_missing;
-create temp table n_lag as select * from eventstore.subscription_lag();
-create temp table n_streams as select * from eventstore.list_streams();
-create temp table n_streams_page as select * from eventstore.list_streams('order', 1, 'order-2');
-create temp table n_stats as select * from eventstore.stats();
-create temp table n_errors as
+       eventstore.is_processed(5, 999) as p_missing$s$,
+        $s$create temp table %1$s_lag as select * from eventstore.subscription_lag()$s$,
+        $s$create temp table %1$s_streams as select * from eventstore.list_streams()$s$,
+        $s$create temp table %1$s_streams_page as select * from eventstore.list_streams('order', 1, 'order-2')$s$,
+        $s$create temp table %1$s_stats as select * from eventstore.stats()$s$,
+        $s$create temp table %1$s_errors as
 select pg_temp.error_of($q$select eventstore.read_all(-1)$q$) as read_negative,
        pg_temp.error_of($q$select eventstore.read_all(999)$q$) as read_unknown,
        pg_temp.error_of($q$select eventstore.read_all(0, 0)$q$) as read_zero,
@@ -66,13 +76,21 @@ select pg_temp.error_of($q$select eventstore.read_all(-1)$q$) as read_negative,
        pg_temp.error_of($q$select eventstore.is_processed(999, 1)$q$) as processed_unknown,
        pg_temp.error_of($q$select eventstore.list_streams(null, 0)$q$) as streams_zero,
        pg_temp.error_of($q$select eventstore.list_streams(after => 'order-404')$q$) as streams_unknown,
-       pg_temp.error_of($q$select eventstore.list_streams(after => E'order\n1')$q$) as streams_bad_after;
-insert into saves values ('normal', 1, eventstore.save_checkpoint('n-sub', 2));
-insert into saves values ('normal', 2, eventstore.save_checkpoint('n-sub', 1));
-insert into saves values ('normal', 3, eventstore.save_checkpoint('n-sub', 4));
-insert into saves values ('normal', 4, eventstore.save_checkpoint('n-sub', 5, 3));
-insert into saves values ('normal', 5, eventstore.save_checkpoint('n-sub', 5, 4));
-insert into saves values ('normal', 6, eventstore.save_checkpoint('n-sub', 5));
+       pg_temp.error_of($q$select eventstore.list_streams(after => E'order\n1')$q$) as streams_bad_after$s$,
+        $s$insert into pg_temp.saves values (%2$L, 1, eventstore.save_checkpoint(%3$L, 2))$s$,
+        $s$insert into pg_temp.saves values (%2$L, 2, eventstore.save_checkpoint(%3$L, 1))$s$,
+        $s$insert into pg_temp.saves values (%2$L, 3, eventstore.save_checkpoint(%3$L, 4))$s$,
+        $s$insert into pg_temp.saves values (%2$L, 4, eventstore.save_checkpoint(%3$L, 5, 3))$s$,
+        $s$insert into pg_temp.saves values (%2$L, 5, eventstore.save_checkpoint(%3$L, 5, 4))$s$,
+        $s$insert into pg_temp.saves values (%2$L, 6, eventstore.save_checkpoint(%3$L, 5))$s$
+    ] loop
+        execute pg_catalog.format(v_statement, p_prefix, p_caller, pg_catalog.concat(p_prefix, '-sub'));
+    end loop;
+end;
+$f$;
+
+-- What a normal caller sees, to compare with later.
+select pg_temp.capture('n', 'normal');
 
 -- Hostile look-alikes in public: each would break an unqualified call in an unpinned function.
 create function public.length(text) returns integer language sql immutable return 1;
@@ -125,42 +143,7 @@ create temp table h_effective as
 select strpos('a-b', '-') as pos, 2::bigint > 1::bigint as gt,
        (select count(*) from checkpoints where subscription = 'nobody') as checkpoints;
 
-create temp table h_read_all as select * from eventstore.read_all();
-create temp table h_read_page as select * from eventstore.read_all(2, 2);
-create temp table h_read_types as select * from eventstore.read_all(0, 100, array['OrderShipped']);
-create temp table h_read_all_category as select * from eventstore.read_all(0, 100, null, 'order');
-create temp table h_read_category as select * from eventstore.read_category('order', 1);
-create temp table h_read_group as
-select k as member, r.* from pg_catalog.generate_series(0, 1) k, eventstore.read_category('order', 0, 100, k, 2) r;
-create temp table h_scalars as
-select eventstore.load_checkpoint('setup-sub') as loaded, eventstore.load_checkpoint('absent-sub') as absent,
-       eventstore.is_processed(3, 2) as p_3_2, eventstore.is_processed(2, 3) as p_2_3,
-       eventstore.is_processed(0, 1) as p_0_1, eventstore.is_processed(5, 5) as p_5_5,
-       eventstore.is_processed(5, 999) as p_missing;
-create temp table h_lag as select * from eventstore.subscription_lag();
-create temp table h_streams as select * from eventstore.list_streams();
-create temp table h_streams_page as select * from eventstore.list_streams('order', 1, 'order-2');
-create temp table h_stats as select * from eventstore.stats();
-create temp table h_errors as
-select pg_temp.error_of($q$select eventstore.read_all(-1)$q$) as read_negative,
-       pg_temp.error_of($q$select eventstore.read_all(999)$q$) as read_unknown,
-       pg_temp.error_of($q$select eventstore.read_all(0, 0)$q$) as read_zero,
-       pg_temp.error_of($q$select eventstore.read_category('order-1')$q$) as category_dash,
-       pg_temp.error_of($q$select eventstore.read_category('order', 0, 10, 2, 2)$q$) as group_member,
-       pg_temp.error_of($q$select eventstore.save_checkpoint('', 1)$q$) as checkpoint_name,
-       pg_temp.error_of($q$select eventstore.save_checkpoint('x-sub', 999)$q$) as checkpoint_unknown,
-       pg_temp.error_of($q$select eventstore.save_checkpoint('x-sub', 1, -1)$q$) as checkpoint_expected,
-       pg_temp.error_of($q$select eventstore.is_processed(1, 0)$q$) as processed_zero,
-       pg_temp.error_of($q$select eventstore.is_processed(999, 1)$q$) as processed_unknown,
-       pg_temp.error_of($q$select eventstore.list_streams(null, 0)$q$) as streams_zero,
-       pg_temp.error_of($q$select eventstore.list_streams(after => 'order-404')$q$) as streams_unknown,
-       pg_temp.error_of($q$select eventstore.list_streams(after => E'order\n1')$q$) as streams_bad_after;
-insert into saves values ('hostile', 1, eventstore.save_checkpoint('h-sub', 2));
-insert into saves values ('hostile', 2, eventstore.save_checkpoint('h-sub', 1));
-insert into saves values ('hostile', 3, eventstore.save_checkpoint('h-sub', 4));
-insert into saves values ('hostile', 4, eventstore.save_checkpoint('h-sub', 5, 3));
-insert into saves values ('hostile', 5, eventstore.save_checkpoint('h-sub', 5, 4));
-insert into saves values ('hostile', 6, eventstore.save_checkpoint('h-sub', 5));
+select pg_temp.capture('h', 'hostile');
 create temp table h_saved as select eventstore.load_checkpoint('h-sub') as loaded;
 
 -- An empty search_path: nothing resolves unless qualified.
