@@ -85,7 +85,7 @@ def test_store_checkpoint_methods(dsn: str) -> None:
 def test_subscription_delivers_at_least_once_across_a_failing_handler(dsn: str) -> None:
     with EventStore(dsn) as store:
         place_orders(store, 30)
-    total = len(list(EventStore(dsn).read_all()))
+        total = len(list(store.read_all()))
     delivered: list[RecordedEvent] = []
     failures = {12}
 
@@ -101,7 +101,8 @@ def test_subscription_delivers_at_least_once_across_a_failing_handler(dsn: str) 
     assert len(delivered) == 12
     assert subscription.catch_up() == total - 10  # the failed batch (events 10-19) comes again
     ids = [e.id for e in delivered]
-    assert set(ids) == {e.id for e in EventStore(dsn).read_all()}
+    with EventStore(dsn) as store:
+        assert set(ids) == {e.id for e in store.read_all()}
     assert len(ids) - len(set(ids)) == 2, "exactly the two handled events of the failed batch repeat"
     assert subscription.catch_up() == 0
 
@@ -349,7 +350,7 @@ def test_two_projection_instances_race_without_double_counting(dsn: str) -> None
         thread.join()
     with psycopg.connect(dsn, autocommit=True) as conn:
         assert conn.execute("select count(*) from tally").fetchone() == (
-            len(list(EventStore(dsn).read_all())),
+            len(list(EventStore(conn).read_all())),
         )
 
 
