@@ -3,10 +3,14 @@
 begin;
 select plan(25);
 
+-- One row through OUT parameters (a RETURNS TABLE function builds a tuplestore per call);
+-- select * from append_to_stream(...) shows the same three columns either way.
 select is(pg_get_function_arguments('eventstore.append_to_stream(text, bigint, jsonb)'::regprocedure),
-          'stream_id text, expected_version bigint, events jsonb', 'append_to_stream arguments');
+          'stream_id text, expected_version bigint, events jsonb, '
+          'OUT stream_version bigint, OUT first_position bigint, OUT last_position bigint',
+          'append_to_stream arguments and its one result row');
 select is(pg_get_function_result('eventstore.append_to_stream(text, bigint, jsonb)'::regprocedure),
-          'TABLE(stream_version bigint, first_position bigint, last_position bigint)', 'append_to_stream result');
+          'record', 'append_to_stream returns one record, not a set');
 select volatility_is('eventstore', 'append_to_stream', array['text', 'bigint', 'jsonb'], 'volatile',
                      'append_to_stream is volatile');
 

@@ -167,7 +167,7 @@ select throws_ok($$select eventstore.save_snapshot('valid-1', null, '{}')$$, 'ES
 
 -- None of the rejected calls wrote anything.
 select results_eq(
-    $$select stream_id collate "default", version from eventstore.streams order by stream_id$$,
+    $$select stream_id collate "default", max(version) from eventstore.events group by stream_id order by stream_id$$,
     $$values ('big-1'::text, 9999::bigint), (repeat('s', 255), 0), ('valid-1', 4), (repeat('é', 255), 0)$$,
     'only the accepted appends are stored');
 select is_empty($$select * from eventstore.snapshots$$, 'no snapshot was stored');

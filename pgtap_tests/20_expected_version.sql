@@ -47,8 +47,8 @@ select throws_ok($$select eventstore.append_to_stream('s-1', 0, '[{"type": "A", 
 select throws_ok($$select eventstore.append_to_stream('s-absent', 0, '[{"type": "A", "data": 1}]')$$,
                  'ES409', null, 'version 0 on an absent stream is ES409');
 select is(eventstore.stream_version('s-absent'), -1::bigint, 'the failed appends did not create s-absent');
-select is_empty($$select 1 from eventstore.streams where stream_id = 's-absent'$$,
-                'no streams row for s-absent');
+select is_empty($$select 1 from eventstore.events where stream_id = 's-absent'$$,
+                'no event for s-absent');
 
 -- NULL: any version, absent or not.
 select is((select stream_version from eventstore.append_to_stream('s-any', null, '[{"type": "A", "data": 1}]')),

@@ -147,9 +147,9 @@ select is_empty($$select 1 from eventstore.events where event_id = '00000000-000
 select is((select min(transaction_id) from eventstore.events), pg_current_xact_id(),
           'hostile: events record the real transaction id');
 select is((select min(recorded_at) from eventstore.events), now(), 'hostile: events record the real time');
-select results_eq($$select stream_id collate "default", version from eventstore.streams order by stream_id$$,
+select results_eq($$select stream_id collate "default", max(version) from eventstore.events group by stream_id order by stream_id$$,
                   $$values ('empty-1'::text, 0::bigint), ('hij-1', 2), ('hij-2', 1)$$,
-                  'hostile: the store''s streams rows are right');
+                  'hostile: the store''s streams are right');
 select is((select count(*) from public.events) + (select count(*) from pg_temp.events), 0::bigint,
           'hostile: nothing was written to the look-alike events tables');
 select results_eq($$select stream_id, version from public.streams order by 1$$,

@@ -8,10 +8,11 @@ select eventstore.append_to_stream('user-1', -1, '[{"type": "Registered", "data"
 select eventstore.append_to_stream('solo', -1, '[{"type": "Started", "data": {}}]');
 -- One transaction gives every stream the same now(): spread the creation times so the
 -- order under test is the creation order, not only the tie-break on stream_id.
-update eventstore.streams s
-   set created_at = '2026-01-01'::timestamptz + (x.n || ' minutes')::interval
+set local eventstore.permit_event_change = on;
+update eventstore.events e
+   set recorded_at = '2026-01-01'::timestamptz + (x.n || ' minutes')::interval
   from (values ('order-1', 1), ('order-2', 2), ('user-1', 3), ('solo', 4)) as x(id, n)
- where s.stream_id = x.id;
+ where e.stream_id = x.id;
 
 select results_eq(
     $$select stream_id, version from eventstore.list_streams()$$,
@@ -43,7 +44,7 @@ select results_eq(
     $$values ('order-2'), ('order-1')$$,
     'a stream created during paging does not shift later pages');
 
-update eventstore.streams set created_at = '2026-01-01' where stream_id in ('order-1', 'order-2');
+update eventstore.events set recorded_at = '2026-01-01' where stream_id in ('order-1', 'order-2') and version = 0;
 select results_eq(
     $$select stream_id from eventstore.list_streams('order', after => 'order-2')$$,
     $$values ('order-1')$$,

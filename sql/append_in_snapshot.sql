@@ -2,10 +2,11 @@
 -- a REPEATABLE READ or SERIALIZABLE transaction, which append_to_stream hands itself to.
 --
 -- Such a transaction reads one snapshot for its whole life. When another transaction
--- appended to the stream and committed after that snapshot was taken, PostgreSQL refuses
--- the write with 40001 (serialization failure): the stream moved on, but this transaction
--- cannot see where to. Guarantees: a serialization failure raised during the append
--- reaches the caller as the store's conflict error ES409 instead of 40001; DETAIL has
+-- appended to the stream and committed after that snapshot was taken, the append finds
+-- the version it means to write taken, and PostgreSQL refuses the write: with 23505 on
+-- the (stream_id, version) key or 40001 (serialization failure). The stream moved on, but
+-- this transaction cannot see where to. Guarantees: either error raised during the append
+-- reaches the caller as the store's conflict error ES409 instead; DETAIL has
 -- actual_version null (nothing newer is visible from this snapshot) and the HINT says to
 -- retry in a new transaction. A SERIALIZABLE transaction may still fail at COMMIT with
 -- 40001 because of what it read: PostgreSQL decides that after every function returned. The append itself runs in a
@@ -25,17 +26,22 @@ declare
     p_stream_id alias for $1;
     p_expected alias for $2;
     p_events alias for $3;
+    v_constraint text;
 begin
     -- Transaction-local, and undone with the subtransaction if the append fails: tells
     -- append_to_stream that it already runs under this guard.
     perform set_config('eventstore.append_in_snapshot', 'on', true);
     return query select * from eventstore.append_to_stream(p_stream_id, p_expected, p_events);
     perform set_config('eventstore.append_in_snapshot', 'off', true);
-exception when serialization_failure then
+exception when serialization_failure or unique_violation then
+    get stacked diagnostics v_constraint = constraint_name;
+    if v_constraint is distinct from 'events_stream_version_key' and sqlstate = '23505' then
+        raise;
+    end if;
     raise exception using
         errcode = 'ES409',
         message = format('wrong expected version for stream %s: a concurrent transaction changed what '
-                         'this %s transaction read (PostgreSQL reported a serialization failure)',
+                         'this %s transaction read (PostgreSQL refused the write)',
                          quote_literal(p_stream_id), current_setting('transaction_isolation')),
         detail = json_build_object('stream_id', p_stream_id,
                                    'expected_version', p_expected,

@@ -14,31 +14,42 @@
 --   SERIALIZABLE transaction through eventstore.append_in_snapshot, with actual_version
 --   null because the new version is not visible from the transaction's snapshot; a
 --   SERIALIZABLE transaction can still fail at COMMIT, as any can).
---   Every call first takes the stream's transaction-scoped advisory lock (key
---   eventstore.stream_lock_key), then its row in eventstore.streams, always in that
---   order, so calls with and without ids cannot deadlock each other. Writers serialize
---   only on these two per-stream locks: writers to other streams, of the same category
---   or not, never wait for each other.
+--   Every call takes the stream's transaction-scoped advisory lock (key
+--   eventstore.stream_lock_key) before it reads the stream, and reads it with a snapshot
+--   taken after the lock, so it sees every append that held the lock before it. That lock
+--   is the only one writers wait for: writers to other streams, of the same category or
+--   not, never wait for each other. A stream is its events: its version is the version of
+--   its last event (the unique index on (stream_id, version) finds it).
 -- * Idempotent retry: when every event carries an id and exactly those ids are stored in
 --   this stream, in that order, directly after expected_version (anywhere for NULL and
 --   -2), the original result is returned and nothing is written. A partial or
 --   out-of-place match is ES409; an id stored in another stream is ES412. The check runs
 --   under the stream's advisory lock, so concurrent retries see each other.
 -- * Errors: ES400 invalid argument, ES409 wrong expected version (DETAIL is a JSON object
---   with stream_id, expected_version and actual_version), ES412 duplicate event id.
+--   with stream_id, expected_version and actual_version), ES412 duplicate event id,
+--   ES503 the cluster's transaction ids are behind the stored ones (a restore into
+--   another cluster; checked at a session's first append by eventstore.check_log_order).
 --   A failed call writes nothing.
--- * Global log order: the events' transaction_id is greatest(this transaction's id, the
---   stream's log_transaction_id), stored back into the stream's row, so an older
---   transaction appending after a newer one committed to the stream still sorts after it
---   in (transaction_id, global_position) order (see migrations/0002.global-log.sql).
+-- * Global log order: events are recorded with the transaction id (transaction_id)
+--   greatest(this transaction's id, the id recorded with the stream's last event), so an
+--   older transaction appending after a newer one committed to the stream still sorts
+--   after it in (transaction_id, global_position) order (see
+--   migrations/0002.global-log.sql).
 -- * With the setting eventstore.notify = 'on', the transaction sends one NOTIFY on the
 --   channel 'eventstore' (PostgreSQL folds identical notifications of a transaction).
+--
+-- Speed: the common call (READ COMMITTED, one event without an id) passes all argument
+-- rules in one inlined expression, takes the lock, reads the stream's last version (not
+-- even that for -1) and inserts one row; every other call goes through the checks that
+-- say what is wrong (docs/performance.md has the measurements).
 create or replace function eventstore.append_to_stream(
     stream_id text,
     expected_version bigint,
-    events jsonb
+    events jsonb,
+    out stream_version bigint,
+    out first_position bigint,
+    out last_position bigint
 )
-returns table (stream_version bigint, first_position bigint, last_position bigint)
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
@@ -47,133 +58,136 @@ declare
     p_stream_id alias for $1;
     p_expected alias for $2;
     p_events alias for $3;
-    v_count integer;
+    v_count integer := 1;
     v_ids uuid[];
-    v_new_version bigint;
-    v_log_xid xid8;
+    v_last bigint := -1;
+    v_prior_xid xid8;
     v_inserted integer;
-    v_first bigint;
-    v_last bigint;
     v_duplicate uuid;
     v_other_stream text;
 begin
-    -- Calls of void functions sit in IF conditions: plpgsql evaluates those as simple
-    -- expressions, several times cheaper than PERFORM, which runs a whole query
-    -- (docs/performance.md has the numbers).
-    if current_setting('transaction_isolation') <> 'read committed'
-       and current_setting('eventstore.append_in_snapshot', true) is distinct from 'on' then
-        return query select * from eventstore.append_in_snapshot(p_stream_id, p_expected, p_events);
-        return;
+    -- plpgsql sets up every expression again in each transaction, so this path is written
+    -- in as few statements and calls as it can be. The common call (READ COMMITTED, one
+    -- event without an id) passes one expression of inlined rules; any other (NULL
+    -- arguments included) takes the checks below, which say what is wrong.
+    if (current_setting('transaction_isolation') = 'read committed'
+        and eventstore.stream_id_is_valid(p_stream_id)
+        and (p_expected is null or p_expected >= -2)
+        and eventstore.is_plain_batch(p_events)) is not true then
+        if current_setting('transaction_isolation') <> 'read committed'
+           and current_setting('eventstore.append_in_snapshot', true) is distinct from 'on' then
+            select a.stream_version, a.first_position, a.last_position
+              into stream_version, first_position, last_position
+              from eventstore.append_in_snapshot(p_stream_id, p_expected, p_events) a;
+            return;
+        end if;
+        -- Calls of void functions sit in IF conditions: plpgsql evaluates those as simple
+        -- expressions, several times cheaper than PERFORM, which runs a whole query.
+        if eventstore.check_stream_id(p_stream_id) is null then end if;
+        if p_expected < -2 then
+            raise exception using
+                errcode = 'ES400',
+                message = format('expected version must be NULL, -1, -2 or >= 0, got %s', p_expected),
+                hint = 'Use NULL for any version, -1 for no stream, -2 for an existing stream, '
+                       'or the version of the stream''s last event.';
+        end if;
+        v_ids := eventstore.check_events(p_events);
+        v_count := jsonb_array_length(p_events);
     end if;
-    if eventstore.check_stream_id(p_stream_id) is null then end if;
-    if p_expected < -2 then
-        raise exception using
-            errcode = 'ES400',
-            message = format('expected version must be NULL, -1, -2 or >= 0, got %s', p_expected),
-            hint = 'Use NULL for any version, -1 for no stream, -2 for an existing stream, '
-                   'or the version of the stream''s last event.';
-    end if;
-
-    v_ids := eventstore.check_events(p_events);
-    v_count := jsonb_array_length(p_events);
 
     -- Taken whether or not the batch carries ids: a lock order that depended on the batch
     -- would let a retry and a plain append in two transactions deadlock on one stream.
-    if pg_advisory_xact_lock(eventstore.stream_lock_key(p_stream_id)) is null then end if;
+    if pg_advisory_xact_lock(eventstore.stream_lock_key(p_stream_id)) is null
+       or current_setting('eventstore.log_order_checked', true) is distinct from 'on' then
+        if eventstore.check_log_order() is null then end if;
+    end if;
 
     if v_ids is not null and array_position(v_ids, null) is null then
         select r.stream_version, r.first_position, r.last_position
           into stream_version, first_position, last_position
           from eventstore.find_stored_batch(p_stream_id, p_expected, v_ids) r;
         if found then
-            return next;
             return;
         end if;
     end if;
 
-    if p_expected is null then
-        insert into eventstore.streams as s (stream_id, version, log_transaction_id)
-        values (p_stream_id, v_count - 1, pg_current_xact_id())
-        on conflict on constraint streams_pkey
-        do update set version = s.version + v_count, updated_at = now(),
-                      log_transaction_id = greatest(s.log_transaction_id, pg_current_xact_id())
-        returning s.version, s.log_transaction_id into v_new_version, v_log_xid;
-    elsif p_expected = -1 then
-        insert into eventstore.streams as s (stream_id, version, log_transaction_id)
-        values (p_stream_id, v_count - 1, pg_current_xact_id())
-        on conflict on constraint streams_pkey do nothing
-        returning s.version, s.log_transaction_id into v_new_version, v_log_xid;
-    elsif p_expected = -2 then
-        update eventstore.streams s
-           set version = s.version + v_count, updated_at = now(),
-               log_transaction_id = greatest(s.log_transaction_id, pg_current_xact_id())
-         where s.stream_id = p_stream_id
-        returning s.version, s.log_transaction_id into v_new_version, v_log_xid;
-    else
-        update eventstore.streams s
-           set version = s.version + v_count, updated_at = now(),
-               log_transaction_id = greatest(s.log_transaction_id, pg_current_xact_id())
-         where s.stream_id = p_stream_id and s.version = p_expected
-        returning s.version, s.log_transaction_id into v_new_version, v_log_xid;
+    -- Read after the lock, so with a snapshot that sees every append that held it before.
+    -- The events are recorded with greatest(this transaction's id, the stream's last
+    -- recorded id). A new stream needs no read for one event without an id: the insert
+    -- finds an existing stream by its version 0 (ON CONFLICT) and then writes nothing, so
+    -- the ES409 reports the stream as it is (a batch could write its later events).
+    if p_expected is distinct from -1 or v_ids is not null or v_count > 1 then
+        select e.version, e.transaction_id
+          into v_last, v_prior_xid
+          from eventstore.events e
+         where e.stream_id = p_stream_id
+         order by e.version desc
+         limit 1;
+        v_last := coalesce(v_last, -1);
+        -- NULL (any version) matches whatever the stream holds; -2 any version but -1.
+        if p_expected <> v_last and not (p_expected = -2 and v_last >= 0) then
+            perform eventstore.raise_wrong_expected_version(p_stream_id, p_expected);
+        end if;
     end if;
-
-    if v_new_version is null then
-        perform eventstore.raise_wrong_expected_version(p_stream_id, p_expected);
-    end if;
+    stream_version := v_last + v_count;
 
     if v_ids is null then
-        -- Generated ids cannot collide, so these inserts need no ON CONFLICT arbiter (its
-        -- pre-check probes the index once more per event), and one event needs no set
-        -- function: together a third of the cost of a one-event append.
+        -- Generated ids cannot collide: the only conflict is on the version, an existing
+        -- stream when -1 was expected. One event needs no set function.
         if v_count = 1 then
             insert into eventstore.events
                 (stream_id, version, event_id, event_type, data, metadata, transaction_id)
             values (p_stream_id,
-                    v_new_version,
+                    stream_version,
                     gen_random_uuid(),
                     p_events -> 0 ->> 'type',
                     p_events -> 0 -> 'data',
                     nullif(p_events -> 0 -> 'metadata', 'null'::jsonb),
-                    v_log_xid)
-            returning global_position into v_first;
-            v_last := v_first;
+                    greatest(pg_current_xact_id(), v_prior_xid))
+            on conflict on constraint events_stream_version_key do nothing
+            returning global_position, global_position into first_position, last_position;
+            v_inserted := case when found then 1 else 0 end;
         else
             with inserted as (
                 insert into eventstore.events
                     (stream_id, version, event_id, event_type, data, metadata, transaction_id)
                 select p_stream_id,
-                       v_new_version - v_count + x.n,
+                       stream_version - v_count + x.n,
                        gen_random_uuid(),
                        x.event ->> 'type',
                        x.event -> 'data',
                        nullif(x.event -> 'metadata', 'null'::jsonb),
-                       v_log_xid
+                       greatest(pg_current_xact_id(), v_prior_xid)
                   from jsonb_array_elements(p_events) with ordinality as x(event, n)
                  order by x.n
+                on conflict on constraint events_stream_version_key do nothing
                 returning global_position
             )
-            select min(i.global_position), max(i.global_position)
-              into v_first, v_last
+            select count(*), min(i.global_position), max(i.global_position)
+              into v_inserted, first_position, last_position
               from inserted i;
+        end if;
+        if v_inserted < v_count then
+            perform eventstore.raise_wrong_expected_version(p_stream_id, p_expected);
         end if;
     else
         with inserted as (
             insert into eventstore.events
                 (stream_id, version, event_id, event_type, data, metadata, transaction_id)
             select p_stream_id,
-                   v_new_version - v_count + x.n,
+                   stream_version - v_count + x.n,
                    coalesce(v_ids[x.n], gen_random_uuid()),
                    x.event ->> 'type',
                    x.event -> 'data',
                    nullif(x.event -> 'metadata', 'null'::jsonb),
-                   v_log_xid
+                   greatest(pg_current_xact_id(), v_prior_xid)
               from jsonb_array_elements(p_events) with ordinality as x(event, n)
              order by x.n
             on conflict on constraint events_event_id_key do nothing
             returning global_position
         )
         select count(*), min(i.global_position), max(i.global_position)
-          into v_inserted, v_first, v_last
+          into v_inserted, first_position, last_position
           from inserted i;
 
         if v_inserted < v_count then
@@ -182,7 +196,7 @@ begin
               from eventstore.events e
              where e.event_id = any (v_ids)
                -- not a row this statement inserted a moment ago
-               and not (e.stream_id = p_stream_id and e.version > v_new_version - v_count)
+               and not (e.stream_id = p_stream_id and e.version > stream_version - v_count)
              order by e.global_position
              limit 1;
             raise exception using
@@ -196,11 +210,6 @@ begin
     if current_setting('eventstore.notify', true) = 'on' then
         perform pg_notify('eventstore', '');
     end if;
-
-    stream_version := v_new_version;
-    first_position := v_first;
-    last_position := v_last;
-    return next;
 end;
 $$;
 

@@ -9,7 +9,11 @@
 --   any other function (validation helpers, future maintenance) is admin-only;
 -- * it runs as its owner (SECURITY DEFINER) with the search_path its file pinned, so the
 --   roles reach the tables only through the functions. Trigger functions stay SECURITY
---   INVOKER: they must see who changes the table (refuse_event_change checks it).
+--   INVOKER: they must see who changes the table (refuse_event_change checks it). So do
+--   the rule functions in the inlined list: PostgreSQL inlines a SQL function into its
+--   caller only when it is neither SECURITY DEFINER nor has a SET clause. They read no
+--   table, and their SQL-standard bodies were bound to pg_catalog's objects when they were
+--   created, so no search_path can redirect them.
 -- And for every table and sequence: no role but the owner has any privilege.
 -- A name in a list that no function has yet is simply not granted (other files may add it).
 do $grants$
@@ -20,6 +24,7 @@ declare
         'list_streams', 'stats', 'log_cursor', 'consumer_group_member'];
     v_writer constant text[] := array[
         'append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint'];
+    v_inlined constant text[] := array['stream_id_is_valid', 'event_problem', 'is_plain_batch', 'stream_lock_key'];
     v_function record;
 begin
     revoke all on schema eventstore from public;
@@ -38,7 +43,8 @@ begin
            and p.prokind in ('f', 'p')
     loop
         execute pg_catalog.format('alter routine %s security %s', v_function.signature,
-                                  case when v_function.is_trigger then 'invoker' else 'definer' end);
+                                  case when v_function.is_trigger or v_function.name = any (v_inlined)
+                                       then 'invoker' else 'definer' end);
         execute pg_catalog.format(
             'revoke all on routine %s from public, eventstore_reader, eventstore_writer',
             v_function.signature);

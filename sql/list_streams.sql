@@ -9,7 +9,10 @@
 -- Guarantees: paging with after lists every stream that existed when the listing started
 -- exactly once, even while others append (new streams sort first, so they never shift a
 -- later page); ES400 for a max_count outside 1..100000 or an invalid after; ES404 when
--- after names a stream that does not exist. Cost: one scan of eventstore.streams.
+-- after names a stream that does not exist. Cost: the streams come from the index of first
+-- events (events_stream_created_idx, newest first); each listed stream's last event is one
+-- probe of the (stream_id, version) index. A category filter skips the other categories'
+-- entries of that index.
 create or replace function eventstore.list_streams(
     category text default null,
     max_count integer default 100,
@@ -34,9 +37,9 @@ begin
     perform eventstore.check_max_count(p_max_count);
     if p_after is not null then
         perform eventstore.check_stream_id(p_after);
-        select s.created_at into v_after_created
-          from eventstore.streams s
-         where s.stream_id = p_after;
+        select e.recorded_at into v_after_created
+          from eventstore.events e
+         where e.stream_id = p_after and e.version = 0;
         if not found then
             raise exception using
                 errcode = 'ES404',
@@ -45,13 +48,22 @@ begin
         end if;
     end if;
     return query
-        select s.stream_id, s.version, s.created_at, s.updated_at
-          from eventstore.streams s
-         where (p_category is null or eventstore.category(s.stream_id) = p_category)
-           and (p_after is null
-                or (s.created_at, s.stream_id) < (v_after_created, p_after collate "C"))
-         order by s.created_at desc, s.stream_id desc
-         limit p_max_count;
+        select f.stream_id, l.version, f.recorded_at, l.recorded_at
+          from (select e.stream_id, e.recorded_at
+                  from eventstore.events e
+                 where e.version = 0
+                   and (p_category is null or eventstore.category(e.stream_id) = p_category)
+                   and (p_after is null
+                        or (e.recorded_at, e.stream_id) < (v_after_created, p_after collate "C"))
+                 order by e.recorded_at desc, e.stream_id desc
+                 limit p_max_count) f
+          cross join lateral (
+                select e.version, e.recorded_at
+                  from eventstore.events e
+                 where e.stream_id = f.stream_id
+                 order by e.version desc
+                 limit 1) l
+         order by f.recorded_at desc, f.stream_id desc;
 end;
 $$;
 

@@ -3,7 +3,7 @@
 -- Result rows, in this order:
 -- * kind = 'total' (name NULL): every stream, event and snapshot; payload_bytes is the
 --   stored size of all event data and metadata; disk_bytes is the on-disk size of the
---   streams, events and snapshots tables with their indexes and TOAST.
+--   events and snapshots tables with their indexes and TOAST.
 -- * kind = 'category', name = the category: its streams, events, snapshots and
 --   payload_bytes; most events first, then by name.
 -- * kind = 'type', name = the event type: the streams holding such events, the events
@@ -28,15 +28,11 @@ as $$
     with event_rows as (
         select eventstore.category(e.stream_id) as category,
                e.stream_id,
+               e.version,
                e.event_type,
                pg_catalog.pg_column_size(e.data)::bigint
                    + coalesce(pg_catalog.pg_column_size(e.metadata), 0)::bigint as bytes
           from eventstore.events e
-    ),
-    stream_counts as (
-        select eventstore.category(s.stream_id) as category, count(*) as streams
-          from eventstore.streams s
-         group by 1
     ),
     snapshot_counts as (
         select eventstore.category(s.stream_id) as category, count(*) as snapshots
@@ -44,25 +40,24 @@ as $$
          group by 1
     ),
     event_counts as (
-        select r.category, count(*) as events, sum(r.bytes)::bigint as payload_bytes
+        select r.category, count(*) filter (where r.version = 0) as streams,
+               count(*) as events, sum(r.bytes)::bigint as payload_bytes
           from event_rows r
          group by 1
     ),
     result as (
         select 0 as rank, 'total' as kind, null::text as name,
-               (select count(*) from eventstore.streams) as streams,
+               (select count(*) from event_rows r where r.version = 0) as streams,
                (select count(*) from event_rows) as events,
                (select count(*) from eventstore.snapshots) as snapshots,
                (select coalesce(sum(r.bytes), 0)::bigint from event_rows r) as payload_bytes,
-               pg_catalog.pg_total_relation_size('eventstore.streams'::pg_catalog.regclass)
-                   + pg_catalog.pg_total_relation_size('eventstore.events'::pg_catalog.regclass)
+               pg_catalog.pg_total_relation_size('eventstore.events'::pg_catalog.regclass)
                    + pg_catalog.pg_total_relation_size('eventstore.snapshots'::pg_catalog.regclass)
                    as disk_bytes
         union all
-        select 1, 'category', c.category, s.streams, c.events, coalesce(n.snapshots, 0),
+        select 1, 'category', c.category, c.streams, c.events, coalesce(n.snapshots, 0),
                c.payload_bytes, null::bigint
           from event_counts c
-          join stream_counts s on s.category = c.category
           left join snapshot_counts n on n.category = c.category
         union all
         select 2, 'type', r.event_type, count(distinct r.stream_id), count(*), null::bigint,

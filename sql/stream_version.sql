@@ -1,7 +1,8 @@
 -- eventstore.stream_version(stream_id): the version of the stream's last event, -1 when
 -- the stream has no events.
 --
--- Guarantees: one primary-key lookup; ES400 for an invalid stream id.
+-- Guarantees: one probe of the (stream_id, version) index for the stream's last event;
+-- ES400 for an invalid stream id.
 create or replace function eventstore.stream_version(stream_id text)
 returns bigint
 language plpgsql
@@ -14,7 +15,11 @@ declare
 begin
     perform eventstore.check_stream_id(p_stream_id);
     return coalesce(
-        (select s.version from eventstore.streams s where s.stream_id = p_stream_id),
+        (select e.version
+           from eventstore.events e
+          where e.stream_id = p_stream_id
+          order by e.version desc
+          limit 1),
         -1);
 end;
 $$;

@@ -72,7 +72,9 @@ def stored_events(dsn: str, prefix: str) -> dict[str, list[tuple[int, uuid.UUID]
         ).fetchall()
         stream_versions = dict(
             conn.execute(
-                "select stream_id, version from eventstore.streams where stream_id like %s", (prefix + "%",)
+                "select stream_id, eventstore.stream_version(stream_id) from eventstore.events"
+                " where stream_id like %s and version = 0",
+                (prefix + "%",),
             ).fetchall()
         )
     streams: dict[str, list[tuple[int, uuid.UUID]]] = {}
@@ -80,8 +82,8 @@ def stored_events(dsn: str, prefix: str) -> dict[str, list[tuple[int, uuid.UUID]
         streams.setdefault(stream_id, []).append((version, event_id))
     for stream_id, events in streams.items():
         assert [v for v, _ in events] == list(range(len(events))), f"gap or duplicate in {stream_id}"
-        assert stream_versions[stream_id] == len(events) - 1, f"streams row of {stream_id} disagrees"
-    assert set(stream_versions) == set(streams), "a streams row without events, or events without one"
+        assert stream_versions[stream_id] == len(events) - 1, f"stream_version of {stream_id} disagrees"
+    assert set(stream_versions) == set(streams), "a stream without a first event"
     return streams
 
 

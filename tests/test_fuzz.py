@@ -168,8 +168,8 @@ def state_digest(conn: psycopg.Connection) -> tuple[Any, ...]:
     row = conn.execute(
         "select (select count(*) from eventstore.events),"
         " (select coalesce(max(global_position), 0) from eventstore.events),"
-        " (select md5(coalesce(string_agg(stream_id || ':' || version, ',' order by stream_id), ''))"
-        "    from eventstore.streams),"
+        " (select md5(coalesce(string_agg(stream_id || ':' || version, ',' order by stream_id, version), ''))"
+        "    from eventstore.events),"
         " (select md5(coalesce(string_agg(stream_id || ':' || version || ':' || state::text || ':'"
         "    || schema_version, ',' order by stream_id), '')) from eventstore.snapshots),"
         " (select md5(coalesce(string_agg(subscription || ':' || position, ',' order by subscription), ''))"

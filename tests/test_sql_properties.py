@@ -314,3 +314,22 @@ def test_any_json_that_is_not_an_array_of_events_is_es400(dsn: str, events: Any)
     assert (error is None) == shaped, (events, error)
     if error is not None:
         assert error.sqlstate == "ES400"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=JSON_VALUES | EVENT_BATCHES)
+def test_the_fast_path_test_admits_only_batches_check_events_accepts(dsn: str, events: Any) -> None:
+    """append_to_stream skips check_events when is_plain_batch holds: that must be safe."""
+    batch = json.dumps(events)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("select eventstore.is_plain_batch(%s::jsonb)", (batch,)).fetchone()
+        error = error_of(conn, "select eventstore.check_events(%s::jsonb)", (batch,))
+    assert row is not None
+    plain = row[0]
+    if plain:
+        assert error is None, (events, error)
+    one_event_without_id = (
+        isinstance(events, list) and len(events) == 1 and isinstance(events[0], dict) and "id" not in events[0]
+    )
+    if error is None and one_event_without_id:
+        assert plain, f"a valid one-event batch missed the fast path: {events}"

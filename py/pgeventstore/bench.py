@@ -48,7 +48,6 @@ EVENT_TYPE = "BenchEvent"
 
 FLOOR_SCHEMA_SQL = """
 create schema bench_floor;
-create table bench_floor.streams (like eventstore.streams including all);
 create table bench_floor.events (like eventstore.events including all);
 create table bench_floor.snapshots (like eventstore.snapshots including all);
 """
@@ -654,7 +653,7 @@ class Bench:
 
     def _copy_to_floor(self, conn: Conn) -> None:
         """Make the floor tables hold exactly the store's rows."""
-        for table in ("streams", "events", "snapshots"):
+        for table in ("events", "snapshots"):
             conn.execute(
                 sql.SQL(
                     "insert into bench_floor.{} overriding system value select * from eventstore.{}"
