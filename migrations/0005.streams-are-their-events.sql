@@ -31,4 +31,8 @@ drop table eventstore.streams;
 drop function if exists eventstore.append_event(text, bigint, text, jsonb, jsonb, uuid);
 drop function if exists eventstore.append_to_stream(text, bigint, jsonb);
 
+-- raise_wrong_expected_version takes the actual version its caller already read; the old
+-- signature would stay behind as an overload.
+drop function if exists eventstore.raise_wrong_expected_version(text, bigint, text);
+
 insert into eventstore.schema_migrations (migration_id) values ('0005.streams-are-their-events');

@@ -126,7 +126,7 @@ begin
         v_last := coalesce(v_last, -1);
         -- NULL (any version) matches whatever the stream holds; -2 any version but -1.
         if p_expected <> v_last and not (p_expected = -2 and v_last >= 0) then
-            perform eventstore.raise_wrong_expected_version(p_stream_id, p_expected);
+            perform eventstore.raise_wrong_expected_version(p_stream_id, p_expected, null, v_last);
         end if;
     end if;
     stream_version := v_last + v_count;

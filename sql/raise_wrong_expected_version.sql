@@ -1,13 +1,17 @@
--- eventstore.raise_wrong_expected_version(stream_id, expected_version, reason): raises
--- ES409 for a stream whose version did not match.
+-- eventstore.raise_wrong_expected_version(stream_id, expected_version, reason,
+-- actual_version): raises ES409 for a stream whose version did not match.
 --
 -- Guarantees: always raises. The message names the stream, the expected and the actual
 -- version; DETAIL is a JSON object {"stream_id", "expected_version", "actual_version"} so
--- a client in any language can retry without another round trip.
+-- a client in any language can retry without another round trip. actual_version is the
+-- stream's version as the caller just read it under the stream's lock; NULL reads it here
+-- (eventstore.stream_version). Passing it spares a conflict, the common outcome of a
+-- race, a second read.
 create or replace function eventstore.raise_wrong_expected_version(
     stream_id text,
     expected_version bigint,
-    reason text default null
+    reason text default null,
+    actual_version bigint default null
 )
 returns void
 language plpgsql
@@ -18,7 +22,7 @@ declare
     p_stream_id alias for $1;
     p_expected alias for $2;
     p_reason alias for $3;
-    v_actual bigint := eventstore.stream_version(p_stream_id);
+    v_actual bigint := coalesce($4, eventstore.stream_version(p_stream_id));
 begin
     raise exception using
         errcode = 'ES409',
@@ -39,5 +43,5 @@ begin
 end;
 $$;
 
-comment on function eventstore.raise_wrong_expected_version(text, bigint, text) is
+comment on function eventstore.raise_wrong_expected_version(text, bigint, text, bigint) is
     'Raises ES409 with the stream''s actual version in the message and, as JSON, in DETAIL.';
