@@ -97,6 +97,7 @@ begin
 
     -- Taken whether or not the batch carries ids: a lock order that depended on the batch
     -- would let a retry and a plain append in two transactions deadlock on one stream.
+    -- A session's first append then checks the log order (ES503).
     if pg_advisory_xact_lock(eventstore.stream_lock_key(p_stream_id)) is null
        or current_setting('eventstore.log_order_checked', true) is distinct from 'on' then
         if eventstore.check_log_order() is null then end if;

@@ -349,12 +349,16 @@ def test_concurrent_snapshots_keep_the_newest(dsn, connect) -> None:
 
 
 @pytest.mark.parametrize("isolation", ["repeatable read", "serializable"])
-def test_in_a_snapshot_transaction_the_blocked_writer_gets_es409(connect, isolation: str) -> None:
+@pytest.mark.parametrize("losing_batch", ["one event", "two events", "with ids"])
+def test_in_a_snapshot_transaction_the_blocked_writer_gets_es409(
+    connect, isolation: str, losing_batch: str
+) -> None:
     """A REPEATABLE READ or SERIALIZABLE transaction whose snapshot predates the winner's
-    commit cannot see the new version; PostgreSQL's 40001 reaches it as ES409 with
-    actual_version null, and it wrote nothing."""
+    commit cannot see the new version; PostgreSQL's refusal (40001, or 23505 on the
+    version for a batch with ids) reaches it as ES409 with actual_version null, and it
+    wrote nothing."""
     observer = connect()
-    stream = f"rr-{isolation.replace(' ', '-')}"
+    stream = f"rr-{isolation.replace(' ', '-')}-{losing_batch.replace(' ', '-')}"
     append(observer, stream, -1, batch("Created"))
     holder = connect(autocommit=False)
     append(holder, stream, 0, batch("Won"))
@@ -362,10 +366,15 @@ def test_in_a_snapshot_transaction_the_blocked_writer_gets_es409(connect, isolat
     loser.execute(f"set transaction isolation level {isolation}")
     loser.execute("select 1")  # takes the transaction's snapshot before the winner commits
     pool = ThreadPoolExecutor(max_workers=1)
+    events = {
+        "one event": batch("Lost"),
+        "two events": batch("Lost", "AlsoLost"),
+        "with ids": batch("Lost", ids=[uuid.uuid4()]),
+    }[losing_batch]
 
     def call() -> tuple[str | None, str | None]:
         try:
-            append(loser, stream, 0, batch("Lost"))
+            append(loser, stream, 0, events)
         except psycopg.Error as error:
             return error.sqlstate, error.diag.message_detail
         return None, None
