@@ -2,14 +2,16 @@
 -- its explicit event ids: an array as long as the batch, NULL where an event has none, or
 -- NULL altogether when no event has one.
 --
--- Guarantees: returns only for a non-empty JSON array of at most 10,000 events, at most
--- 64 MiB in all, each valid by eventstore.event_problem (the one home of the per-event
--- rule), with no id given twice; otherwise raises ES400 naming the first offending event
--- (0-based index).
+-- Guarantees: returns only for a non-empty JSON array of at most 10,000 objects, at most
+-- 64 MiB in all, whose keys are type (string, 1 to 255 characters), data (required, any
+-- JSON, at most 1 MiB), metadata (optional object or null, at most 1 MiB) and id
+-- (optional canonical uuid string or null), with no id given twice; otherwise raises
+-- ES400 naming the first offending event (0-based index). This is the one home of the
+-- batch rules; eventstore.is_plain_batch is a cheaper test that admits a subset.
 --
--- Speed: one pass over the array, each event tested by one inlined expression (plpgsql
--- evaluates it without the executor), and a scalar result rather than a set or a row, so
--- that the caller takes it in one expression too (docs/performance.md measures each step).
+-- Speed: one pass over the array, each event tested by one expression (plpgsql evaluates
+-- it without the executor), and a scalar result rather than a set or a row, so that the
+-- caller takes it in one expression too (docs/performance.md measures each step).
 create or replace function eventstore.check_events(events jsonb)
 returns uuid[]
 language plpgsql
@@ -54,7 +56,27 @@ begin
 
     for i in 0 .. event_count - 1 loop
         v_event := p_events -> i;
-        v_problem := eventstore.event_problem(v_event);
+        v_problem := case
+            when jsonb_typeof(v_event) <> 'object' then
+                'is not a JSON object'
+            when v_event - '{type,data,metadata,id}'::text[] <> '{}'::jsonb then
+                'has an unknown key'
+            when jsonb_typeof(v_event -> 'type') is distinct from 'string'
+                 or length(v_event ->> 'type') not between 1 and 255 then
+                'needs "type": a string of 1 to 255 characters'
+            when not v_event ? 'data' then
+                'needs "data" (use null for an event without data)'
+            when pg_column_size(v_event -> 'data') > 1048576 then
+                'has "data" larger than 1 MiB'
+            when jsonb_typeof(v_event -> 'metadata') not in ('object', 'null') then
+                'has "metadata" that is not a JSON object'
+            when pg_column_size(v_event -> 'metadata') > 1048576 then
+                'has "metadata" larger than 1 MiB'
+            when jsonb_typeof(v_event -> 'id') not in ('string', 'null')
+                 or (v_event ->> 'id') !~*
+                    '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+                'has an "id" that is not a UUID string like ''5f0c1d9e-8a4b-4c3e-9f1a-2b3c4d5e6f70'''
+        end;
         if v_problem is not null then
             if v_problem = 'has an unknown key' then
                 v_problem := format('has an unknown key %s (allowed: type, data, metadata, id)',
