@@ -9,12 +9,12 @@
 -- Guarantees: raises ES503 when the newest recorded transaction id is at or above the ids
 -- this cluster has yet to assign (the xmax of the current snapshot) and is not this
 -- transaction's own; the hint gives the pg_resetwal epoch that fixes it
--- (docs/operations.md, "Restoring from pg_dump"). Otherwise it sets eventstore.log_order_checked = 'on'
--- for the session, and append_to_stream skips the check from then on: a cluster's
--- transaction ids only grow, and a restore into another cluster always starts new
--- sessions. The setting is the session's own, so a session can skip the check by setting
--- it: the check guards against an operator's mistake, not against a writer.
--- In a cluster that assigned every recorded id itself this never raises.
+-- (docs/operations.md, "Restoring from pg_dump"). Otherwise it sets
+-- eventstore.log_order_checked = 'on' for the session, and append_to_stream skips the
+-- check from then on: a cluster's transaction ids only grow, and a restore into another
+-- cluster always starts new sessions. The setting is the session's own, so a session can
+-- skip the check by setting it: the check guards against an operator's mistake, not
+-- against a writer. In a cluster that assigned every recorded id itself this never raises.
 create or replace function eventstore.check_log_order()
 returns void
 language plpgsql
