@@ -133,8 +133,10 @@ begin
     stream_version := v_last + v_count;
 
     if v_ids is null then
-        -- Generated ids cannot collide: the only conflict is on the version, an existing
-        -- stream when -1 was expected. One event needs no set function.
+        -- Generated ids cannot collide, and a batch or an expected version other than -1
+        -- read the stream above under the lock, so its versions are free: only the
+        -- unread new stream of one event needs an arbiter. One event needs no set
+        -- function.
         if v_count = 1 then
             insert into eventstore.events
                 (stream_id, version, event_id, event_type, data, metadata, transaction_id)
@@ -147,7 +149,9 @@ begin
                     greatest(pg_current_xact_id(), v_prior_xid))
             on conflict on constraint events_stream_version_key do nothing
             returning global_position, global_position into first_position, last_position;
-            v_inserted := case when found then 1 else 0 end;
+            if not found then
+                perform eventstore.raise_wrong_expected_version(p_stream_id, p_expected);
+            end if;
         else
             with inserted as (
                 insert into eventstore.events
@@ -161,15 +165,11 @@ begin
                        greatest(pg_current_xact_id(), v_prior_xid)
                   from jsonb_array_elements(p_events) with ordinality as x(event, n)
                  order by x.n
-                on conflict on constraint events_stream_version_key do nothing
                 returning global_position
             )
-            select count(*), min(i.global_position), max(i.global_position)
-              into v_inserted, first_position, last_position
+            select min(i.global_position), max(i.global_position)
+              into first_position, last_position
               from inserted i;
-        end if;
-        if v_inserted < v_count then
-            perform eventstore.raise_wrong_expected_version(p_stream_id, p_expected);
         end if;
     else
         with inserted as (
