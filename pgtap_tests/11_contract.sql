@@ -15,10 +15,11 @@ select volatility_is('eventstore', 'append_to_stream', array['text', 'bigint', '
                      'append_to_stream is volatile');
 
 select is(pg_get_function_arguments('eventstore.append_event(text, bigint, text, jsonb, jsonb, uuid)'::regprocedure),
-          'stream_id text, expected_version bigint, type text, data jsonb, metadata jsonb DEFAULT NULL::jsonb, event_id uuid DEFAULT NULL::uuid',
-          'append_event arguments and defaults');
+          'stream_id text, expected_version bigint, type text, data jsonb, metadata jsonb DEFAULT NULL::jsonb, event_id uuid DEFAULT NULL::uuid, '
+          'OUT stream_version bigint, OUT first_position bigint, OUT last_position bigint',
+          'append_event arguments, defaults and its one result row');
 select is(pg_get_function_result('eventstore.append_event(text, bigint, text, jsonb, jsonb, uuid)'::regprocedure),
-          'TABLE(stream_version bigint, first_position bigint, last_position bigint)', 'append_event result');
+          'record', 'append_event returns one record, not a set');
 select volatility_is('eventstore', 'append_event', array['text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid'],
                      'volatile', 'append_event is volatile');
 

@@ -2,27 +2,103 @@
 -- append one event without building a JSON array.
 --
 -- Guarantees: exactly the semantics, result and errors of eventstore.append_to_stream
--- with a one-event batch (it builds that batch and delegates). A NULL type is ES400;
--- a NULL data is stored as JSON null.
+-- with the one-event batch {type, data, metadata, id} (a NULL type is ES400; a NULL data
+-- is stored as JSON null; a JSON null metadata is stored as NULL).
+-- The common call (READ COMMITTED, expected version -1 or n >= 0, no event id, arguments
+-- that eventstore.is_plain_event admits) is written here; every other call is handed to
+-- append_to_stream as that batch. The common call takes the stream's advisory lock as
+-- append_to_stream does, then inserts with the version as arbiter:
+-- * -1: version 0, unless the stream has any event;
+-- * n: version n + 1, selected from the stream's event n, so the insert both proves that
+--   event exists and records greatest(this transaction's id, its transaction id); the
+--   arbiter finds an event n + 1, and gapless versions make n the last one.
+-- Nothing inserted is ES409, with the version eventstore.raise_wrong_expected_version
+-- reads. Reading the stream is thus never a statement of its own
+-- (docs/performance.md measures what that saves).
 create or replace function eventstore.append_event(
     stream_id text,
     expected_version bigint,
     type text,
     data jsonb,
     metadata jsonb default null,
-    event_id uuid default null
+    event_id uuid default null,
+    out stream_version bigint,
+    out first_position bigint,
+    out last_position bigint
 )
-returns table (stream_version bigint, first_position bigint, last_position bigint)
-language sql
+language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
-begin atomic
+as $$
+declare
+    p_stream_id alias for $1;
+    p_expected alias for $2;
+    p_type alias for $3;
+    p_data alias for $4;
+    p_metadata alias for $5;
+    p_event_id alias for $6;
+begin
+    <<common_call>>
+    begin
+        -- plpgsql sets up every function and operator of a condition in each transaction,
+        -- whether or not it is reached, so the metadata rules have a condition of their
+        -- own, set up only when there is metadata.
+        exit common_call when (current_setting('transaction_isolation') = 'read committed'
+                               and eventstore.stream_id_is_valid(p_stream_id)
+                               and p_expected >= -1
+                               and p_event_id is null
+                               and eventstore.is_plain_event(p_type, p_data, null)) is not true;
+        if p_metadata is not null then
+            exit common_call when not eventstore.is_plain_event(p_type, p_data, p_metadata);
+        end if;
+
+        -- The lock and the session's log-order check, as in append_to_stream: batches to
+        -- this stream insert without an arbiter, trusting the version they read under it.
+        if pg_advisory_xact_lock(eventstore.stream_lock_key(p_stream_id)) is null
+           or current_setting('eventstore.log_order_checked', true) is distinct from 'on' then
+            if eventstore.check_log_order() is null then end if;
+        end if;
+
+        if p_expected = -1 then
+            insert into eventstore.events
+                (stream_id, version, event_id, event_type, data, metadata, transaction_id)
+            values (p_stream_id, 0, gen_random_uuid(), p_type, coalesce(p_data, 'null'::jsonb),
+                    nullif(p_metadata, 'null'::jsonb), pg_current_xact_id())
+            on conflict on constraint events_stream_version_key do nothing
+            returning 0, global_position, global_position
+                 into stream_version, first_position, last_position;
+        else
+            insert into eventstore.events
+                (stream_id, version, event_id, event_type, data, metadata, transaction_id)
+            select p_stream_id, p_expected + 1, gen_random_uuid(), p_type,
+                   coalesce(p_data, 'null'::jsonb), nullif(p_metadata, 'null'::jsonb),
+                   greatest(pg_current_xact_id(), e.transaction_id)
+              from eventstore.events e
+             where e.stream_id = p_stream_id
+               and e.version = p_expected
+            on conflict on constraint events_stream_version_key do nothing
+            returning p_expected + 1, global_position, global_position
+                 into stream_version, first_position, last_position;
+        end if;
+        if not found then
+            perform eventstore.raise_wrong_expected_version(p_stream_id, p_expected);
+        end if;
+
+        if current_setting('eventstore.notify', true) = 'on' then
+            perform pg_notify('eventstore', '');
+        end if;
+        return;
+    end;
+
     select a.stream_version, a.first_position, a.last_position
+      into stream_version, first_position, last_position
       from eventstore.append_to_stream(
-               $1, $2,
+               p_stream_id, p_expected,
                jsonb_build_array(jsonb_build_object(
-                   'type', $3, 'data', coalesce($4, 'null'::jsonb), 'metadata', $5, 'id', $6))) a;
+                   'type', p_type, 'data', coalesce(p_data, 'null'::jsonb),
+                   'metadata', p_metadata, 'id', p_event_id))) a;
 end;
+$$;
 
 comment on function eventstore.append_event(text, bigint, text, jsonb, jsonb, uuid) is
     'Appends one event; the same semantics, result and errors as append_to_stream with a one-event batch.';

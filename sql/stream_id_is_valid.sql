@@ -14,7 +14,7 @@ language sql
 immutable
 parallel safe
 return $1 is not null
-       and pg_catalog.length($1) between 1 and 255
+       and pg_catalog.length($1) operator(pg_catalog.<@) '[1,255]'::pg_catalog.int4range
        -- Explicit code points (C0, DEL, C1): [[:cntrl:]] follows the database's locale,
        -- which would make the set of valid ids depend on how the cluster was initialised.
        and $1 operator(pg_catalog.!~) '[\u0001-\u001f\u007f-\u009f]';

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from pgeventstore.cli import main
 
-WORKLOADS = ["1", "2", "3", "4", "5", "w1", "w3", "6", "7", "8a", "8b", "9a", "9b"]
+WORKLOADS = ["1", "1b", "2", "2b", "3", "4", "5", "w1", "w3", "6", "7", "8a", "8b", "9a", "9b"]
 
 
 def test_quick_bench_reports_every_workload(admin_dsn: str, tmp_path: Path) -> None:

@@ -127,8 +127,8 @@ class AsyncEventStore:
         *,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> AppendResult:
-        """Append one event; the same semantics as :meth:`append`."""
-        return await self.append(stream_id, [event], expected_version, conn=conn)
+        """Append one event (``eventstore.append_event``); the same semantics as :meth:`append`."""
+        return await self.run(self.calls.append_event(stream_id, event, expected_version), conn)
 
     async def read_stream(
         self,

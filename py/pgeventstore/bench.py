@@ -31,7 +31,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgeventstore import schema
 from pgeventstore.aggregate import AggregateType, Repository
-from pgeventstore.store import APPEND_SQL, EventStore
+from pgeventstore.store import APPEND_EVENT_SQL, APPEND_SQL, EventStore
 from pgeventstore.values import NO_STREAM, NewEvent
 
 #: The payload of every event: a JSON object of about 200 bytes.
@@ -121,6 +121,8 @@ QUICK = Scale(
     growth_fill=2_000,
 )
 GROWTH_FILL = 5_000_000
+#: Turns per round of the single-client write workloads (see :func:`interleaved`).
+SINGLE_BLOCKS = 10
 
 
 @dataclasses.dataclass
@@ -272,17 +274,31 @@ def timed_concurrently(calls: int, ops: Sequence[Op]) -> Side:
 
 
 def interleaved(
-    rounds: int, store: Callable[[], Side], floor: Callable[[], Side], progress: Progress, label: str
+    rounds: int,
+    store: Callable[[], Side],
+    floor: Callable[[], Side],
+    progress: Progress,
+    label: str,
+    *,
+    blocks: int = 1,
 ) -> tuple[Side, Side]:
-    """Run both sides ``rounds`` times, alternating which goes first, and sum their figures."""
+    """Run both sides ``rounds`` times, in ``blocks`` turns each per round, and sum their figures.
+
+    The turns go store, floor, floor, store, ... so that a change in the machine's speed falls
+    on both sides alike; short turns (several blocks) follow faster changes.
+    """
     totals = {"store": Side(), "floor": Side()}
-    for number in range(rounds):
-        order = [("store", store), ("floor", floor)]
-        if number % 2:
-            order.reverse()
-        for name, run in order:
-            totals[name].add(run())
-            progress(label)
+    turn = 0
+    for _ in range(rounds):
+        for block in range(blocks):
+            order = [("store", store), ("floor", floor)]
+            if turn % 2:
+                order.reverse()
+            turn += 1
+            for name, run in order:
+                totals[name].add(run())
+                if block == blocks - 1:
+                    progress(label)
     return totals["store"], totals["floor"]
 
 
@@ -294,6 +310,16 @@ def batch_json(count: int) -> str:
 def store_append(conn: Conn, stream_id: str, expected: int | None, events: str) -> int:
     """Append through eventstore.append_to_stream; return the new stream version."""
     row = conn.execute(APPEND_SQL, (stream_id, expected, events)).fetchone()
+    assert row is not None
+    version: int = row[0]
+    return version
+
+
+def store_append_event(conn: Conn, stream_id: str, expected: int | None) -> int:
+    """Append one benchmark event through eventstore.append_event; return the new stream version."""
+    row = conn.execute(
+        APPEND_EVENT_SQL, (stream_id, expected, EVENT_TYPE, PAYLOAD_JSON, None, None)
+    ).fetchone()
     assert row is not None
     version: int = row[0]
     return version
@@ -334,7 +360,9 @@ class Bench:
     @property
     def steps(self) -> int:
         """How many progress steps the run makes (two per round and measured pair, plus setups)."""
-        pairs = 12  # workloads 1-7, 8 (two sizes), 9 (two states) and the wrapper (two batch sizes)
+        pairs = (
+            14  # workloads 1-7 with 1b and 2b, 8 (two sizes), 9 (two states), the wrapper (two batch sizes)
+        )
         return pairs * 2 * self.rounds + 4
 
     def _dsn_for(self, dbname: str) -> str:
@@ -425,12 +453,17 @@ class Bench:
     def write_workloads(self) -> list[Result]:
         """Workloads 1 to 5 and the wrapper's overhead."""
         s, rounds = self.scale, self.rounds
+        per_block = max(1, s.single_calls // SINGLE_BLOCKS)
         conn = self.connect()
         one = batch_json(1)
         hundred = batch_json(100)
         counter = itertools.count()
 
         def new_stream_store() -> tuple[int, int]:
+            store_append_event(conn, f"w1-{next(counter)}", NO_STREAM)
+            return 1, 0
+
+        def new_stream_batch() -> tuple[int, int]:
             store_append(conn, f"w1-{next(counter)}", NO_STREAM, one)
             return 1, 0
 
@@ -440,16 +473,30 @@ class Bench:
 
         w1 = interleaved(
             rounds,
-            lambda: timed(s.single_calls, new_stream_store),
-            lambda: timed(s.single_calls, new_stream_floor),
+            lambda: timed(per_block, new_stream_store),
+            lambda: timed(per_block, new_stream_floor),
             self.progress,
             "1 new streams",
+            blocks=SINGLE_BLOCKS,
         )
 
-        versions = {"store": -1, "floor": -1}
+        w1_batch = interleaved(
+            rounds,
+            lambda: timed(per_block, new_stream_batch),
+            lambda: timed(per_block, new_stream_floor),
+            self.progress,
+            "1b new streams, one-event batches",
+            blocks=SINGLE_BLOCKS,
+        )
+
+        versions = {"store": -1, "floor": -1, "batch": -1}
 
         def exact_store() -> tuple[int, int]:
-            versions["store"] = store_append(conn, "w2-stream", versions["store"], one)
+            versions["store"] = store_append_event(conn, "w2-stream", versions["store"])
+            return 1, 0
+
+        def exact_batch() -> tuple[int, int]:
+            versions["batch"] = store_append(conn, "w2b-stream", versions["batch"], one)
             return 1, 0
 
         def exact_floor() -> tuple[int, int]:
@@ -459,10 +506,19 @@ class Bench:
 
         w2 = interleaved(
             rounds,
-            lambda: timed(s.single_calls, exact_store),
-            lambda: timed(s.single_calls, exact_floor),
+            lambda: timed(per_block, exact_store),
+            lambda: timed(per_block, exact_floor),
             self.progress,
             "2 one stream",
+            blocks=SINGLE_BLOCKS,
+        )
+        w2_batch = interleaved(
+            rounds,
+            lambda: timed(per_block, exact_batch),
+            lambda: timed(per_block, exact_floor),
+            self.progress,
+            "2b one stream, one-event batches",
+            blocks=SINGLE_BLOCKS,
         )
 
         def batch_store() -> tuple[int, int]:
@@ -499,7 +555,9 @@ class Bench:
         )
         return [
             Result("1", "one event per call, new streams", *w1, self._ratio_target(w1, 0.90)),
+            Result("1b", "workload 1 as one-event batches (append_to_stream)", *w1_batch, None),
             Result("2", "one event per call, one stream, exact version", *w2, self._ratio_target(w2, 0.90)),
+            Result("2b", "workload 2 as one-event batches (append_to_stream)", *w2_batch, None),
             Result(
                 "3", "100 events per call (floor: 100 pipelined INSERTs)", *w3, self._ratio_target(w3, 1.0)
             ),
@@ -534,7 +592,7 @@ class Bench:
 
         def store_op(i: int) -> Op:
             def op() -> tuple[int, int]:
-                store_versions[i] = store_append(store_conns[i], f"w4-{i}", store_versions[i], batch_json(1))
+                store_versions[i] = store_append_event(store_conns[i], f"w4-{i}", store_versions[i])
                 return 1, 0
 
             return op
@@ -559,7 +617,6 @@ class Bench:
         clients = 4
         store_conns = [self.connect() for _ in range(clients)]
         floor_conns = [self.connect() for _ in range(clients)]
-        one = batch_json(1)
         known_store = [-1] * clients
         known_floor = [-1] * clients
 
@@ -568,7 +625,7 @@ class Bench:
                 conflicts = 0
                 while True:
                     try:
-                        known_store[i] = store_append(store_conns[i], "w5-race", known_store[i], one)
+                        known_store[i] = store_append_event(store_conns[i], "w5-race", known_store[i])
                         return 1, conflicts
                     except psycopg.Error as error:
                         if error.sqlstate != "ES409" or error.diag.message_detail is None:
@@ -614,15 +671,29 @@ class Bench:
 
         def wrapped(events: list[NewEvent]) -> Op:
             def op() -> tuple[int, int]:
-                store.append(f"wrap-{next(counter)}", events, NO_STREAM)
+                if len(events) == 1:
+                    store.append_event(f"wrap-{next(counter)}", events[0], NO_STREAM)
+                else:
+                    store.append(f"wrap-{next(counter)}", events, NO_STREAM)
                 return len(events), 0
 
             return op
 
         def bare(events: list[NewEvent]) -> Op:
             def op() -> tuple[int, int]:
-                payload = json.dumps([{"type": e.type, "data": e.data} for e in events])
-                store_append(conn, f"wrap-{next(counter)}", NO_STREAM, payload)
+                if len(events) == 1:
+                    row = (
+                        f"wrap-{next(counter)}",
+                        NO_STREAM,
+                        events[0].type,
+                        json.dumps(events[0].data),
+                        None,
+                        None,
+                    )
+                    conn.execute(APPEND_EVENT_SQL, row).fetchone()
+                else:
+                    payload = json.dumps([{"type": e.type, "data": e.data} for e in events])
+                    store_append(conn, f"wrap-{next(counter)}", NO_STREAM, payload)
                 return len(events), 0
 
             return op
@@ -862,22 +933,22 @@ class Bench:
         full_conn.execute("vacuum analyze")
         self.progress("fill")
 
-        one = batch_json(1)
         counter = itertools.count()
+        per_block = max(1, s.single_calls // SINGLE_BLOCKS)
 
         def store_round(conn: Conn) -> Callable[[], Side]:
             def op() -> tuple[int, int]:
-                store_append(conn, f"w9-{next(counter)}", NO_STREAM, one)
+                store_append_event(conn, f"w9-{next(counter)}", NO_STREAM)
                 return 1, 0
 
-            return lambda: timed(s.single_calls, op)
+            return lambda: timed(per_block, op)
 
         def floor_round(conn: Conn) -> Callable[[], Side]:
             def op() -> tuple[int, int]:
                 floor_insert(conn, f"w9-{next(counter)}", 0)
                 return 1, 0
 
-            return lambda: timed(s.single_calls, op)
+            return lambda: timed(per_block, op)
 
         sides = {
             "store empty": (Side(), store_round(empty_conn)),
@@ -886,11 +957,12 @@ class Bench:
             "floor full": (Side(), floor_round(full_conn)),
         }
         names = list(sides)
-        for number in range(self.rounds):
+        for number in range(self.rounds * SINGLE_BLOCKS):
             for name in names[number % 4 :] + names[: number % 4]:
                 total, run = sides[name]
                 total.add(run())
-                self.progress(f"9 {name}")
+                if number % SINGLE_BLOCKS == SINGLE_BLOCKS - 1:
+                    self.progress(f"9 {name}")
         empty = (sides["store empty"][0], sides["floor empty"][0])
         full = (sides["store full"][0], sides["floor full"][0])
         ratio = full[0].rate / empty[0].rate if empty[0].rate else 0.0

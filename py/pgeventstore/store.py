@@ -56,6 +56,10 @@ APPEND_SQL = (
     "select stream_version, first_position, last_position "
     "from eventstore.append_to_stream(%s::text, %s::bigint, %s::jsonb)"
 )
+APPEND_EVENT_SQL = (
+    "select stream_version, first_position, last_position "
+    "from eventstore.append_event(%s::text, %s::bigint, %s::text, %s::jsonb, %s::jsonb, %s::uuid)"
+)
 #: The columns of ``eventstore.recorded_event``, JSON as text (the codec parses it).
 EVENT_COLUMNS = (
     "stream_id, version, global_position, event_id, event_type, data::text, metadata::text, recorded_at"
@@ -187,6 +191,14 @@ class StoreCalls:
         """``eventstore.append_to_stream``."""
         params = (stream_id, expected_version, self.codec.events_payload(events))
         return Call(APPEND_SQL, params, lambda rows: AppendResult(*rows[0]))
+
+    def append_event(
+        self, stream_id: str, event: NewEvent, expected_version: ExpectedVersion
+    ) -> Call[AppendResult]:
+        """``eventstore.append_event``: one event, its data and metadata as separate JSON values."""
+        metadata = None if event.metadata is None else self.codec.dumps(event.metadata)
+        params = (stream_id, expected_version, event.type, self.codec.dumps(event.data), metadata, event.id)
+        return Call(APPEND_EVENT_SQL, params, lambda rows: AppendResult(*rows[0]))
 
     def read_stream(
         self, stream_id: str, from_version: int | None, limit: int, backward: bool
@@ -364,8 +376,8 @@ class EventStore:
         *,
         conn: psycopg.Connection[Any] | None = None,
     ) -> AppendResult:
-        """Append one event; the same semantics as :meth:`append`."""
-        return self.append(stream_id, [event], expected_version, conn=conn)
+        """Append one event (``eventstore.append_event``); the same semantics as :meth:`append`."""
+        return self.run(self.calls.append_event(stream_id, event, expected_version), conn)
 
     def read_stream(
         self,
