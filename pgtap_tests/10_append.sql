@@ -2,7 +2,7 @@
 -- gapless 0-based versions, global positions, categories, and that a failed call writes
 -- nothing.
 begin;
-select plan(44);
+select plan(45);
 
 -- A first batch creates the stream at versions 0 and 1.
 create temp table first_append as
@@ -113,6 +113,15 @@ select is((select event_id is not null and metadata is null from eventstore.even
           true, 'append_event without id and metadata: generated id, NULL metadata');
 select throws_ok($$select eventstore.append_event('cart-9', 0, 'ItemAdded', '{}')$$, 'ES409', null,
                  'append_event reports a wrong expected version as ES409');
+create temp table cart_append as
+select * from eventstore.append_event('cart-9', 1, 'ItemAdded', '{"sku": 2}', 'null');
+select results_eq(
+    $$select a.stream_version, e.version, e.metadata is null, e.transaction_id >= p.transaction_id
+        from cart_append a
+        join eventstore.events e on e.global_position = a.first_position
+        join eventstore.events p on p.stream_id = 'cart-9' and p.version = 1$$,
+    $$values (2::bigint, 2::bigint, true, true)$$,
+    'append_event: the returned position is the stored row''s; JSON null metadata is stored as NULL; log order kept');
 
 -- The category: the part before the first '-'.
 select is(eventstore.category('order-123'), 'order', 'category of order-123');

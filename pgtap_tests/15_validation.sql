@@ -1,7 +1,7 @@
 -- Argument validation: every bad argument of every function is ES400, names the
 -- problem, and changes nothing.
 begin;
-select plan(73);
+select plan(81);
 
 select eventstore.append_to_stream('valid-1', -1, '[{"type": "A", "data": 1}]');
 
@@ -137,6 +137,26 @@ select throws_ok($$select eventstore.append_event('valid-1', null, '', '1')$$,
                  'ES400', null, 'append_event: empty type');
 select throws_ok($$select eventstore.append_event('valid-1', null, 'A', '1', '[1]')$$,
                  'ES400', null, 'append_event: metadata that is not an object');
+-- Its common call (-1 or an exact version, no id) tests the arguments in one expression;
+-- whatever that test does not admit gets the batch's checks, with their messages.
+select throws_ok($$select eventstore.append_event('fast-1', -1, repeat('t', 256), '1')$$,
+                 'ES400', 'event 0 needs "type": a string of 1 to 255 characters', 'append_event -1: a 256-character type');
+select lives_ok($$select eventstore.append_event('fast-2', -1, repeat('é', 255), '1')$$,
+                'append_event -1: 255 two-byte characters are a valid type');
+select throws_ok($$select eventstore.append_event('fast-3', -1, 'A', to_jsonb(repeat('x', 1100000)))$$,
+                 'ES400', 'event 0 has "data" larger than 1 MiB', 'append_event -1: data larger than 1 MiB');
+select throws_ok($$select eventstore.append_event('fast-3', -1, 'A', '1', jsonb_build_object('m', repeat('x', 1100000)))$$,
+                 'ES400', 'event 0 has "metadata" larger than 1 MiB', 'append_event -1: metadata larger than 1 MiB');
+create temp table big_values (v jsonb);
+insert into big_values values (to_jsonb(repeat('x', 1100000)));
+select isnt((select pg_column_compression(v) from big_values), null, 'the stored large value is compressed');
+select throws_ok($$select eventstore.append_event('fast-3', -1, 'A', (select v from big_values))$$,
+                 'ES400', 'event 0 has "data" larger than 1 MiB',
+                 'append_event -1: compressed data larger than 1 MiB uncompressed');
+select throws_ok($$select eventstore.append_event('valid-1', 0, 'A', '1', '"m"')$$,
+                 'ES400', 'event 0 has "metadata" that is not a JSON object', 'append_event n: string metadata');
+select is((select count(*) from eventstore.events where stream_id like 'fast-%'), 1::bigint,
+          'only the valid one-event appends wrote');
 
 -- read_stream: page size 1..100000, from_version >= 0 forward (>= -1 backward).
 select throws_ok($$select eventstore.read_stream('valid-1', 0, 0)$$,
@@ -168,7 +188,8 @@ select throws_ok($$select eventstore.save_snapshot('valid-1', null, '{}')$$, 'ES
 -- None of the rejected calls wrote anything.
 select results_eq(
     $$select stream_id collate "default", max(version) from eventstore.events group by stream_id order by stream_id$$,
-    $$values ('big-1'::text, 9999::bigint), (repeat('s', 255), 0), ('valid-1', 4), (repeat('é', 255), 0)$$,
+    $$values ('big-1'::text, 9999::bigint), ('fast-2', 0), (repeat('s', 255), 0), ('valid-1', 4),
+             (repeat('é', 255), 0)$$,
     'only the accepted appends are stored');
 select is_empty($$select * from eventstore.snapshots$$, 'no snapshot was stored');
 

@@ -1,7 +1,7 @@
 -- Expected versions: NULL (any), -1 (no stream), -2 (stream exists), n (exactly n), and
 -- the ES409 error: message, machine-readable DETAIL, hint, and nothing written.
 begin;
-select plan(34);
+select plan(38);
 
 -- The error a statement raises, as JSON (NULL when it succeeds), to inspect DETAIL and HINT.
 create function pg_temp.error_of(statement text)
@@ -63,6 +63,20 @@ select throws_ok($$select eventstore.append_event('s-any', -1, 'A', '1')$$, 'ES4
 select throws_ok($$select eventstore.append_event('s-new', -2, 'A', '1')$$, 'ES409', null, 'append_event: -2 on absent');
 select is((select stream_version from eventstore.append_event('s-any', 3, 'A', '1')), 4::bigint,
           'append_event: the current version appends');
+-- Its common call finds a wrong version by what its insert did not write; the error is
+-- the batch's, to the letter.
+select is(pg_temp.error_of($$select eventstore.append_event('s-any', 2, 'A', '1')$$),
+          pg_temp.error_of($$select eventstore.append_to_stream('s-any', 2, '[{"type": "A", "data": 1}]')$$),
+          'append_event: a stale version, the same error as the batch');
+select is(pg_temp.error_of($$select eventstore.append_event('s-any', 9, 'A', '1')$$),
+          pg_temp.error_of($$select eventstore.append_to_stream('s-any', 9, '[{"type": "A", "data": 1}]')$$),
+          'append_event: a version ahead of the stream, the same error as the batch');
+select is(pg_temp.error_of($$select eventstore.append_event('s-any', -1, 'A', '1')$$),
+          pg_temp.error_of($$select eventstore.append_to_stream('s-any', -1, '[{"type": "A", "data": 1}]')$$),
+          'append_event: -1 on an existing stream, the same error as the batch');
+select is((pg_temp.error_of($$select eventstore.append_event('s-none', 0, 'A', '1')$$) ->> 'detail')::jsonb,
+          '{"stream_id": "s-none", "expected_version": 0, "actual_version": -1}'::jsonb,
+          'append_event: version 0 of an absent stream, actual -1');
 
 -- The ES409 error names the stream, the expected and the actual version.
 select is(pg_temp.error_of($$select eventstore.append_to_stream('s-1', 1, '[{"type": "A", "data": 1}]')$$) ->> 'message',

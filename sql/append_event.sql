@@ -81,7 +81,7 @@ begin
                  into stream_version, first_position, last_position;
         end if;
         if not found then
-            perform eventstore.raise_wrong_expected_version(p_stream_id, p_expected);
+            if eventstore.raise_wrong_expected_version(p_stream_id, p_expected) is null then end if;
         end if;
 
         if current_setting('eventstore.notify', true) = 'on' then

@@ -127,7 +127,7 @@ begin
         v_last := coalesce(v_last, -1);
         -- NULL (any version) matches whatever the stream holds; -2 any version but -1.
         if p_expected <> v_last and not (p_expected = -2 and v_last >= 0) then
-            perform eventstore.raise_wrong_expected_version(p_stream_id, p_expected, null, v_last);
+            if eventstore.raise_wrong_expected_version(p_stream_id, p_expected, null, v_last) is null then end if;
         end if;
     end if;
     stream_version := v_last + v_count;
@@ -150,7 +150,7 @@ begin
             on conflict on constraint events_stream_version_key do nothing
             returning global_position, global_position into first_position, last_position;
             if not found then
-                perform eventstore.raise_wrong_expected_version(p_stream_id, p_expected);
+                if eventstore.raise_wrong_expected_version(p_stream_id, p_expected) is null then end if;
             end if;
         else
             with inserted as (

@@ -24,7 +24,7 @@ return coalesce(
          or (pg_catalog.pg_column_size($2) operator(pg_catalog.<=) 1048576
              and pg_catalog.pg_column_compression($2) is null))
     and ($3 is null
-         or (pg_catalog.jsonb_typeof($3) operator(pg_catalog.=) any ('{object,null}'::text[])
+         or (pg_catalog.jsonb_typeof($3) operator(pg_catalog.=) any ('{object,"null"}'::text[])
              and pg_catalog.pg_column_size($3) operator(pg_catalog.<=) 1048576
              and pg_catalog.pg_column_compression($3) is null)),
     false);

@@ -24,7 +24,13 @@ APPEND = (
     "select stream_version, first_position, last_position from eventstore.append_to_stream(%s, %s, %s::jsonb)"
 )
 
+APPEND_EVENT = (
+    "select stream_version, first_position, last_position from eventstore.append_event(%s, %s, %s, %s::jsonb)"
+)
+
 Result = tuple[int, int, int]
+#: A batch as JSON text (append_to_stream), or one event's type and data (append_event).
+Events = str | tuple[str, str]
 
 
 def batch(*types: str, ids: list[uuid.UUID] | None = None) -> str:
@@ -35,14 +41,17 @@ def batch(*types: str, ids: list[uuid.UUID] | None = None) -> str:
     return json.dumps(events)
 
 
-def append(conn: psycopg.Connection[Any], stream_id: str, expected: int | None, events: str) -> Result:
-    row = conn.execute(APPEND, (stream_id, expected, events)).fetchone()
+def append(conn: psycopg.Connection[Any], stream_id: str, expected: int | None, events: Events) -> Result:
+    if isinstance(events, tuple):
+        row = conn.execute(APPEND_EVENT, (stream_id, expected, *events)).fetchone()
+    else:
+        row = conn.execute(APPEND, (stream_id, expected, events)).fetchone()
     assert row is not None
     return (row[0], row[1], row[2])
 
 
 def outcome(
-    dsn: str, stream_id: str, expected: int | None, events: str, start: threading.Barrier
+    dsn: str, stream_id: str, expected: int | None, events: Events, start: threading.Barrier
 ) -> Result | str:
     """Append once on a fresh connection after every thread is ready; the result or the SQLSTATE."""
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -84,14 +93,14 @@ def wait_until_blocked(observer: psycopg.Connection[Any], pids: list[int], timeo
 
 def run_blocked(
     connect: Callable[..., psycopg.Connection[Any]],
-    calls: list[tuple[str, int | None, str]],
+    calls: list[tuple[str, int | None, Events]],
     observer: psycopg.Connection[Any],
 ) -> tuple[ThreadPoolExecutor, list[Future[Result | str]]]:
     """Start each call on its own connection and wait until all of them block."""
     conns = [connect() for _ in calls]
     pool = ThreadPoolExecutor(max_workers=len(calls))
 
-    def call(conn: psycopg.Connection[Any], args: tuple[str, int | None, str]) -> Result | str:
+    def call(conn: psycopg.Connection[Any], args: tuple[str, int | None, Events]) -> Result | str:
         try:
             return append(conn, *args)
         except psycopg.Error as error:
@@ -110,13 +119,15 @@ def versions(conn: psycopg.Connection[Any], stream_id: str) -> list[int]:
 
 
 @pytest.mark.parametrize("expected", [-1, 0], ids=["no-stream", "exact"])
-def test_writers_blocked_behind_a_committed_append_lose_with_es409(connect, expected) -> None:
+@pytest.mark.parametrize("one_event", [False, True], ids=["batches", "append_event"])
+def test_writers_blocked_behind_a_committed_append_lose_with_es409(connect, expected, one_event) -> None:
     observer = connect()
     if expected == 0:
         append(observer, "race-1", -1, batch("Created"))
     holder = connect(autocommit=False)
-    winner = append(holder, "race-1", expected, batch("Won"))
-    pool, futures = run_blocked(connect, [("race-1", expected, batch("Lost"))] * 4, observer)
+    winner = append(holder, "race-1", expected, ("Won", "{}") if one_event else batch("Won"))
+    lost: Events = ("Lost", "{}") if one_event else batch("Lost")
+    pool, futures = run_blocked(connect, [("race-1", expected, lost)] * 4, observer)
     holder.commit()
     with pool:
         results = [f.result(timeout=30) for f in futures]
@@ -160,6 +171,31 @@ def test_free_running_writers_with_one_expectation_have_exactly_one_winner(dsn, 
             assert winners[0][0] == version + 2
     if expected == "exact":
         assert versions(observer, stream) == list(range(2 * rounds))
+
+
+@pytest.mark.parametrize("expected", [-1, "exact"])
+def test_free_running_one_event_appends_and_batches_have_exactly_one_winner(dsn, connect, expected) -> None:
+    """append_event's common call (its own statements) and append_to_stream race as one."""
+    observer = connect()
+    writers = 6
+    rounds = 15
+    stream = f"free-one-{expected}"
+    current = -1
+    kinds: list[Events] = [("E", "{}"), batch("E"), ("E", "null"), batch("E", "F"), ("E", "1"), batch("E")]
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        for round_number in range(rounds):
+            stream_id = f"{stream}-{round_number}" if expected == -1 else stream
+            version = -1 if expected == -1 else current
+            start = threading.Barrier(writers)
+            calls = [
+                (dsn, stream_id, version, kinds[(n + round_number) % writers], start) for n in range(writers)
+            ]
+            results = [f.result(timeout=60) for f in [pool.submit(outcome, *c) for c in calls]]
+            winners = [r for r in results if not isinstance(r, str)]
+            assert len(winners) == 1, results
+            assert sorted(r for r in results if isinstance(r, str)) == ["ES409"] * (writers - 1), results
+            current = winners[0][0]
+            assert versions(observer, stream_id) == list(range(current + 1))
 
 
 def test_writer_on_another_stream_of_the_same_category_does_not_wait(connect) -> None:

@@ -88,7 +88,8 @@ class EventStoreModel(RuleBasedStateMachine):
         self.conn = psycopg.connect(self.dsn, autocommit=True)
         prefix = f"prop{uuid.uuid4().hex[:10]}"
         self.streams = {f"{prefix}-a": ModelStream(), f"{prefix}-b": ModelStream()}
-        self.retryable: list[tuple[str, int | None, str, tuple[int, int, int]]] = []
+        # (query, its parameters, the result it gave)
+        self.retryable: list[tuple[str, tuple[Any, ...], tuple[int, int, int]]] = []
         self.last_position = 0
 
     def teardown(self) -> None:
@@ -111,10 +112,17 @@ class EventStoreModel(RuleBasedStateMachine):
             max_size=5,
         ),
         with_ids=st.booleans(),
+        one_by_one=st.booleans(),
     )
     def append(
-        self, data: st.DataObject, mode: str, batch: list[tuple[str, Any, Any]], with_ids: bool
+        self,
+        data: st.DataObject,
+        mode: str,
+        batch: list[tuple[str, Any, Any]],
+        with_ids: bool,
+        one_by_one: bool,
     ) -> None:
+        """append_to_stream, or append_event when the batch has one event and one_by_one holds."""
         stream_id = data.draw(st.sampled_from(sorted(self.streams)))
         stream = self.streams[stream_id]
         current = stream.version
@@ -147,13 +155,19 @@ class EventStoreModel(RuleBasedStateMachine):
             ]
         )
         query = "select * from eventstore.append_to_stream(%s, %s, %s::jsonb)"
+        params: tuple[Any, ...] = (stream_id, expected, payload)
+        if one_by_one and len(events) == 1:
+            query = "select * from eventstore.append_event(%s, %s, %s, %s::jsonb, %s::jsonb, %s)"
+            event = events[0]
+            metadata = None if event.metadata is None else json.dumps(event.metadata)
+            params = (stream_id, expected, event.type, json.dumps(event.data), metadata, event.event_id)
         if not succeeds:
-            error = error_of(self.conn, query, (stream_id, expected, payload))
+            error = error_of(self.conn, query, params)
             assert error is not None and error.sqlstate == "ES409", error
             detail = json.loads(error.diag.message_detail or "{}")
             assert detail == {"stream_id": stream_id, "expected_version": expected, "actual_version": current}
             return
-        row = self.conn.execute(query, (stream_id, expected, payload)).fetchone()
+        row = self.conn.execute(query, params).fetchone()
         assert row is not None
         result = (row[0], row[1], row[2])
         assert result[0] == current + len(events)
@@ -163,15 +177,13 @@ class EventStoreModel(RuleBasedStateMachine):
         stream.events.extend(events)
         stream.positions.extend(range(result[1], result[2] + 1))
         if with_ids:
-            self.retryable.append((stream_id, expected, payload, result))
+            self.retryable.append((query, params, result))
 
     @precondition(lambda self: self.retryable)
     @rule(data=st.data())
     def retry(self, data: st.DataObject) -> None:
-        stream_id, expected, payload, original = data.draw(st.sampled_from(self.retryable))
-        row = self.conn.execute(
-            "select * from eventstore.append_to_stream(%s, %s, %s::jsonb)", (stream_id, expected, payload)
-        ).fetchone()
+        query, params, original = data.draw(st.sampled_from(self.retryable))
+        row = self.conn.execute(query, params).fetchone()
         assert row == original
 
     @rule(data=st.data(), backward=st.booleans(), max_count=st.integers(1, 12))
@@ -332,3 +344,37 @@ def test_the_fast_path_test_admits_only_batches_check_events_accepts(dsn: str, e
     one_event_without_id = one_event and "id" not in events[0]
     if error is None and one_event_without_id:
         assert plain, f"a valid one-event batch missed the fast path: {events}"
+
+
+# SQL NULL (None) or JSON text, "null" included.
+SQL_JSON = st.none() | JSON_VALUES.map(json.dumps)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    event_type=st.none()
+    | st.text(TEXT_CHARS, max_size=10)
+    | st.text(st.sampled_from("xé"), min_size=120, max_size=300),
+    data=SQL_JSON,
+    metadata=SQL_JSON,
+)
+def test_the_one_event_fast_path_test_admits_only_events_check_events_accepts(
+    dsn: str, event_type: str | None, data: str | None, metadata: str | None
+) -> None:
+    """append_event skips check_events when is_plain_event holds: that must be safe."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "select eventstore.is_plain_event(%s, %s::jsonb, %s::jsonb)", (event_type, data, metadata)
+        ).fetchone()
+        error = error_of(
+            conn,
+            "select eventstore.check_events(jsonb_build_array(jsonb_build_object("
+            "'type', %s::text, 'data', coalesce(%s::jsonb, 'null'), 'metadata', %s::jsonb)))",
+            (event_type, data, metadata),
+        )
+    assert row is not None
+    plain = row[0]
+    if plain:
+        assert error is None, (event_type, data, metadata, error)
+    if error is None and len((event_type or "").encode()) <= 255:
+        assert plain, f"a valid event missed the fast path: {(event_type, data, metadata)}"

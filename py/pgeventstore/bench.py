@@ -55,6 +55,11 @@ FLOOR_INSERT_SQL = (
     "insert into bench_floor.events (stream_id, version, event_id, event_type, data) "
     "values (%s::text, %s::bigint, gen_random_uuid(), %s::text, %s::jsonb) returning global_position"
 )
+# The floor's four arguments: no metadata and no id, as most appends of one event.
+STORE_APPEND_EVENT_SQL = (
+    "select stream_version, first_position, last_position "
+    "from eventstore.append_event(%s::text, %s::bigint, %s::text, %s::jsonb)"
+)
 EVENT_COLUMNS = "stream_id, version, global_position, event_id, event_type, data, metadata, recorded_at"
 STORE_READ_STREAM_SQL = (
     f"select {EVENT_COLUMNS} from eventstore.read_stream(%s::text, %s::bigint, %s::integer, false)"
@@ -317,9 +322,7 @@ def store_append(conn: Conn, stream_id: str, expected: int | None, events: str) 
 
 def store_append_event(conn: Conn, stream_id: str, expected: int | None) -> int:
     """Append one benchmark event through eventstore.append_event; return the new stream version."""
-    row = conn.execute(
-        APPEND_EVENT_SQL, (stream_id, expected, EVENT_TYPE, PAYLOAD_JSON, None, None)
-    ).fetchone()
+    row = conn.execute(STORE_APPEND_EVENT_SQL, (stream_id, expected, EVENT_TYPE, PAYLOAD_JSON)).fetchone()
     assert row is not None
     version: int = row[0]
     return version
