@@ -1,7 +1,7 @@
 -- The public SQL contract of the core functions: names, argument names and defaults,
 -- result types, and that appends and snapshot saves are volatile while reads are not.
 begin;
-select plan(25);
+select plan(23);
 
 -- One row through OUT parameters (a RETURNS TABLE function builds a tuplestore per call);
 -- select * from append_to_stream(...) shows the same three columns either way.
@@ -62,8 +62,6 @@ select function_returns('eventstore', 'version', array[]::text[], 'text', 'versi
 select function_returns('eventstore', 'category', array['text'], 'text', 'category returns text');
 select volatility_is('eventstore', 'category', array['text'], 'immutable',
                      'category is immutable (it backs an index)');
-select function_returns('eventstore', 'stream_lock_key', array['text'], 'bigint', 'stream_lock_key returns bigint');
-select volatility_is('eventstore', 'stream_lock_key', array['text'], 'immutable', 'stream_lock_key is immutable');
 
 select * from finish();
 rollback;

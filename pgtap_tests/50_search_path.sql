@@ -3,7 +3,7 @@
 -- pg_temp), or whose search_path is empty, gets exactly the results and errors of a
 -- normal caller.
 begin;
-select plan(37);
+select plan(36);
 
 -- Helpers, created under the normal search_path and written with qualified names only,
 -- so they behave the same under the hostile one.
@@ -25,7 +25,6 @@ $$;
 
 -- What a normal caller sees, to compare with later.
 create temp table normal_version as select eventstore.version() as v;
-create temp table normal_lock_key as select eventstore.stream_lock_key('hij-1') as k;
 
 -- Hostile look-alikes in public: each would break an unqualified call in an unpinned function.
 create function public.length(text) returns integer language sql immutable return 1;
@@ -98,8 +97,7 @@ select eventstore.save_snapshot('hij-1', 1, '{"s": 1}') as saved_1,
 create temp table h_load_snapshot as select * from eventstore.load_snapshot('hij-1');
 create temp table h_load_stream as select * from eventstore.load_stream('hij-1');
 create temp table h_misc as
-select eventstore.version() as version, eventstore.category('hij-1') as category,
-       eventstore.stream_lock_key('hij-1') as lock_key;
+select eventstore.version() as version, eventstore.category('hij-1') as category;
 create temp table h_errors as
 select pg_temp.error_of($q$select eventstore.append_to_stream('hij-1', 0, '[{"type": "X", "data": 0}]')$q$) as stale,
        pg_temp.error_of($q$select eventstore.append_to_stream('hij-1', -1, '[{"type": "X", "data": 0}]')$q$) as exists,
@@ -176,7 +174,6 @@ select is((select version from h_misc), (select v from normal_version), 'hostile
 select is((select version from h_misc), (select max(migration_id) from eventstore.schema_migrations),
           'hostile: version() is the newest recorded migration');
 select is((select category from h_misc), 'hij', 'hostile: category()');
-select is((select lock_key from h_misc), (select k from normal_lock_key), 'hostile: stream_lock_key()');
 
 select is((select stale ->> 'sqlstate' from h_errors), 'ES409', 'hostile: a stale expected version is ES409');
 select is((select (stale ->> 'detail')::jsonb from h_errors),

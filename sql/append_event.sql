@@ -52,10 +52,8 @@ begin
             exit common_call when not eventstore.is_plain_event(p_type, p_data, p_metadata);
         end if;
 
-        -- The lock and the session's log-order check, as in append_to_stream: batches to
-        -- this stream insert without an arbiter, trusting the version they read under it.
-        if pg_advisory_xact_lock(eventstore.stream_lock_key(p_stream_id)) is null
-           or current_setting('eventstore.log_order_checked', true) is distinct from 'on' then
+        -- A session's first append checks the log order (ES503), as in append_to_stream.
+        if current_setting('eventstore.log_order_checked', true) is distinct from 'on' then
             if eventstore.check_log_order() is null then end if;
         end if;
 

@@ -95,116 +95,129 @@ begin
         v_count := jsonb_array_length(p_events);
     end if;
 
-    -- Taken whether or not the batch carries ids: a lock order that depended on the batch
-    -- would let a retry and a plain append in two transactions deadlock on one stream.
-    -- A session's first append then checks the log order (ES503).
-    if pg_advisory_xact_lock(eventstore.stream_lock_key(p_stream_id)) is null
-       or current_setting('eventstore.log_order_checked', true) is distinct from 'on' then
+    -- A session's first append checks the log order (ES503).
+    if current_setting('eventstore.log_order_checked', true) is distinct from 'on' then
         if eventstore.check_log_order() is null then end if;
     end if;
 
-    if v_ids is not null and array_position(v_ids, null) is null then
-        select r.stream_version, r.first_position, r.last_position
-          into stream_version, first_position, last_position
-          from eventstore.find_stored_batch(p_stream_id, p_expected, v_ids) r;
-        if found then
-            return;
+    -- A new stream needs no read for one event without an id: the insert finds an
+    -- existing stream by its version 0 (the arbiter) and then writes nothing.
+    if p_expected = -1 and v_ids is null and v_count = 1 then
+        insert into eventstore.events
+            (stream_id, version, event_id, event_type, data, metadata, transaction_id)
+        values (p_stream_id, 0, gen_random_uuid(), p_events -> 0 ->> 'type', p_events -> 0 -> 'data',
+                nullif(p_events -> 0 -> 'metadata', 'null'::jsonb), pg_current_xact_id())
+        on conflict on constraint events_stream_version_key do nothing
+        returning 0, global_position, global_position into stream_version, first_position, last_position;
+        if not found then
+            if eventstore.raise_wrong_expected_version(p_stream_id, p_expected) is null then end if;
         end if;
-    end if;
+    else
+        -- Each round reads the stream with a new snapshot. A round ends early only when a
+        -- concurrent writer took the version the first event wanted; the insert waited
+        -- for that writer to commit, so the next round sees what it wrote: an exact
+        -- expectation then fails on the version, NULL and -2 append after it, and a retry
+        -- finds the batch its twin stored.
+        loop
+            select e.version, e.transaction_id
+              into v_last, v_prior_xid
+              from eventstore.events e
+             where e.stream_id = p_stream_id
+             order by e.version desc
+             limit 1;
+            v_last := coalesce(v_last, -1);
+            -- A retry is looked for after the read, so that a twin that committed before
+            -- the read is found, and only in a stream with events.
+            if v_last >= 0 and v_ids is not null and array_position(v_ids, null) is null then
+                select r.stream_version, r.first_position, r.last_position
+                  into stream_version, first_position, last_position
+                  from eventstore.find_stored_batch(p_stream_id, p_expected, v_ids) r;
+                if found then
+                    return;
+                end if;
+            end if;
+            -- NULL (any version) matches whatever the stream holds; -2 any version but -1.
+            if p_expected <> v_last and not (p_expected = -2 and v_last >= 0) then
+                if eventstore.raise_wrong_expected_version(p_stream_id, p_expected, null, v_last) is null then end if;
+            end if;
 
-    -- Read after the lock, so with a snapshot that sees every append that held it before.
-    -- The events are recorded with greatest(this transaction's id, the stream's last
-    -- recorded id). A new stream needs no read for one event without an id: the insert
-    -- finds an existing stream by its version 0 (ON CONFLICT) and then writes nothing, so
-    -- the ES409 reports the stream as it is (a batch could write its later events).
-    if p_expected is distinct from -1 or v_ids is not null or v_count > 1 then
-        select e.version, e.transaction_id
-          into v_last, v_prior_xid
-          from eventstore.events e
-         where e.stream_id = p_stream_id
-         order by e.version desc
-         limit 1;
-        v_last := coalesce(v_last, -1);
-        -- NULL (any version) matches whatever the stream holds; -2 any version but -1.
-        if p_expected <> v_last and not (p_expected = -2 and v_last >= 0) then
-            if eventstore.raise_wrong_expected_version(p_stream_id, p_expected, null, v_last) is null then end if;
-        end if;
-    end if;
-    stream_version := v_last + v_count;
-
-    if v_ids is null then
-        -- Generated ids cannot collide, and a batch or an expected version other than -1
-        -- read the stream above under the lock, so its versions are free: only the
-        -- unread new stream of one event needs an arbiter. One event needs no set
-        -- function.
-        if v_count = 1 then
+            -- The first event decides: whoever stores the stream's next version owns the
+            -- versions after it, because every writer appends only after a version it
+            -- can see. Its id is an arbiter too, so a twin retry waits here, not in an
+            -- error.
             insert into eventstore.events
                 (stream_id, version, event_id, event_type, data, metadata, transaction_id)
-            values (p_stream_id,
-                    stream_version,
-                    gen_random_uuid(),
-                    p_events -> 0 ->> 'type',
-                    p_events -> 0 -> 'data',
+            values (p_stream_id, v_last + 1, coalesce(v_ids[1], gen_random_uuid()),
+                    p_events -> 0 ->> 'type', p_events -> 0 -> 'data',
                     nullif(p_events -> 0 -> 'metadata', 'null'::jsonb),
                     greatest(pg_current_xact_id(), v_prior_xid))
-            on conflict on constraint events_stream_version_key do nothing
-            returning global_position, global_position into first_position, last_position;
-            if not found then
-                if eventstore.raise_wrong_expected_version(p_stream_id, p_expected) is null then end if;
+            on conflict do nothing
+            returning global_position into first_position;
+            exit when found;
+            -- Not stored: a concurrent writer took the version, which the next round sees,
+            -- or the first event's id is stored already. In this stream that is for
+            -- find_stored_batch to judge when every event has an id (the next round's
+            -- read finds the stream non-empty); anywhere else it is ES412.
+            if v_ids[1] is not null then
+                select e.stream_id into v_other_stream from eventstore.events e where e.event_id = v_ids[1];
+                if found and (v_other_stream <> p_stream_id or array_position(v_ids, null) is not null) then
+                    if eventstore.raise_duplicate_event_id(v_ids[1], v_other_stream) is null then end if;
+                end if;
             end if;
-        else
+        end loop;
+        stream_version := v_last + v_count;
+        last_position := first_position;
+
+        if v_count > 1 and v_ids is null then
+            -- Generated ids cannot collide, and the versions are this call's.
             with inserted as (
                 insert into eventstore.events
                     (stream_id, version, event_id, event_type, data, metadata, transaction_id)
                 select p_stream_id,
-                       stream_version - v_count + x.n,
+                       v_last + x.n,
                        gen_random_uuid(),
                        x.event ->> 'type',
                        x.event -> 'data',
                        nullif(x.event -> 'metadata', 'null'::jsonb),
                        greatest(pg_current_xact_id(), v_prior_xid)
                   from jsonb_array_elements(p_events) with ordinality as x(event, n)
+                 where x.n > 1
                  order by x.n
                 returning global_position
             )
-            select min(i.global_position), max(i.global_position)
-              into first_position, last_position
+            select max(i.global_position) into last_position from inserted i;
+        elsif v_count > 1 then
+            with inserted as (
+                insert into eventstore.events
+                    (stream_id, version, event_id, event_type, data, metadata, transaction_id)
+                select p_stream_id,
+                       v_last + x.n,
+                       coalesce(v_ids[x.n], gen_random_uuid()),
+                       x.event ->> 'type',
+                       x.event -> 'data',
+                       nullif(x.event -> 'metadata', 'null'::jsonb),
+                       greatest(pg_current_xact_id(), v_prior_xid)
+                  from jsonb_array_elements(p_events) with ordinality as x(event, n)
+                 where x.n > 1
+                 order by x.n
+                on conflict on constraint events_event_id_key do nothing
+                returning global_position
+            )
+            select count(*), max(i.global_position)
+              into v_inserted, last_position
               from inserted i;
-        end if;
-    else
-        with inserted as (
-            insert into eventstore.events
-                (stream_id, version, event_id, event_type, data, metadata, transaction_id)
-            select p_stream_id,
-                   stream_version - v_count + x.n,
-                   coalesce(v_ids[x.n], gen_random_uuid()),
-                   x.event ->> 'type',
-                   x.event -> 'data',
-                   nullif(x.event -> 'metadata', 'null'::jsonb),
-                   greatest(pg_current_xact_id(), v_prior_xid)
-              from jsonb_array_elements(p_events) with ordinality as x(event, n)
-             order by x.n
-            on conflict on constraint events_event_id_key do nothing
-            returning global_position
-        )
-        select count(*), min(i.global_position), max(i.global_position)
-          into v_inserted, first_position, last_position
-          from inserted i;
 
-        if v_inserted < v_count then
-            select e.event_id, e.stream_id
-              into v_duplicate, v_other_stream
-              from eventstore.events e
-             where e.event_id = any (v_ids)
-               -- not a row this statement inserted a moment ago
-               and not (e.stream_id = p_stream_id and e.version > stream_version - v_count)
-             order by e.global_position
-             limit 1;
-            raise exception using
-                errcode = 'ES412',
-                message = format('event id %s is already stored in stream %s', v_duplicate, quote_literal(v_other_stream)),
-                detail = json_build_object('event_id', v_duplicate, 'stream_id', v_other_stream)::text,
-                hint = 'Give every new event a fresh id; reuse an id only to retry the very same append.';
+            if v_inserted < v_count - 1 then
+                select e.event_id, e.stream_id
+                  into v_duplicate, v_other_stream
+                  from eventstore.events e
+                 where e.event_id = any (v_ids)
+                   -- not a row this call inserted a moment ago
+                   and not (e.stream_id = p_stream_id and e.version > v_last)
+                 order by e.global_position
+                 limit 1;
+                if eventstore.raise_duplicate_event_id(v_duplicate, v_other_stream) is null then end if;
+            end if;
         end if;
     end if;
 

@@ -32,11 +32,7 @@ begin
        and e.stream_id <> p_stream_id
      limit 1;
     if found then
-        raise exception using
-            errcode = 'ES412',
-            message = format('event id %s is already stored in stream %s', v_other_id, quote_literal(v_other_stream)),
-            detail = json_build_object('event_id', v_other_id, 'stream_id', v_other_stream)::text,
-            hint = 'Give every new event a fresh id; reuse an id only to retry the very same append.';
+        if eventstore.raise_duplicate_event_id(v_other_id, v_other_stream) is null then end if;
     end if;
 
     select count(*), count(distinct e.version - x.n), min(e.version),
