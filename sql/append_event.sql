@@ -6,8 +6,8 @@
 -- is stored as JSON null; a JSON null metadata is stored as NULL).
 -- The common call (READ COMMITTED, expected version -1 or n >= 0, no event id, arguments
 -- that eventstore.is_plain_event admits) is written here; every other call is handed to
--- append_to_stream as that batch. The common call takes the stream's advisory lock as
--- append_to_stream does, then inserts with the version as arbiter:
+-- append_to_stream as that batch. The common call inserts with the version as the
+-- arbiter, as append_to_stream inserts a batch's first event:
 -- * -1: version 0, unless the stream has any event;
 -- * n: version n + 1, selected from the stream's event n, so the insert both proves that
 --   event exists and records greatest(this transaction's id, its transaction id); the

@@ -14,17 +14,22 @@
 --   SERIALIZABLE transaction through eventstore.append_in_snapshot, with actual_version
 --   null because the new version is not visible from the transaction's snapshot; a
 --   SERIALIZABLE transaction can still fail at COMMIT, as any can).
---   Every call takes the stream's transaction-scoped advisory lock (key
---   eventstore.stream_lock_key) before it reads the stream, and reads it with a snapshot
---   taken after the lock, so it sees every append that held the lock before it. That lock
---   is the only one writers wait for: writers to other streams, of the same category or
---   not, never wait for each other. A stream is its events: its version is the version of
---   its last event (the unique index on (stream_id, version) finds it).
+--   A stream is its events: its version is the version of its last event (the unique
+--   index on (stream_id, version) finds it). No lock of its own: the call reads the
+--   stream, then inserts its first event with that version + 1 as the arbiter (ON
+--   CONFLICT). Of writers that read the same version one stores it; the others wait for
+--   its transaction, as for any unique key, and then see the version taken. Storing the
+--   next version gives the call the versions after it, since every writer appends only
+--   after a version it can see, so the batch's other events need no arbiter. Writers
+--   wait only for an uncommitted event of their own stream: writers to other streams, of
+--   the same category or not, never wait for each other. NULL and -2 read again after
+--   losing a version and append after the winner.
 -- * Idempotent retry: when every event carries an id and exactly those ids are stored in
 --   this stream, in that order, directly after expected_version (anywhere for NULL and
 --   -2), the original result is returned and nothing is written. A partial or
---   out-of-place match is ES409; an id stored in another stream is ES412. The check runs
---   under the stream's advisory lock, so concurrent retries see each other.
+--   out-of-place match is ES409; an id stored in another stream is ES412. Twin retries
+--   running at once race for the first version like any writers, and the loser then
+--   finds the winner's batch and returns its result.
 -- * Errors: ES400 invalid argument, ES409 wrong expected version (DETAIL is a JSON object
 --   with stream_id, expected_version and actual_version), ES412 duplicate event id,
 --   ES503 the cluster's transaction ids are behind the stored ones (a restore into
@@ -39,9 +44,10 @@
 --   channel 'eventstore' (PostgreSQL folds identical notifications of a transaction).
 --
 -- Speed: the common call (READ COMMITTED, one event without an id) passes all argument
--- rules in one inlined expression, takes the lock, reads the stream's last version (not
--- even that for -1) and inserts one row; every other call goes through the checks that
--- say what is wrong (docs/performance.md has the measurements).
+-- rules in one inlined expression, reads the stream's last version (not even that for
+-- -1) and inserts one row; every other call goes through the checks that say what is
+-- wrong (docs/performance.md has the measurements). eventstore.append_event writes one
+-- event with less still.
 create or replace function eventstore.append_to_stream(
     stream_id text,
     expected_version bigint,
@@ -127,8 +133,9 @@ begin
              limit 1;
             v_last := coalesce(v_last, -1);
             -- A retry is looked for after the read, so that a twin that committed before
-            -- the read is found, and only in a stream with events.
-            if v_last >= 0 and v_ids is not null and array_position(v_ids, null) is null then
+            -- the read is found; an id stored in another stream (ES412) comes before a
+            -- wrong version.
+            if v_ids is not null and array_position(v_ids, null) is null then
                 select r.stream_version, r.first_position, r.last_position
                   into stream_version, first_position, last_position
                   from eventstore.find_stored_batch(p_stream_id, p_expected, v_ids) r;
@@ -155,12 +162,11 @@ begin
             returning global_position into first_position;
             exit when found;
             -- Not stored: a concurrent writer took the version, which the next round sees,
-            -- or the first event's id is stored already. In this stream that is for
-            -- find_stored_batch to judge when every event has an id (the next round's
-            -- read finds the stream non-empty); anywhere else it is ES412.
-            if v_ids[1] is not null then
+            -- or the first event's id is stored already. When every event has an id the
+            -- next round's find_stored_batch judges that; for any other batch it is ES412.
+            if v_ids[1] is not null and array_position(v_ids, null) is not null then
                 select e.stream_id into v_other_stream from eventstore.events e where e.event_id = v_ids[1];
-                if found and (v_other_stream <> p_stream_id or array_position(v_ids, null) is not null) then
+                if found then
                     if eventstore.raise_duplicate_event_id(v_ids[1], v_other_stream) is null then end if;
                 end if;
             end if;
@@ -168,25 +174,8 @@ begin
         stream_version := v_last + v_count;
         last_position := first_position;
 
-        if v_count > 1 and v_ids is null then
-            -- Generated ids cannot collide, and the versions are this call's.
-            with inserted as (
-                insert into eventstore.events
-                    (stream_id, version, event_id, event_type, data, metadata, transaction_id)
-                select p_stream_id,
-                       v_last + x.n,
-                       gen_random_uuid(),
-                       x.event ->> 'type',
-                       x.event -> 'data',
-                       nullif(x.event -> 'metadata', 'null'::jsonb),
-                       greatest(pg_current_xact_id(), v_prior_xid)
-                  from jsonb_array_elements(p_events) with ordinality as x(event, n)
-                 where x.n > 1
-                 order by x.n
-                returning global_position
-            )
-            select max(i.global_position) into last_position from inserted i;
-        elsif v_count > 1 then
+        if v_count > 1 then
+            -- The versions are this call's; only an id given twice can collide.
             with inserted as (
                 insert into eventstore.events
                     (stream_id, version, event_id, event_type, data, metadata, transaction_id)

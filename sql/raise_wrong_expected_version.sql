@@ -4,7 +4,7 @@
 -- Guarantees: always raises. The message names the stream, the expected and the actual
 -- version; DETAIL is a JSON object {"stream_id", "expected_version", "actual_version"} so
 -- a client in any language can retry without another round trip. actual_version is the
--- stream's version as the caller just read it under the stream's lock; NULL reads it here
+-- stream's version as the caller just read it; NULL reads it here
 -- (eventstore.stream_version). Passing it spares a conflict, the common outcome of a
 -- race, a second read.
 create or replace function eventstore.raise_wrong_expected_version(
