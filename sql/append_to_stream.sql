@@ -66,7 +66,7 @@ declare
     p_events alias for $3;
     v_count integer := 1;
     v_ids uuid[];
-    v_last bigint := -1;
+    v_last bigint;
     v_prior_xid xid8;
     v_inserted integer;
     v_duplicate uuid;

@@ -363,9 +363,8 @@ class Bench:
     @property
     def steps(self) -> int:
         """How many progress steps the run makes (two per round and measured pair, plus setups)."""
-        pairs = (
-            14  # workloads 1-7 with 1b and 2b, 8 (two sizes), 9 (two states), the wrapper (two batch sizes)
-        )
+        # workloads 1-7 with 1b and 2b, 8 (two sizes), 9 (two states), the wrapper (two batch sizes)
+        pairs = 14
         return pairs * 2 * self.rounds + 4
 
     def _dsn_for(self, dbname: str) -> str:
