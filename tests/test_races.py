@@ -150,38 +150,28 @@ def test_when_the_holder_rolls_back_exactly_one_blocked_writer_wins(connect) -> 
     assert versions(observer, "race-2") == [0, 1]
 
 
-@pytest.mark.parametrize("expected", [-1, "exact"])
-def test_free_running_writers_with_one_expectation_have_exactly_one_winner(dsn, connect, expected) -> None:
-    observer = connect()
-    writers = 6
-    rounds = 15
-    stream = f"free-{expected}"
-    with ThreadPoolExecutor(max_workers=writers) as pool:
-        for round_number in range(rounds):
-            if expected == -1:
-                stream_id, version = f"{stream}-{round_number}", -1
-            else:
-                stream_id, version = stream, 2 * round_number - 1
-            start = threading.Barrier(writers)
-            calls = [(dsn, stream_id, version, batch("E", "F"), start)] * writers
-            results = [f.result(timeout=60) for f in [pool.submit(outcome, *c) for c in calls]]
-            winners = [r for r in results if not isinstance(r, str)]
-            assert len(winners) == 1, results
-            assert sorted(r for r in results if isinstance(r, str)) == ["ES409"] * (writers - 1), results
-            assert winners[0][0] == version + 2
-    if expected == "exact":
-        assert versions(observer, stream) == list(range(2 * rounds))
+MIXED_WRITERS: list[Events] = [
+    ("E", "{}"),
+    batch("E"),
+    ("E", "null"),
+    batch("E", "F"),
+    ("E", "1"),
+    batch("E"),
+]
 
 
 @pytest.mark.parametrize("expected", [-1, "exact"])
-def test_free_running_one_event_appends_and_batches_have_exactly_one_winner(dsn, connect, expected) -> None:
-    """append_event's common call (its own statements) and append_to_stream race as one."""
+@pytest.mark.parametrize("kinds", [[batch("E", "F")] * 6, MIXED_WRITERS], ids=["batches", "mixed"])
+def test_free_running_writers_with_one_expectation_have_exactly_one_winner(
+    dsn, connect, expected, kinds: list[Events]
+) -> None:
+    """Batches, and batches mixed with append_event's common call (its own statements),
+    racing with one expectation: one winner per round, the rest ES409."""
     observer = connect()
-    writers = 6
+    writers = len(kinds)
     rounds = 15
-    stream = f"free-one-{expected}"
+    stream = f"free-{uuid.uuid4().hex[:8]}"
     current = -1
-    kinds: list[Events] = [("E", "{}"), batch("E"), ("E", "null"), batch("E", "F"), ("E", "1"), batch("E")]
     with ThreadPoolExecutor(max_workers=writers) as pool:
         for round_number in range(rounds):
             stream_id = f"{stream}-{round_number}" if expected == -1 else stream

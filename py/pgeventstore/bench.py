@@ -456,6 +456,17 @@ class Bench:
         """Workloads 1 to 5 and the wrapper's overhead."""
         s, rounds = self.scale, self.rounds
         per_block = max(1, s.single_calls // SINGLE_BLOCKS)
+
+        def single_client(store: Op, floor: Op, label: str) -> tuple[Side, Side]:
+            return interleaved(
+                rounds,
+                lambda: timed(per_block, store),
+                lambda: timed(per_block, floor),
+                self.progress,
+                label,
+                blocks=SINGLE_BLOCKS,
+            )
+
         conn = self.connect()
         one = batch_json(1)
         hundred = batch_json(100)
@@ -473,23 +484,9 @@ class Bench:
             floor_insert(conn, f"w1-{next(counter)}", 0)
             return 1, 0
 
-        w1 = interleaved(
-            rounds,
-            lambda: timed(per_block, new_stream_store),
-            lambda: timed(per_block, new_stream_floor),
-            self.progress,
-            "1 new streams",
-            blocks=SINGLE_BLOCKS,
-        )
+        w1 = single_client(new_stream_store, new_stream_floor, "1 new streams")
 
-        w1_batch = interleaved(
-            rounds,
-            lambda: timed(per_block, new_stream_batch),
-            lambda: timed(per_block, new_stream_floor),
-            self.progress,
-            "1b new streams, one-event batches",
-            blocks=SINGLE_BLOCKS,
-        )
+        w1_batch = single_client(new_stream_batch, new_stream_floor, "1b new streams, one-event batches")
 
         versions = {"store": -1, "floor": -1, "batch": -1}
 
@@ -506,22 +503,8 @@ class Bench:
             floor_insert(conn, "w2-stream", versions["floor"])
             return 1, 0
 
-        w2 = interleaved(
-            rounds,
-            lambda: timed(per_block, exact_store),
-            lambda: timed(per_block, exact_floor),
-            self.progress,
-            "2 one stream",
-            blocks=SINGLE_BLOCKS,
-        )
-        w2_batch = interleaved(
-            rounds,
-            lambda: timed(per_block, exact_batch),
-            lambda: timed(per_block, exact_floor),
-            self.progress,
-            "2b one stream, one-event batches",
-            blocks=SINGLE_BLOCKS,
-        )
+        w2 = single_client(exact_store, exact_floor, "2 one stream")
+        w2_batch = single_client(exact_batch, exact_floor, "2b one stream, one-event batches")
 
         def batch_store() -> tuple[int, int]:
             versions["store"] = store_append(conn, "w3-stream", versions["store"], hundred)
