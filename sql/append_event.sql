@@ -50,6 +50,8 @@ begin
                                and eventstore.is_plain_event(p_type, p_data, null)) is not true;
         if p_metadata is not null then
             exit common_call when not eventstore.is_plain_event(p_type, p_data, p_metadata);
+            -- Stored as NULL, as append_to_stream stores a JSON null metadata.
+            p_metadata := nullif(p_metadata, 'null'::jsonb);
         end if;
 
         -- A session's first append checks the log order (ES503), as in append_to_stream.
@@ -61,7 +63,7 @@ begin
             insert into eventstore.events
                 (stream_id, version, event_id, event_type, data, metadata, transaction_id)
             values (p_stream_id, 0, gen_random_uuid(), p_type, coalesce(p_data, 'null'::jsonb),
-                    nullif(p_metadata, 'null'::jsonb), pg_current_xact_id())
+                    p_metadata, pg_current_xact_id())
             on conflict on constraint events_stream_version_key do nothing
             returning 0, global_position, global_position
                  into stream_version, first_position, last_position;
@@ -69,13 +71,13 @@ begin
             insert into eventstore.events
                 (stream_id, version, event_id, event_type, data, metadata, transaction_id)
             select p_stream_id, p_expected + 1, gen_random_uuid(), p_type,
-                   coalesce(p_data, 'null'::jsonb), nullif(p_metadata, 'null'::jsonb),
+                   coalesce(p_data, 'null'::jsonb), p_metadata,
                    greatest(pg_current_xact_id(), e.transaction_id)
               from eventstore.events e
              where e.stream_id = p_stream_id
                and e.version = p_expected
             on conflict on constraint events_stream_version_key do nothing
-            returning p_expected + 1, global_position, global_position
+            returning version, global_position, global_position
                  into stream_version, first_position, last_position;
         end if;
         if not found then
