@@ -1,7 +1,7 @@
 -- Expected versions: NULL (any), -1 (no stream), -2 (stream exists), n (exactly n), and
 -- the ES409 error: message, machine-readable DETAIL, hint, and nothing written.
 begin;
-select plan(38);
+select plan(39);
 
 -- The error a statement raises, as JSON (NULL when it succeeds), to inspect DETAIL and HINT.
 create function pg_temp.error_of(statement text)
@@ -74,6 +74,8 @@ select is(pg_temp.error_of($$select eventstore.append_event('s-any', 9, 'A', '1'
 select is(pg_temp.error_of($$select eventstore.append_event('s-any', -1, 'A', '1')$$),
           pg_temp.error_of($$select eventstore.append_to_stream('s-any', -1, '[{"type": "A", "data": 1}]')$$),
           'append_event: -1 on an existing stream, the same error as the batch');
+select is(pg_temp.error_of($$select eventstore.append_event('s-any', 9223372036854775807, 'A', '1')$$) ->> 'sqlstate',
+          'ES409', 'append_event: the largest bigint as expected version is ES409, not an overflow');
 select is((pg_temp.error_of($$select eventstore.append_event('s-none', 0, 'A', '1')$$) ->> 'detail')::jsonb,
           '{"stream_id": "s-none", "expected_version": 0, "actual_version": -1}'::jsonb,
           'append_event: version 0 of an absent stream, actual -1');

@@ -2,7 +2,7 @@
 -- order, directly after the expected version, returns the original result and writes
 -- nothing; any partial or out-of-place match is ES409; an id stored elsewhere is ES412.
 begin;
-select plan(30);
+select plan(31);
 
 create temp table original as
 select * from eventstore.append_to_stream('pay-1', -1,
@@ -126,6 +126,13 @@ select results_eq(
     $$select * from eventstore.append_to_stream('case-1', -1,
           '[{"type": "C", "data": 3, "id": "ABCDEF00-0000-4000-8000-00000000000A"}]')$$,
     'an upper-case retry matches the lower-case original');
+
+-- The largest bigint as expected version of a stored batch is a wrong version, not an
+-- overflow.
+select throws_ok($$select eventstore.append_to_stream('pay-1', 9223372036854775807,
+                     '[{"type": "A", "data": 1, "id": "00000000-0000-4000-8000-000000000001"},
+                       {"type": "B", "data": 2, "id": "00000000-0000-4000-8000-000000000002"}]')$$,
+                 'ES409', null, 'a retry with the largest bigint as expected version is ES409');
 
 select * from finish();
 rollback;

@@ -70,7 +70,9 @@ begin
         else
             insert into eventstore.events
                 (stream_id, version, event_id, event_type, data, metadata, transaction_id)
-            select p_stream_id, p_expected + 1, gen_random_uuid(), p_type,
+            -- e.version + 1, not p_expected + 1: computed only for a stored event, so the
+            -- largest bigint as expected version is ES409, not an overflow.
+            select p_stream_id, e.version + 1, gen_random_uuid(), p_type,
                    coalesce(p_data, 'null'::jsonb), p_metadata,
                    greatest(pg_current_xact_id(), e.transaction_id)
               from eventstore.events e

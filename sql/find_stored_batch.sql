@@ -48,7 +48,7 @@ begin
     end if;
     if v_found < cardinality(p_ids)
        or v_offsets <> 1
-       or (p_expected >= 0 and v_first_version <> p_expected + 1)
+       or (p_expected >= 0 and v_first_version - 1 <> p_expected)
        or (p_expected = -1 and v_first_version <> 0) then
         perform eventstore.raise_wrong_expected_version(
             p_stream_id, p_expected,
