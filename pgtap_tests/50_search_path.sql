@@ -36,7 +36,6 @@ create function public.now() returns timestamptz language sql stable return '200
 create function public.pg_current_xact_id() returns xid8 language sql return '3'::xid8;
 create function public.split_part(text, text, integer) returns text language sql immutable return 'evil'::text;
 create function public.quote_literal(text) returns text language sql immutable return '''evil'''::text;
-create function public.pg_advisory_xact_lock(bigint) returns void language sql return null;
 create function public.evil_text_eq(text, text) returns boolean language sql immutable return true;
 create function public.evil_text_ne(text, text) returns boolean language sql immutable return false;
 create function public.evil_bigint_eq(bigint, bigint) returns boolean language sql immutable return true;

@@ -9,9 +9,9 @@
 -- reaches the caller as the store's conflict error ES409 instead; DETAIL has
 -- actual_version null (nothing newer is visible from this snapshot) and the HINT says to
 -- retry in a new transaction. A SERIALIZABLE transaction may still fail at COMMIT with
--- 40001 because of what it read: PostgreSQL decides that after every function returned. The append itself runs in a
--- subtransaction, so a refused call writes nothing; every other outcome is
--- append_to_stream's own. READ COMMITTED callers never come here and pay nothing for it.
+-- 40001 because of what it read: PostgreSQL decides that after every function returned.
+-- The append itself runs in a subtransaction, so a refused call writes nothing; every
+-- other outcome is append_to_stream's own. READ COMMITTED callers never come here and pay nothing for it.
 create or replace function eventstore.append_in_snapshot(
     stream_id text,
     expected_version bigint,

@@ -1,6 +1,6 @@
 -- eventstore.check_log_order(): refuses appends while the cluster's transaction ids are
--- behind the stored ones; eventstore.append_to_stream calls it at the first append of
--- every session.
+-- behind the stored ones; eventstore.append_to_stream and eventstore.append_event call it
+-- at the first append of every session.
 --
 -- The global log is ordered by the 64-bit transaction ids (xid8) recorded in
 -- events.transaction_id. A cluster restored from pg_dump starts its transaction ids low
@@ -10,7 +10,7 @@
 -- this cluster has yet to assign (the xmax of the current snapshot) and is not this
 -- transaction's own; the hint gives the pg_resetwal epoch that fixes it
 -- (docs/operations.md, "Restoring from pg_dump"). Otherwise it sets
--- eventstore.log_order_checked = 'on' for the session, and append_to_stream skips the
+-- eventstore.log_order_checked = 'on' for the session, and the appends skip the
 -- check from then on: a cluster's transaction ids only grow, and a restore into another
 -- cluster always starts new sessions. The setting is the session's own, so a session can
 -- skip the check by setting it: the check guards against an operator's mistake, not

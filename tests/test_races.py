@@ -203,7 +203,7 @@ def test_writer_on_another_stream_of_the_same_category_does_not_wait(connect) ->
         "select stream_version from eventstore.append_event('order-D', -1, 'Placed', '{}')"
     ).fetchone()
     assert row == (0,)
-    # The same stream does wait: the holder's locks are real.
+    # The same stream does wait: for the holder's uncommitted events.
     with pytest.raises(psycopg.errors.LockNotAvailable):
         append(other, "order-A", None, batch("Blocked"))
     holder.commit()
@@ -279,8 +279,8 @@ def test_free_running_retries_with_the_same_ids_write_once(dsn, connect) -> None
 def test_a_retry_and_a_plain_append_in_two_transactions_do_not_deadlock(connect) -> None:
     """Transaction A appends without ids, B then appends with ids, A then appends with ids.
 
-    If only id-carrying appends took the stream's advisory lock, B would hold it while
-    waiting for A's row lock, and A would wait for B's advisory lock: a deadlock.
+    B waits for A's uncommitted first event; A's next append must not wait for B in turn
+    (a lock that B held while waiting would make this a deadlock).
     """
     observer = connect()
     a = connect(autocommit=False)
