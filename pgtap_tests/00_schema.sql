@@ -1,7 +1,7 @@
 -- The installed catalog: schema, tables, functions, and the pinned search_path of every
 -- function in the eventstore schema.
 begin;
-select plan(7);
+select plan(10);
 
 select has_schema('eventstore');
 select tables_are('eventstore', array['schema_migrations', 'events', 'snapshots', 'checkpoints']);
@@ -22,8 +22,34 @@ select is_empty(
 select set_eq(
     $$select p.proname::text from pg_proc p
        where p.pronamespace = 'eventstore'::regnamespace and p.proconfig is null$$,
-    array['stream_id_is_valid', 'is_plain_batch', 'is_plain_event'],
+    array['category', 'stream_id_is_valid', 'is_plain_batch', 'is_plain_event'],
     'only the inlined rule functions go without a pinned search_path');
+
+-- category is inlined: where it is called, and in events_category_idx, PostgreSQL
+-- evaluates split_part itself instead of running a SQL function per row.
+create function pg_temp.plan_of(p_query text) returns text language plpgsql as $f$
+declare
+    v_line text;
+    v_plan text := '';
+begin
+    for v_line in execute 'explain (verbose, costs off) ' || p_query loop
+        v_plan := v_plan || v_line || E'\n';
+    end loop;
+    return v_plan;
+end;
+$f$;
+select matches(pg_temp.plan_of('select eventstore.category(e.stream_id) from eventstore.events e'),
+               'split_part', 'category is inlined into the query that calls it');
+set local enable_seqscan = off;
+select matches(pg_temp.plan_of($$select e.global_position from eventstore.events e
+                                  where eventstore.category(e.stream_id) = 'order'
+                                  order by eventstore.category(e.stream_id), e.transaction_id, e.global_position$$),
+               'Index Cond: .*split_part.*events_category_idx|events_category_idx(.|\n)*Index Cond: .*split_part',
+               'the inlined category still matches events_category_idx');
+select doesnt_match(pg_temp.plan_of($$select e.global_position from eventstore.events e
+                                 where eventstore.category(e.stream_id) = 'order'$$),
+                    'Filter', 'a category condition is an index condition, not a filter');
+reset enable_seqscan;
 
 select is_empty(
     $$select p.oid::regprocedure::text

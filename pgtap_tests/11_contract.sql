@@ -1,25 +1,31 @@
 -- The public SQL contract of the core functions: names, argument names and defaults,
 -- result types, and that appends and snapshot saves are volatile while reads are not.
 begin;
-select plan(23);
+select plan(24);
 
--- One row through OUT parameters (a RETURNS TABLE function builds a tuplestore per call);
--- select * from append_to_stream(...) shows the same three columns either way.
+-- One row of the named type append_result: a function declaring its row with OUT
+-- parameters or RETURNS TABLE builds the row descriptor on every call, a named type's
+-- comes from the type cache. select * from append_to_stream(...) shows the three columns.
+select results_eq(
+    $$select a.attname::text collate "default", format_type(a.atttypid, a.atttypmod)
+        from pg_attribute a
+       where a.attrelid = 'eventstore.append_result'::regclass and a.attnum > 0
+       order by a.attnum$$,
+    $$values ('stream_version', 'bigint'), ('first_position', 'bigint'), ('last_position', 'bigint')$$,
+    'append_result is (stream_version, first_position, last_position), all bigint');
 select is(pg_get_function_arguments('eventstore.append_to_stream(text, bigint, jsonb)'::regprocedure),
-          'stream_id text, expected_version bigint, events jsonb, '
-          'OUT stream_version bigint, OUT first_position bigint, OUT last_position bigint',
-          'append_to_stream arguments and its one result row');
+          'stream_id text, expected_version bigint, events jsonb',
+          'append_to_stream arguments');
 select is(pg_get_function_result('eventstore.append_to_stream(text, bigint, jsonb)'::regprocedure),
-          'record', 'append_to_stream returns one record, not a set');
+          'eventstore.append_result', 'append_to_stream returns one append_result, not a set');
 select volatility_is('eventstore', 'append_to_stream', array['text', 'bigint', 'jsonb'], 'volatile',
                      'append_to_stream is volatile');
 
 select is(pg_get_function_arguments('eventstore.append_event(text, bigint, text, jsonb, jsonb, uuid)'::regprocedure),
-          'stream_id text, expected_version bigint, type text, data jsonb, metadata jsonb DEFAULT NULL::jsonb, event_id uuid DEFAULT NULL::uuid, '
-          'OUT stream_version bigint, OUT first_position bigint, OUT last_position bigint',
-          'append_event arguments, defaults and its one result row');
+          'stream_id text, expected_version bigint, type text, data jsonb, metadata jsonb DEFAULT NULL::jsonb, event_id uuid DEFAULT NULL::uuid',
+          'append_event arguments and defaults');
 select is(pg_get_function_result('eventstore.append_event(text, bigint, text, jsonb, jsonb, uuid)'::regprocedure),
-          'record', 'append_event returns one record, not a set');
+          'eventstore.append_result', 'append_event returns one append_result, not a set');
 select volatility_is('eventstore', 'append_event', array['text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid'],
                      'volatile', 'append_event is volatile');
 

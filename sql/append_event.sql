@@ -21,11 +21,9 @@ create or replace function eventstore.append_event(
     type text,
     data jsonb,
     metadata jsonb default null,
-    event_id uuid default null,
-    out stream_version bigint,
-    out first_position bigint,
-    out last_position bigint
+    event_id uuid default null
 )
+returns eventstore.append_result
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
@@ -37,6 +35,7 @@ declare
     p_data alias for $4;
     p_metadata alias for $5;
     p_event_id alias for $6;
+    v_result eventstore.append_result;
 begin
     <<common_call>>
     begin
@@ -47,16 +46,15 @@ begin
                                and eventstore.stream_id_is_valid(p_stream_id)
                                and p_expected >= -1
                                and p_event_id is null
-                               and eventstore.is_plain_event(p_type, p_data, null)) is not true;
+                               and eventstore.is_plain_event(p_type, p_data, null)
+                               -- A session's first append checks the log order (ES503)
+                               -- in append_to_stream.
+                               and current_setting('eventstore.log_order_checked', true) = 'on')
+                              is not true;
         if p_metadata is not null then
             exit common_call when not eventstore.is_plain_event(p_type, p_data, p_metadata);
             -- Stored as NULL, as append_to_stream stores a JSON null metadata.
             p_metadata := nullif(p_metadata, 'null'::jsonb);
-        end if;
-
-        -- A session's first append checks the log order (ES503), as in append_to_stream.
-        if current_setting('eventstore.log_order_checked', true) is distinct from 'on' then
-            if eventstore.check_log_order() is null then end if;
         end if;
 
         if p_expected = -1 then
@@ -66,21 +64,25 @@ begin
                     p_metadata, pg_current_xact_id())
             on conflict on constraint events_stream_version_key do nothing
             returning 0, global_position, global_position
-                 into stream_version, first_position, last_position;
+                 into v_result;
         else
+            -- Every column is given, the identity's next value too, so that the insert
+            -- reads event n directly, with no subquery node between.
             insert into eventstore.events
-                (stream_id, version, event_id, event_type, data, metadata, transaction_id)
+                (global_position, stream_id, version, event_id, event_type, data, metadata,
+                 transaction_id, recorded_at)
+            overriding system value
             -- e.version + 1, not p_expected + 1: computed only for a stored event, so the
             -- largest bigint as expected version is ES409, not an overflow.
-            select p_stream_id, e.version + 1, gen_random_uuid(), p_type,
-                   coalesce(p_data, 'null'::jsonb), p_metadata,
-                   greatest(pg_current_xact_id(), e.transaction_id)
+            select nextval('eventstore.events_global_position_seq'), p_stream_id, e.version + 1,
+                   gen_random_uuid(), p_type, coalesce(p_data, 'null'::jsonb), p_metadata,
+                   greatest(pg_current_xact_id(), e.transaction_id), now()
               from eventstore.events e
              where e.stream_id = p_stream_id
                and e.version = p_expected
             on conflict on constraint events_stream_version_key do nothing
             returning version, global_position, global_position
-                 into stream_version, first_position, last_position;
+                 into v_result;
         end if;
         if not found then
             if eventstore.raise_wrong_expected_version(p_stream_id, p_expected) is null then end if;
@@ -89,16 +91,14 @@ begin
         if current_setting('eventstore.notify', true) = 'on' then
             perform pg_notify('eventstore', '');
         end if;
-        return;
+        return v_result;
     end;
 
-    select a.stream_version, a.first_position, a.last_position
-      into stream_version, first_position, last_position
-      from eventstore.append_to_stream(
+    return eventstore.append_to_stream(
                p_stream_id, p_expected,
                jsonb_build_array(jsonb_build_object(
                    'type', p_type, 'data', coalesce(p_data, 'null'::jsonb),
-                   'metadata', p_metadata, 'id', p_event_id))) a;
+                   'metadata', p_metadata, 'id', p_event_id)));
 end;
 $$;
 

@@ -17,7 +17,7 @@ create or replace function eventstore.append_in_snapshot(
     expected_version bigint,
     events jsonb
 )
-returns table (stream_version bigint, first_position bigint, last_position bigint)
+returns eventstore.append_result
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
@@ -27,12 +27,14 @@ declare
     p_expected alias for $2;
     p_events alias for $3;
     v_constraint text;
+    v_result eventstore.append_result;
 begin
     -- Transaction-local, and undone with the subtransaction if the append fails: tells
     -- append_to_stream that it already runs under this guard.
     perform set_config('eventstore.append_in_snapshot', 'on', true);
-    return query select * from eventstore.append_to_stream(p_stream_id, p_expected, p_events);
+    v_result := eventstore.append_to_stream(p_stream_id, p_expected, p_events);
     perform set_config('eventstore.append_in_snapshot', 'off', true);
+    return v_result;
 exception when serialization_failure or unique_violation then
     get stacked diagnostics v_constraint = constraint_name;
     if v_constraint is distinct from 'events_stream_version_key' and sqlstate = '23505' then

@@ -51,11 +51,9 @@
 create or replace function eventstore.append_to_stream(
     stream_id text,
     expected_version bigint,
-    events jsonb,
-    out stream_version bigint,
-    out first_position bigint,
-    out last_position bigint
+    events jsonb
 )
+returns eventstore.append_result
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
@@ -71,6 +69,7 @@ declare
     v_inserted integer;
     v_duplicate uuid;
     v_other_stream text;
+    v_result eventstore.append_result;
 begin
     -- plpgsql sets up every expression again in each transaction, so this path is written
     -- in as few statements and calls as it can be. The common call (READ COMMITTED, one
@@ -82,10 +81,7 @@ begin
         and eventstore.is_plain_batch(p_events)) is not true then
         if current_setting('transaction_isolation') <> 'read committed'
            and current_setting('eventstore.append_in_snapshot', true) is distinct from 'on' then
-            select a.stream_version, a.first_position, a.last_position
-              into stream_version, first_position, last_position
-              from eventstore.append_in_snapshot(p_stream_id, p_expected, p_events) a;
-            return;
+            return eventstore.append_in_snapshot(p_stream_id, p_expected, p_events);
         end if;
         -- Calls of void functions sit in IF conditions: plpgsql evaluates those as simple
         -- expressions, several times cheaper than PERFORM, which runs a whole query.
@@ -114,7 +110,7 @@ begin
         values (p_stream_id, 0, gen_random_uuid(), p_events -> 0 ->> 'type', p_events -> 0 -> 'data',
                 nullif(p_events -> 0 -> 'metadata', 'null'::jsonb), pg_current_xact_id())
         on conflict on constraint events_stream_version_key do nothing
-        returning 0, global_position, global_position into stream_version, first_position, last_position;
+        returning 0, global_position, global_position into v_result;
         if not found then
             if eventstore.raise_wrong_expected_version(p_stream_id, p_expected) is null then end if;
         end if;
@@ -136,11 +132,9 @@ begin
             -- the read is found; an id stored in another stream (ES412) comes before a
             -- wrong version.
             if v_ids is not null and array_position(v_ids, null) is null then
-                select r.stream_version, r.first_position, r.last_position
-                  into stream_version, first_position, last_position
-                  from eventstore.find_stored_batch(p_stream_id, p_expected, v_ids) r;
+                select * into v_result from eventstore.find_stored_batch(p_stream_id, p_expected, v_ids);
                 if found then
-                    return;
+                    return v_result;
                 end if;
             end if;
             -- NULL (any version) matches whatever the stream holds; -2 any version but -1.
@@ -159,7 +153,7 @@ begin
                     nullif(p_events -> 0 -> 'metadata', 'null'::jsonb),
                     greatest(pg_current_xact_id(), v_prior_xid))
             on conflict do nothing
-            returning global_position into first_position;
+            returning global_position into v_result.first_position;
             exit when found;
             -- Not stored: a concurrent writer took the version, which the next round sees,
             -- or the first event's id is stored already. When every event has an id the
@@ -171,8 +165,8 @@ begin
                 end if;
             end if;
         end loop;
-        stream_version := v_last + v_count;
-        last_position := first_position;
+        v_result.stream_version := v_last + v_count;
+        v_result.last_position := v_result.first_position;
 
         if v_count > 1 then
             -- The versions are this call's; only an id given twice can collide.
@@ -193,7 +187,7 @@ begin
                 returning global_position
             )
             select count(*), max(i.global_position)
-              into v_inserted, last_position
+              into v_inserted, v_result.last_position
               from inserted i;
 
             if v_inserted < v_count - 1 then
@@ -213,6 +207,7 @@ begin
     if current_setting('eventstore.notify', true) = 'on' then
         perform pg_notify('eventstore', '');
     end if;
+    return v_result;
 end;
 $$;
 

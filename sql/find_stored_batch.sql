@@ -10,7 +10,7 @@ create or replace function eventstore.find_stored_batch(
     expected_version bigint,
     event_ids uuid[]
 )
-returns table (stream_version bigint, first_position bigint, last_position bigint)
+returns setof eventstore.append_result
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
@@ -24,6 +24,7 @@ declare
     v_first_version bigint;
     v_other_id uuid;
     v_other_stream text;
+    v_result eventstore.append_result;
 begin
     select e.event_id, e.stream_id
       into v_other_id, v_other_stream
@@ -38,7 +39,7 @@ begin
     select count(*), count(distinct e.version - x.n), min(e.version),
            max(e.version), min(e.global_position), max(e.global_position)
       into v_found, v_offsets, v_first_version,
-           stream_version, first_position, last_position
+           v_result.stream_version, v_result.first_position, v_result.last_position
       from unnest(p_ids) with ordinality as x(event_id, n)
       join eventstore.events e on e.event_id = x.event_id
      where e.stream_id = p_stream_id;
@@ -55,7 +56,7 @@ begin
             format('%s of the %s event ids are already stored, but not as this batch directly after the expected version',
                    v_found, cardinality(p_ids)));
     end if;
-    return next;
+    return next v_result;
 end;
 $$;
 
