@@ -5,13 +5,12 @@
 -- find_stored_batch with RETURNS TABLE. PostgreSQL builds the row descriptor of such a
 -- function from its parameter list on every call, twice per append (once for the
 -- caller's FROM, once in plpgsql); a named row type's descriptor comes from the type
--- cache. That was about 14,000 of the ~330,000 instructions of a one-event append
+-- cache. That was about 14,000 of the ~455,000 instructions of a one-event append
 -- (docs/performance.md, round 4). The columns callers see are the same, and so is
 -- everything else. CREATE OR REPLACE cannot change a result type, so the four functions
--- are dropped here and their function files, applied right after the migrations, create
--- them again. Until the function files have run, appends fail: upgrade with
--- `pgeventstore migrate`, which runs both, or with the DBA script, which runs both in one
--- transaction.
+-- are dropped here and their function files create them again; `pgeventstore migrate`
+-- and the DBA script both apply the migrations and the function files in one
+-- transaction, so no caller sees them missing.
 create type eventstore.append_result as (
     stream_version bigint,
     first_position bigint,

@@ -308,6 +308,26 @@ def test_an_upgrade_applies_only_the_missing_migrations(make_empty_db) -> None:
     assert catalog(old) == catalog(fresh)
 
 
+def test_migrate_is_one_transaction(make_empty_db, tmp_path, monkeypatch) -> None:
+    """An upgrade whose function files fail changes nothing: the migrations it ran are
+    undone with them, and neither ledger records them."""
+    dsn = make_empty_db()
+    old = tmp_path / "old-install.sql"
+    old.write_text(schema.install_script(schema.migration_files()[:1]), encoding="utf-8")
+    assert psql_file(dsn, old).returncode == 0
+    before = (catalog(dsn), ledger(dsn))
+    broken = tmp_path / "broken.sql"
+    broken.write_text("select 1 / 0;", encoding="utf-8")
+    files = schema.function_files()
+    monkeypatch.setattr(schema, "function_files", lambda: [*files, broken])
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        schema.migrate(dsn)
+    assert (catalog(dsn), ledger(dsn)) == before
+    assert [s.applied for s in schema.status(dsn)] == [True] + [False] * (len(migration_ids()) - 1)
+    monkeypatch.undo()
+    assert schema.migrate(dsn) == migration_ids()[1:]
+
+
 def test_the_script_is_one_transaction(make_empty_db, tmp_path) -> None:
     """Applied to a database that already has the store, the script fails and changes nothing."""
     dsn = make_empty_db()

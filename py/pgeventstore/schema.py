@@ -2,8 +2,8 @@
 
 Two install paths share one source: the yoyo migrations in ``migrations/`` (tables,
 types, indexes) and the function files in ``sql/`` (applied after them, in the order of
-``sql/install-order.txt``). :func:`migrate` applies both through yoyo and psycopg;
-:func:`install_script` prints both as one SQL script for a DBA.
+``sql/install-order.txt``). :func:`migrate` applies both in one transaction, keeping
+yoyo's bookkeeping; :func:`install_script` prints both as one SQL script for a DBA.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from yoyo import get_backend, read_migrations
 from pgeventstore import __version__
 
 #: Advisory lock key (any bigint no other component uses) that serializes concurrent
-#: function installs, which would otherwise fail with "tuple concurrently updated".
+#: installs, whose function files would otherwise fail with "tuple concurrently updated".
 _INSTALL_LOCK_KEY = 0x7067_6573_0001
 
 
@@ -79,14 +79,6 @@ def _recorded_migrations(conn: psycopg.Connection[tuple[str]]) -> set[str]:
     return {row[0] for row in conn.execute("select migration_id from eventstore.schema_migrations")}
 
 
-def apply_functions(conn: psycopg.Connection[tuple[str]]) -> None:
-    """Re-apply every function file in one transaction (they are idempotent)."""
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(%s)", (_INSTALL_LOCK_KEY,))
-        for path in function_files():
-            conn.execute(sql.SQL(path.read_text(encoding="utf-8")))
-
-
 @contextlib.contextmanager
 def _yoyo_backend(dsn: str) -> Iterator[Any]:
     """A yoyo backend on ``dsn`` whose connection is closed on exit."""
@@ -98,20 +90,27 @@ def _yoyo_backend(dsn: str) -> Iterator[Any]:
 
 
 def migrate(dsn: str) -> list[str]:
-    """Apply pending migrations, then the functions; return the ids of migrations applied.
+    """Apply the pending migrations and every function file in one transaction.
 
-    A database installed from the DBA script is adopted: migrations its ledger records are
-    marked as applied in yoyo's tables instead of being run again. Running it twice
-    changes nothing the second time.
+    Returns the ids of the migrations applied. What is pending is decided by the schema's
+    own ledger, ``eventstore.schema_migrations``, in which every migration records itself
+    whichever path ran it, so a database installed from the DBA script is adopted. Callers
+    see the old schema and functions or the new ones, never new tables with old functions:
+    a concurrent append waits for the locks the migrations take (one already under way
+    when a migration drops a function can fail once, as README "Upgrades" says). yoyo's
+    tables are brought in line after the commit (a run stopped in between is completed by
+    the next). Running it twice changes nothing the second time; concurrent runs wait for
+    each other.
     """
     migrations = read_migrations(str(migrations_dir()))
-    with _yoyo_backend(dsn) as backend, psycopg.connect(dsn, autocommit=True) as conn:
-        with backend.lock():
+    with _yoyo_backend(dsn) as backend, psycopg.connect(dsn, autocommit=True) as conn, backend.lock():
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(%s)", (_INSTALL_LOCK_KEY,))
             recorded = _recorded_migrations(conn)
-            backend.mark_migrations([m for m in migrations if m.id in recorded and not backend.is_applied(m)])
-            pending = backend.to_apply(migrations)
-            backend.apply_migrations(pending)
-        apply_functions(conn)
+            pending = [m for m in migrations if m.id not in recorded]
+            for path in [Path(m.path) for m in pending] + function_files():
+                conn.execute(sql.SQL(path.read_text(encoding="utf-8")))
+        backend.mark_migrations([m for m in migrations if not backend.is_applied(m)])
     return [m.id for m in pending]
 
 
