@@ -30,6 +30,7 @@ from pgeventstore.errors import (
     DuplicateEventId,
     EventStoreError,
     InvalidArgument,
+    LogOrderAtRisk,
     StreamNotFound,
     WrongExpectedVersion,
 )
@@ -44,6 +45,7 @@ EXIT_CODES: dict[type[EventStoreError], int] = {
     StreamNotFound: 4,
     DuplicateEventId: 5,
     InvalidArgument: 6,
+    LogOrderAtRisk: 8,
 }
 EXIT_USAGE = 2
 EXIT_CANNOT_CONNECT = 7
