@@ -10,4 +10,11 @@
 -- rules, which run as the caller. The index needs no rebuild: its values do not change.
 alter function eventstore.category(text) reset search_path;
 
+-- A session keeps the index's key expression as it first read it, not inlined, until the
+-- index's cache entry is invalidated; a query's category condition, inlined from now on,
+-- would then no longer match the index in sessions that outlive the upgrade. Setting the
+-- key column's statistics target to its default changes nothing but invalidates that
+-- entry in every session.
+alter index eventstore.events_category_idx alter column 1 set statistics -1;
+
 insert into eventstore.schema_migrations (migration_id) values ('0008.category-inlined');

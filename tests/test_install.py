@@ -328,6 +328,26 @@ def test_migrate_is_one_transaction(make_empty_db, tmp_path, monkeypatch) -> Non
     assert schema.migrate(dsn) == migration_ids()[1:]
 
 
+def test_a_session_open_across_the_upgrade_keeps_the_category_index(make_empty_db, tmp_path) -> None:
+    """0008 lets PostgreSQL inline eventstore.category; a session that read the category
+    index before the upgrade must match the inlined condition to it afterwards too."""
+    dsn = make_empty_db()
+    before = [p for p in schema.migration_files() if p.name < "0008"]
+    script = tmp_path / "at-0007.sql"
+    script.write_text(schema.install_script([*before, *schema.function_files()]), encoding="utf-8")
+    assert psql_file(dsn, script).returncode == 0
+    query = (
+        "explain (costs off) select e.global_position from eventstore.events e"
+        " where eventstore.category(e.stream_id) = 'order'"
+    )
+    with psycopg.connect(dsn, autocommit=True) as session:
+        session.execute("set enable_seqscan = off")
+        assert "events_category_idx" in "\n".join(row[0] for row in session.execute(query))
+        assert schema.migrate(dsn) == [p.stem for p in schema.migration_files() if p.name >= "0008"]
+        plan = "\n".join(row[0] for row in session.execute(query))
+    assert "split_part" in plan and "events_category_idx" in plan, plan
+
+
 def test_the_script_is_one_transaction(make_empty_db, tmp_path) -> None:
     """Applied to a database that already has the store, the script fails and changes nothing."""
     dsn = make_empty_db()
