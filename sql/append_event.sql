@@ -88,9 +88,7 @@ begin
             if eventstore.raise_wrong_expected_version(p_stream_id, p_expected) is null then end if;
         end if;
 
-        if current_setting('eventstore.notify', true) = 'on' then
-            perform pg_notify('eventstore', '');
-        end if;
+        if eventstore.notify_appended() is null then end if;
         return v_result;
     end;
 

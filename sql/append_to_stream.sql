@@ -41,7 +41,7 @@
 --   after it in (transaction_id, global_position) order (see
 --   migrations/0002.global-log.sql).
 -- * With the setting eventstore.notify = 'on', the transaction sends one NOTIFY on the
---   channel 'eventstore' (PostgreSQL folds identical notifications of a transaction).
+--   channel 'eventstore' (eventstore.notify_appended).
 --
 -- Speed: the common call (READ COMMITTED, one event without an id) passes all argument
 -- rules in one inlined expression, reads the stream's last version (not even that for
@@ -204,9 +204,7 @@ begin
         end if;
     end if;
 
-    if current_setting('eventstore.notify', true) = 'on' then
-        perform pg_notify('eventstore', '');
-    end if;
+    if eventstore.notify_appended() is null then end if;
     return v_result;
 end;
 $$;
