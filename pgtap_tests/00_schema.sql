@@ -1,7 +1,7 @@
 -- The installed catalog: schema, tables, functions, and the pinned search_path of every
 -- function in the eventstore schema.
 begin;
-select plan(11);
+select plan(12);
 
 select has_schema('eventstore');
 select tables_are('eventstore', array['schema_migrations', 'events', 'snapshots', 'checkpoints']);
@@ -22,7 +22,8 @@ select is_empty(
 select set_eq(
     $$select p.proname::text from pg_proc p
        where p.pronamespace = 'eventstore'::regnamespace and p.proconfig is null$$,
-    array['category', 'stream_id_is_valid', 'is_plain_batch', 'is_plain_event', 'notify_appended'],
+    array['category', 'consumer_group_member', 'stream_id_is_valid', 'is_plain_batch', 'is_plain_event',
+          'notify_appended'],
     'only the inlined rule functions go without a pinned search_path');
 
 -- category is inlined: where it is called, and in events_category_idx, PostgreSQL
@@ -40,6 +41,8 @@ end;
 $f$;
 select matches(pg_temp.plan_of('select eventstore.category(e.stream_id) from eventstore.events e'),
                'split_part', 'category is inlined into the query that calls it');
+select matches(pg_temp.plan_of('select eventstore.consumer_group_member(e.stream_id, 3) from eventstore.events e'),
+               'hashtextextended', 'consumer_group_member is inlined: a group read hashes without a call per event');
 select matches(pg_temp.plan_of('select eventstore.notify_appended()'), 'pg_notify',
                'notify_appended is inlined: the appends test the setting without a call');
 set local enable_seqscan = off;

@@ -24,8 +24,8 @@ declare
         'list_streams', 'stats', 'log_cursor', 'consumer_group_member'];
     v_writer constant text[] := array[
         'append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint'];
-    v_inlined constant text[] := array['category', 'stream_id_is_valid', 'is_plain_batch', 'is_plain_event',
-                                       'notify_appended'];
+    v_inlined constant text[] := array['category', 'consumer_group_member', 'stream_id_is_valid',
+                                       'is_plain_batch', 'is_plain_event', 'notify_appended'];
     v_function record;
 begin
     revoke all on schema eventstore from public;
