@@ -110,7 +110,7 @@ def migrate(dsn: str) -> list[str]:
             pending = [m for m in migrations if m.id not in recorded]
             for path in [Path(m.path) for m in pending] + function_files():
                 conn.execute(sql.SQL(path.read_text(encoding="utf-8")))
-        backend.mark_migrations([m for m in migrations if not backend.is_applied(m)])
+        backend.mark_migrations(backend.to_apply(migrations))
     return [m.id for m in pending]
 
 
