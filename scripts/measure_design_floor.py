@@ -32,7 +32,13 @@ from typing import Any
 import psycopg
 
 from pgeventstore import schema
-from pgeventstore.bench import EVENT_TYPE, FLOOR_INSERT_SQL, FLOOR_SCHEMA_SQL, PAYLOAD_JSON
+from pgeventstore.bench import (
+    EVENT_TYPE,
+    FLOOR_INSERT_SQL,
+    FLOOR_SCHEMA_SQL,
+    PAYLOAD_JSON,
+    STORE_APPEND_EVENT_SQL,
+)
 from pgeventstore.cluster import temporary_cluster
 
 # The store's two inserts as eventstore.append_event writes them, with the argument
@@ -95,11 +101,8 @@ def scratch_schema() -> str:
 
 
 def call_of(function: str) -> str:
-    """The statement that calls a function of the appends' signature, as the benchmark does."""
-    return (
-        "select stream_version, first_position, last_position "
-        f"from {function}(%s::text, %s::bigint, %s::text, %s::jsonb)"
-    )
+    """The benchmark's call of append_event, made to call ``function`` (of the same signature)."""
+    return STORE_APPEND_EVENT_SQL.replace("eventstore.append_event(", f"{function}(")
 
 
 @dataclass
@@ -170,11 +173,11 @@ def workload_variants(conn: psycopg.Connection[Any], exact: bool) -> dict[str, C
     if exact:
         # The bare variants start from an existing stream: they know no -1.
         for name in ("bare sql", "bare function", "bare, invoker"):
-            conn.execute(call_of("eventstore.append_event"), (f"{name}-stream", -1, EVENT_TYPE, PAYLOAD_JSON))
+            conn.execute(STORE_APPEND_EVENT_SQL, (f"{name}-stream", -1, EVENT_TYPE, PAYLOAD_JSON))
             versions[name] = 0
     return {
         "floor": caller("floor", FLOOR_INSERT_SQL, floor_params),
-        "append_event": caller("append_event", call_of("eventstore.append_event"), store_params),
+        "append_event": caller("append_event", STORE_APPEND_EVENT_SQL, store_params),
         "bare sql": caller("bare sql", prepared_insert, sql_params),
         "bare function": caller("bare function", call_of(f"design_floor.{shape}_definer"), store_params),
         "bare, invoker": caller("bare, invoker", call_of(f"design_floor.{shape}_invoker"), store_params),
