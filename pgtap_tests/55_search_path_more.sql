@@ -64,15 +64,15 @@ select eventstore.load_checkpoint('setup-sub') as loaded, eventstore.load_checkp
         $s$create temp table %1$s_streams_page as select * from eventstore.list_streams('order', 1, 'order-2')$s$,
         $s$create temp table %1$s_stats as select * from eventstore.stats()$s$,
         $s$create temp table %1$s_errors as
-select pg_temp.error_of($q$select eventstore.read_all(-1)$q$) as read_negative,
-       pg_temp.error_of($q$select eventstore.read_all(999)$q$) as read_unknown,
+select pg_temp.error_of($q$select eventstore.read_all(null)$q$) as read_negative,
+       pg_temp.error_of($q$select eventstore.read_all(2, 10, after_event_id => '00000000-0000-0000-0000-000000000001')$q$) as read_unknown,
        pg_temp.error_of($q$select eventstore.read_all(0, 0)$q$) as read_zero,
        pg_temp.error_of($q$select eventstore.read_category('order-1')$q$) as category_dash,
        pg_temp.error_of($q$select eventstore.read_category('order', 0, 10, 2, 2)$q$) as group_member,
        pg_temp.error_of($q$select eventstore.save_checkpoint('', 1)$q$) as checkpoint_name,
        pg_temp.error_of($q$select eventstore.save_checkpoint('x-sub', 999)$q$) as checkpoint_unknown,
        pg_temp.error_of($q$select eventstore.save_checkpoint('x-sub', 1, -1)$q$) as checkpoint_expected,
-       pg_temp.error_of($q$select eventstore.is_processed(1, 0)$q$) as processed_zero,
+       pg_temp.error_of($q$select eventstore.is_processed(1, null)$q$) as processed_zero,
        pg_temp.error_of($q$select eventstore.is_processed(999, 1)$q$) as processed_unknown,
        pg_temp.error_of($q$select eventstore.list_streams(null, 0)$q$) as streams_zero,
        pg_temp.error_of($q$select eventstore.list_streams(after => 'order-404')$q$) as streams_unknown,
@@ -158,7 +158,7 @@ select eventstore.load_checkpoint('setup-sub') as loaded, eventstore.load_checkp
 create temp table e_streams as select * from eventstore.list_streams();
 create temp table e_stats as select * from eventstore.stats();
 create temp table e_errors as
-select pg_temp.error_of($q$select eventstore.read_all(999)$q$) as read_unknown,
+select pg_temp.error_of($q$select eventstore.read_all(2, 10, after_event_id => '00000000-0000-0000-0000-000000000001')$q$) as read_unknown,
        pg_temp.error_of($q$select eventstore.list_streams(after => 'order-404')$q$) as streams_unknown;
 insert into pg_temp.saves values ('empty', 1, eventstore.save_checkpoint('e-sub', 2));
 insert into pg_temp.saves values ('empty', 2, eventstore.save_checkpoint('e-sub', 1));
@@ -215,11 +215,11 @@ select results_eq($$select stream_id collate "default" from h_streams_page$$, $$
 select results_eq($$select * from h_stats$$, $$select * from n_stats$$, 'hostile: stats(), disk size included');
 
 select is((select read_negative from h_errors), (select read_negative from n_errors),
-          'hostile: read_all of a negative cursor, same error');
-select is((select read_negative ->> 'sqlstate' from h_errors), 'ES400', 'hostile: a negative cursor is ES400');
+          'hostile: read_all of a NULL cursor, same error');
+select is((select read_negative ->> 'sqlstate' from h_errors), 'ES400', 'hostile: a NULL cursor is ES400');
 select is((select read_unknown from h_errors), (select read_unknown from n_errors),
-          'hostile: read_all of an unknown cursor, same error');
-select is((select read_unknown ->> 'sqlstate' from h_errors), 'ES404', 'hostile: an unknown cursor is ES404');
+          'hostile: read_all of a diverged cursor, same error');
+select is((select read_unknown ->> 'sqlstate' from h_errors), 'ES419', 'hostile: a diverged cursor is ES419');
 select is((select read_zero from h_errors), (select read_zero from n_errors), 'hostile: read_all max_count 0, same error');
 select is((select category_dash from h_errors), (select category_dash from n_errors),
           'hostile: read_category of a stream id, same error (message quotes the real literal)');
@@ -234,10 +234,10 @@ select is((select checkpoint_unknown from h_errors), (select checkpoint_unknown 
 select is((select checkpoint_expected from h_errors), (select checkpoint_expected from n_errors),
           'hostile: save_checkpoint of a negative expected, same error');
 select is((select processed_zero from h_errors), (select processed_zero from n_errors),
-          'hostile: is_processed of position 0, same error');
+          'hostile: is_processed of a NULL log number, same error');
 select is((select processed_unknown from h_errors), (select processed_unknown from n_errors),
           'hostile: is_processed of an unknown checkpoint, same error');
-select is((select processed_unknown ->> 'sqlstate' from h_errors), 'ES404', 'hostile: an unknown checkpoint is ES404');
+select is((select checkpoint_unknown ->> 'sqlstate' from h_errors), 'ES404', 'hostile: a checkpoint above the head is ES404');
 select is((select streams_zero from h_errors), (select streams_zero from n_errors),
           'hostile: list_streams max_count 0, same error');
 select is((select streams_unknown from h_errors), (select streams_unknown from n_errors),

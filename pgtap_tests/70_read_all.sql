@@ -1,8 +1,8 @@
--- eventstore.read_all and read_category in one session: order, cursor, filters, limits,
--- rolled-back transactions and the recorded transaction id. The statements commit (no
--- enclosing transaction) because read_all only returns events of ended transactions.
--- Races between sessions are in tests/test_global_log.py.
-select plan(24);
+-- eventstore.read_all and read_category in one session: log numbers, order, cursor,
+-- filters, limits, rolled-back transactions and the recorded transaction id. The
+-- statements commit (no enclosing transaction) because only events of ended transactions
+-- are numbered. Races between sessions are in tests/test_global_log.py.
+select plan(31);
 
 select is_empty($$select * from eventstore.read_all()$$, 'an empty log reads as no rows');
 
@@ -20,6 +20,11 @@ select results_eq(
     'read_all(0) returns every committed event once, in commit order, none of the rolled-back transaction');
 
 select results_eq(
+    $$select log_number from eventstore.read_all()$$,
+    $$values (1::bigint), (2), (3), (4), (5)$$,
+    'log numbers are dense: 1, 2, 3, ... in log order');
+
+select results_eq(
     $$select stream_id, version from eventstore.read_all() where stream_id = 'order-1'$$,
     $$values ('order-1'::text, 0::bigint), ('order-1', 1)$$,
     'a stream''s events come in version order');
@@ -31,13 +36,16 @@ select results_eq(
 
 select results_eq(
     $$select (data ->> 'n')::int
-        from eventstore.read_all((select max(global_position) from eventstore.read_all(0, 2)), 10)$$,
+        from eventstore.read_all((select max(log_number) from eventstore.read_all(0, 2)), 10)$$,
     $$values (3), (4), (5)$$,
-    'a reader continues after the global position of the last event it was given');
+    'a reader continues after the log number of the last event it was given');
 
-select is_empty(
-    $$select * from eventstore.read_all((select e.global_position from eventstore.events e where e.data ->> 'n' = '5'))$$,
-    'after the last event there is nothing');
+select is_empty($$select * from eventstore.read_all(5)$$, 'after the last event there is nothing');
+select is_empty($$select * from eventstore.read_all(41)$$,
+                'any integer is a valid bound: one above the newest number reads nothing yet');
+select results_eq($$select log_number from eventstore.read_all(-7, 1)$$, $$values (1::bigint)$$,
+                  'a bound below 1 reads from the start');
+select is(eventstore.log_head(), 5::bigint, 'log_head is the newest log number');
 
 select results_eq(
     $$select (data ->> 'n')::int from eventstore.read_all(0, 100, array['OrderShipped'])$$,
@@ -66,9 +74,14 @@ select results_eq(
 
 select results_eq(
     $$select (data ->> 'n')::int
-        from eventstore.read_category('order', (select e.global_position from eventstore.events e where e.data ->> 'n' = '4'))$$,
+        from eventstore.read_category('order', (select l.log_number from eventstore.read_all() l where l.data ->> 'n' = '4'))$$,
     $$values (5)$$,
-    'a category reader may continue from any event position, even one of another category');
+    'a category reader may continue from any log number, even one of another category');
+
+select results_eq(
+    $$select log_number from eventstore.read_category('order')$$,
+    $$select log_number from eventstore.read_all() where stream_id like 'order-%'$$,
+    'a category reader gets the events'' numbers in the one log');
 
 select is(
     (select count(*) from eventstore.events e
@@ -97,12 +110,18 @@ select ok(
     > pg_current_xact_id(),
     'here that is the stream''s value, above the appending transaction''s own id');
 select is_empty(
-    $$select * from eventstore.read_all((select e.global_position from eventstore.events e where e.data ->> 'n' = '5'))$$,
-    'an event whose recorded id is not below the snapshot''s xmin is not returned yet');
+    $$select * from eventstore.read_all(5)$$,
+    'an event whose recorded id is not below the snapshot''s xmin is not numbered, nor returned, yet');
+select is(eventstore.number_log(), 0::bigint, 'number_log finds nothing readable to number');
 
-select throws_ok($$select * from eventstore.read_all(-1)$$, 'ES400', null, 'a negative cursor is ES400');
 select throws_ok($$select * from eventstore.read_all(null)$$, 'ES400', null, 'a NULL cursor is ES400');
-select throws_ok($$select * from eventstore.read_all(1000000)$$, 'ES404', null, 'a cursor that is no event''s position is ES404');
+select throws_ok($$select * from eventstore.read_all(2, 10, after_event_id => gen_random_uuid())$$, 'ES419', null,
+                 'a cursor whose log number names another event is ES419');
+select throws_ok($$select * from eventstore.read_all(1000000, 10, after_event_id => gen_random_uuid())$$, 'ES419', null,
+                 'so is a cursor naming an event beyond the head (a log that lost its last events)');
+select lives_ok(
+    $$select * from eventstore.read_all(2, 10, after_event_id => (select event_id from eventstore.read_all(1, 1)))$$,
+    'a cursor with the id of the event its number names reads on');
 select throws_ok($$select * from eventstore.read_all(0, 0)$$, 'ES400', null, 'max_count 0 is ES400');
 select throws_ok($$select * from eventstore.read_all(0, 100001)$$, 'ES400', null, 'max_count above 100000 is ES400');
 select throws_ok($$select * from eventstore.read_category('')$$, 'ES400', null, 'an empty category is ES400');

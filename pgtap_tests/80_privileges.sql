@@ -15,7 +15,7 @@ insert into expected_grants
 select 'eventstore_reader', unnest(array[
     'category', 'version', 'stream_version', 'read_stream', 'load_snapshot', 'load_stream',
     'read_all', 'read_category', 'load_checkpoint', 'subscription_lag', 'is_processed',
-    'list_streams', 'stats', 'log_cursor', 'consumer_group_member']);
+    'list_streams', 'stats', 'consumer_group_member', 'number_log', 'log_head', 'log_number_of']);
 insert into expected_grants
 select 'eventstore_writer', unnest(array['append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint']);
 grant select on expected_grants to public;
@@ -49,7 +49,7 @@ select is_empty(
        where p.pronamespace = 'eventstore'::regnamespace
          and p.prorettype <> 'trigger'::regtype and not p.prosecdef
          and p.proname not in ('category', 'consumer_group_member', 'stream_id_is_valid', 'is_plain_batch',
-                                'is_plain_event', 'notify_appended')$$,
+                                'is_plain_event', 'notify_appended', 'framed_xid', 'log_key')$$,
     'every eventstore function but the trigger functions and the inlined rules is SECURITY DEFINER');
 select is_empty(
     $$select p.oid::regprocedure::text from pg_proc p

@@ -12,6 +12,8 @@
 -- * n: version n + 1, selected from the stream's event n, so the insert both proves that
 --   event exists and records greatest(this transaction's id, its transaction id); the
 --   arbiter finds an event n + 1, and gapless versions make n the last one.
+-- The common call runs only where the log frame's offset is 0 (eventstore.check_log_frame),
+-- so it records pg_current_xact_id() itself as eventstore.log_key() would.
 -- Nothing inserted is ES409, with the version eventstore.raise_wrong_expected_version
 -- reads. Reading the stream is thus never a statement of its own
 -- (docs/performance.md measures what that saves).
@@ -47,9 +49,9 @@ begin
                                and p_expected >= -1
                                and p_event_id is null
                                and eventstore.is_plain_event(p_type, p_data, null)
-                               -- A session's first append checks the log order (ES503)
-                               -- in append_to_stream.
-                               and current_setting('eventstore.log_order_checked', true) = 'on')
+                               -- A session's first append checks the log frame in
+                               -- append_to_stream; a frame with an offset goes there too.
+                               and current_setting('eventstore.log_offset', true) = '0')
                               is not true;
         if p_metadata is not null then
             exit common_call when not eventstore.is_plain_event(p_type, p_data, p_metadata);

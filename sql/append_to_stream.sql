@@ -32,14 +32,14 @@
 --   finds the winner's batch and returns its result.
 -- * Errors: ES400 invalid argument, ES409 wrong expected version (DETAIL is a JSON object
 --   with stream_id, expected_version and actual_version), ES412 duplicate event id,
---   ES503 the cluster's transaction ids are behind the stored ones (a restore into
---   another cluster; checked at a session's first append by eventstore.check_log_order).
---   A failed call writes nothing.
+--   25006 while this database receives the event log by logical replication
+--   (eventstore.check_log_frame, at a session's first append). A failed call writes
+--   nothing.
 -- * Global log order: events are recorded with the transaction id (transaction_id)
---   greatest(this transaction's id, the id recorded with the stream's last event), so an
+--   greatest(eventstore.log_key(), the id recorded with the stream's last event), so an
 --   older transaction appending after a newer one committed to the stream still sorts
---   after it in (transaction_id, global_position) order (see
---   migrations/0002.global-log.sql).
+--   after it in the gap-safe order (transaction_id, global_position) in which
+--   eventstore.number_log gives the events their log numbers once they are readable.
 -- * With the setting eventstore.notify = 'on', the transaction sends one NOTIFY on the
 --   channel 'eventstore' (eventstore.notify_appended).
 --
@@ -97,9 +97,9 @@ begin
         v_count := jsonb_array_length(p_events);
     end if;
 
-    -- A session's first append checks the log order (ES503).
-    if current_setting('eventstore.log_order_checked', true) is distinct from 'on' then
-        if eventstore.check_log_order() is null then end if;
+    -- A session's first append checks the log frame (eventstore.log_key needs it).
+    if coalesce(current_setting('eventstore.log_offset', true), '') = '' then
+        if eventstore.check_log_frame() is null then end if;
     end if;
 
     -- A new stream needs no read for one event without an id: the insert finds an
@@ -108,7 +108,7 @@ begin
         insert into eventstore.events
             (stream_id, version, event_id, event_type, data, metadata, transaction_id)
         values (p_stream_id, 0, gen_random_uuid(), p_events -> 0 ->> 'type', p_events -> 0 -> 'data',
-                nullif(p_events -> 0 -> 'metadata', 'null'::jsonb), pg_current_xact_id())
+                nullif(p_events -> 0 -> 'metadata', 'null'::jsonb), eventstore.log_key())
         on conflict on constraint events_stream_version_key do nothing
         returning 0, global_position, global_position into v_result;
         if not found then
@@ -151,7 +151,7 @@ begin
             values (p_stream_id, v_last + 1, coalesce(v_ids[1], gen_random_uuid()),
                     p_events -> 0 ->> 'type', p_events -> 0 -> 'data',
                     nullif(p_events -> 0 -> 'metadata', 'null'::jsonb),
-                    greatest(pg_current_xact_id(), v_prior_xid))
+                    greatest(eventstore.log_key(), v_prior_xid))
             on conflict do nothing
             returning global_position into v_result.first_position;
             exit when found;
@@ -179,7 +179,7 @@ begin
                        x.event ->> 'type',
                        x.event -> 'data',
                        nullif(x.event -> 'metadata', 'null'::jsonb),
-                       greatest(pg_current_xact_id(), v_prior_xid)
+                       greatest(eventstore.log_key(), v_prior_xid)
                   from jsonb_array_elements(p_events) with ordinality as x(event, n)
                  where x.n > 1
                  order by x.n

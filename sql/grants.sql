@@ -21,11 +21,13 @@ declare
     v_reader constant text[] := array[
         'category', 'version', 'stream_version', 'read_stream', 'load_snapshot', 'load_stream',
         'read_all', 'read_category', 'load_checkpoint', 'subscription_lag', 'is_processed',
-        'list_streams', 'stats', 'log_cursor', 'consumer_group_member'];
+        'list_streams', 'stats', 'consumer_group_member', 'number_log', 'log_head',
+        'log_number_of'];
     v_writer constant text[] := array[
         'append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint'];
     v_inlined constant text[] := array['category', 'consumer_group_member', 'stream_id_is_valid',
-                                       'is_plain_batch', 'is_plain_event', 'notify_appended'];
+                                       'is_plain_batch', 'is_plain_event', 'notify_appended',
+                                       'framed_xid', 'log_key'];
     v_function record;
 begin
     revoke all on schema eventstore from public;

@@ -1,56 +1,57 @@
--- eventstore.read_all(after_position, max_count, event_types, category): the global log.
+-- eventstore.read_all(after, max_count, event_types, category, after_event_id): the
+-- global log.
 --
--- Returns up to max_count events that sort after the cursor after_position (the
--- global_position of the last event the caller was given, 0 for the start), ordered by
--- (transaction_id, global_position), and only events whose recorded transaction_id is
--- below the xmin of the reading snapshot (pg_snapshot_xmin(pg_current_snapshot())).
--- Every transaction below that xmin has ended, and every transaction still able to commit
--- records a transaction_id at or above it, so nothing can later commit before the events
--- returned. Hence every reader sees one total order and, continuing from the last
--- position it got, never skips a committed event, never gets one twice and never gets
--- one of a rolled-back transaction. Writers take no lock for it: an event becomes
--- readable once every transaction older than its own has ended.
--- event_types and category (optional) filter; the cursor stays a position in the one
--- global order, so a filtered reader may continue from any event it was given.
--- Guarantees: ES400 for a max_count outside 1..100000 or an invalid category; ES404 for a
--- cursor that is no event's position.
+-- Returns, in log number order, up to max_count events whose log number is above the
+-- cursor `after` (the log_number of the last event the caller was given; 0 for the start;
+-- any integer is a valid bound, one above the newest number simply returns nothing yet).
+-- It first numbers what has become readable (eventstore.number_log), so on the primary
+-- the result reaches every event whose transaction, and every older one, has ended.
+-- Guarantees:
+-- * Log numbers are dense (1, 2, 3, ...), assigned once, in the gap-safe order: no event
+--   is ever numbered below one already numbered, so a reader continuing from the last
+--   number it got never skips a committed event, never gets one twice and never gets
+--   one of a rolled-back transaction, on the primary, on a hot standby (which reads the
+--   numbers the primary assigned, without writing) and on a logical subscriber (the
+--   publisher's numbers). Within a stream, log order is version order.
+-- * event_types and category (optional) filter; the cursor stays a number of the one
+--   log, so a filtered reader may continue from any event it was given.
+-- * after_event_id (optional) is the event_id of the event numbered `after`: ES419 when
+--   the log no longer has that event there (eventstore.check_log_cursor).
+-- * ES400 for a NULL cursor, a max_count outside 1..100000 or an invalid category.
 create or replace function eventstore.read_all(
-    after_position bigint default 0,
+    after bigint default 0,
     max_count integer default 1000,
     event_types text[] default null,
-    category text default null
+    category text default null,
+    after_event_id uuid default null
 )
-returns setof eventstore.recorded_event
+returns setof eventstore.log_event
 language plpgsql
-stable
+volatile
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    p_after alias for $1;
-    p_max_count alias for $2;
-    p_event_types alias for $3;
-    p_category alias for $4;
-    v_transaction_id xid8;
 begin
-    if p_category is not null then
+    if read_all.category is not null then
         return query
-            select * from eventstore.read_category(p_category, p_after, p_max_count, null, null, p_event_types);
+            select * from eventstore.read_category(read_all.category, read_all.after, read_all.max_count,
+                                                   null, null, read_all.event_types, read_all.after_event_id);
         return;
     end if;
-    perform eventstore.check_max_count(p_max_count);
-    v_transaction_id := eventstore.log_cursor(p_after);
+    perform eventstore.check_max_count(read_all.max_count);
+    perform eventstore.check_log_cursor(read_all.after, read_all.after_event_id);
+    if eventstore.number_log() is null then end if;
 
     return query
-        select e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
+        select l.log_number, e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
                e.data, e.metadata, e.recorded_at
-          from eventstore.events e
-         where (e.transaction_id, e.global_position) > (v_transaction_id, p_after)
-           and e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-           and (p_event_types is null or e.event_type = any (p_event_types))
-         order by e.transaction_id, e.global_position
-         limit p_max_count;
+          from eventstore.log l
+          join eventstore.events e on e.global_position = l.global_position
+         where l.log_number > read_all.after
+           and (read_all.event_types is null or e.event_type = any (read_all.event_types))
+         order by l.log_number
+         limit read_all.max_count;
 end;
 $$;
 
-comment on function eventstore.read_all(bigint, integer, text[], text) is
-    'Up to max_count committed events after the cursor, in the one global log order (transaction_id, global_position).';
+comment on function eventstore.read_all(bigint, integer, text[], text, uuid) is
+    'Up to max_count events of the global log after the log number `after`, in log number order.';

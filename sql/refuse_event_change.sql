@@ -1,8 +1,10 @@
--- eventstore.refuse_event_change(): the trigger function that keeps stored events
--- immutable, and the trigger that attaches it to eventstore.events (this file is the
--- trigger's one home: it is re-created with the function on every install).
+-- eventstore.refuse_event_change(): the trigger function that keeps stored events and
+-- their log numbers immutable, and the triggers that attach it to eventstore.events and
+-- eventstore.log (this file is the triggers' one home: they are re-created with the
+-- function on every install).
 --
--- Guarantees: every UPDATE, DELETE and TRUNCATE statement on eventstore.events fails with
+-- Guarantees: every UPDATE, DELETE and TRUNCATE statement on eventstore.events or
+-- eventstore.log fails with
 -- ES423, whoever runs it (the table owner and superusers included, and also with
 -- session_replication_role = replica: the trigger is ENABLE ALWAYS), unless the
 -- transaction set eventstore.permit_event_change to 'on' (set local ...) and the current
@@ -22,7 +24,7 @@ begin
     end if;
     raise exception using
         errcode = 'ES423',
-        message = format('events are immutable: %s on eventstore.events is refused', tg_op),
+        message = format('events are immutable: %s on eventstore.%s is refused', tg_op, tg_table_name),
         hint = 'Record a correcting event instead. Maintenance run by a member of eventstore_admin '
                'may set local eventstore.permit_event_change = on.';
 end;
@@ -36,3 +38,9 @@ create or replace trigger events_refuse_change
     for each statement execute function eventstore.refuse_event_change();
 
 alter table eventstore.events enable always trigger events_refuse_change;
+
+create or replace trigger log_refuse_change
+    before update or delete or truncate on eventstore.log
+    for each statement execute function eventstore.refuse_event_change();
+
+alter table eventstore.log enable always trigger log_refuse_change;

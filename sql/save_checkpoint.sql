@@ -1,17 +1,20 @@
 -- eventstore.save_checkpoint(subscription, checkpoint, expected): store a subscription's
--- checkpoint, the global position of the last event it processed (0: none).
+-- checkpoint, the log number of the last event it processed (0: none), with the id of
+-- that event.
 --
--- Without expected (NULL), the checkpoint only moves forward in the global log order
--- (eventstore.is_processed): true when stored (or already equal), false when the stored
--- checkpoint is already later, which is then kept. With expected, it is a
--- compare-and-set: stored, and true, only when the current checkpoint (0 when there is
--- none) equals expected; otherwise false and nothing changes. Naming the value it
--- replaces is also how a checkpoint is moved back, e.g. to 0 to rebuild a projection.
--- Either way a stale worker can neither move a checkpoint backwards nor overwrite a newer
--- one, and it learns that it lost from the false result. Concurrent calls serialize on
--- the subscription's row only.
--- Guarantees: ES400 for a NULL or empty (or longer than 255) subscription or a negative
--- position or expected; ES404 when checkpoint is neither 0 nor an event's position.
+-- Without expected (NULL), the checkpoint only moves forward: true when stored (or
+-- already equal), false when the stored checkpoint is already later, which is then kept.
+-- With expected, it is a compare-and-set: stored, and true, only when the current
+-- checkpoint (0 when there is none) equals expected; otherwise false and nothing changes.
+-- Naming the value it replaces is also how a checkpoint is moved back, e.g. to 0 to
+-- rebuild a projection. Either way a stale worker can neither move a checkpoint backwards
+-- nor overwrite a newer one, and it learns that it lost from the false result. Concurrent
+-- calls serialize on the subscription's row only.
+-- Guarantees: ES400 for a NULL or empty (or longer than 255) subscription, a NULL or
+-- negative checkpoint or a negative expected; ES404 when checkpoint names no event yet
+-- (above the newest log number: saving it would skip the events numbered up to it);
+-- ES419 when moving forward from a stored checkpoint whose log number no longer names
+-- the event it was saved with (eventstore.check_log_cursor: the log diverged).
 create or replace function eventstore.save_checkpoint(
     subscription text,
     checkpoint bigint,
@@ -23,69 +26,84 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_subscription alias for $1;
-    p_position alias for $2;
-    p_expected alias for $3;
-    v_current bigint;
+    v_event_id uuid;
+    v_current eventstore.checkpoints;
 begin
-    if p_subscription is null or length(p_subscription) not between 1 and 255 then
+    if save_checkpoint.subscription is null or length(save_checkpoint.subscription) not between 1 and 255 then
         raise exception using
             errcode = 'ES400',
             message = 'a subscription name must be 1 to 255 characters',
             hint = 'Name each subscription once, e.g. after the read model it maintains.';
     end if;
-    if p_expected < 0 then
+    if save_checkpoint.checkpoint is null or save_checkpoint.checkpoint < 0 then
         raise exception using
             errcode = 'ES400',
-            message = format('expected must be NULL or a checkpoint >= 0, got %s', p_expected);
+            message = format('a checkpoint must be a log number >= 0, got %s',
+                             coalesce(save_checkpoint.checkpoint::text, 'NULL')),
+            hint = 'Save the log_number of the last event processed, or 0 for none.';
     end if;
-    -- Validates the checkpoint (ES400/ES404) before anything is written.
-    perform eventstore.log_cursor(p_position);
+    if save_checkpoint.expected < 0 then
+        raise exception using
+            errcode = 'ES400',
+            message = format('expected must be NULL or a checkpoint >= 0, got %s', save_checkpoint.expected);
+    end if;
+    if save_checkpoint.checkpoint > 0 then
+        select l.event_id into v_event_id from eventstore.log l where l.log_number = save_checkpoint.checkpoint;
+        if not found and eventstore.number_log() > 0 then
+            select l.event_id into v_event_id from eventstore.log l where l.log_number = save_checkpoint.checkpoint;
+        end if;
+        if v_event_id is null then
+            raise exception using
+                errcode = 'ES404',
+                message = format('no event has log number %s yet', save_checkpoint.checkpoint),
+                hint = 'A checkpoint is the log_number of an event a read returned, or 0.';
+        end if;
+    end if;
 
-    if p_expected is not null then
-        if p_expected = 0 then
-            insert into eventstore.checkpoints as c (subscription, position)
-            values (p_subscription, p_position)
+    if save_checkpoint.expected is not null then
+        if save_checkpoint.expected = 0 then
+            insert into eventstore.checkpoints as c (subscription, position, event_id)
+            values (save_checkpoint.subscription, save_checkpoint.checkpoint, v_event_id)
             on conflict on constraint checkpoints_pkey do nothing;
             if found then
                 return true;
             end if;
         end if;
         update eventstore.checkpoints c
-           set position = p_position, updated_at = now()
-         where c.subscription = p_subscription and c.position = p_expected;
+           set position = save_checkpoint.checkpoint, event_id = v_event_id, updated_at = now()
+         where c.subscription = save_checkpoint.subscription and c.position = save_checkpoint.expected;
         return found;
     end if;
-
     -- Forward only. The loop covers the race of two first saves: one inserts, the other
     -- sees the conflict and retries against the inserted row.
     loop
-        select c.position into v_current
+        select c.* into v_current
           from eventstore.checkpoints c
-         where c.subscription = p_subscription
+         where c.subscription = save_checkpoint.subscription
            for update;
         if not found then
-            insert into eventstore.checkpoints as c (subscription, position)
-            values (p_subscription, p_position)
+            insert into eventstore.checkpoints as c (subscription, position, event_id)
+            values (save_checkpoint.subscription, save_checkpoint.checkpoint, v_event_id)
             on conflict on constraint checkpoints_pkey do nothing;
             if found then
                 return true;
             end if;
             continue;
         end if;
-        if v_current = p_position then
+        if v_current.position = save_checkpoint.checkpoint then
             return true;
         end if;
-        if v_current <> 0 and (p_position = 0 or eventstore.is_processed(v_current, p_position)) then
+        if v_current.position > save_checkpoint.checkpoint then
             return false;
         end if;
+        perform eventstore.check_log_cursor(v_current.position, v_current.event_id);
         update eventstore.checkpoints c
-           set position = p_position, updated_at = now()
-         where c.subscription = p_subscription;
+           set position = save_checkpoint.checkpoint, event_id = v_event_id, updated_at = now()
+         where c.subscription = save_checkpoint.subscription;
         return true;
     end loop;
 end;
 $$;
 
 comment on function eventstore.save_checkpoint(text, bigint, bigint) is
-    'Stores a subscription''s checkpoint: forward only, or compare-and-set against expected; false when this caller lost.';
+    'Stores a subscription''s checkpoint (a log number): forward only, or compare-and-set against expected; false when this caller lost.';

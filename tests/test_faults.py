@@ -257,7 +257,7 @@ def subscribe_once(conn: psycopg.Connection) -> int:
         row = conn.execute("select eventstore.load_checkpoint('crash-subscriber')").fetchone()
         assert row is not None
         page = conn.execute(
-            "select global_position, event_id from eventstore.read_all(%s, 200)", (row[0],)
+            "select log_number, event_id from eventstore.read_all(%s, 200)", (row[0],)
         ).fetchall()
         if page:
             with conn.cursor() as cur:

@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from pgeventstore import RecordedEvent
 from pgeventstore.subscription import ConsumerGroup, LogFilter, Projection, Subscription
 
-READ_ALL = "select global_position, stream_id, version, event_id from eventstore.read_all(%s, %s)"
+READ_ALL = "select log_number, stream_id, version, event_id from eventstore.read_all(%s, %s)"
 READ_GROUP = (
-    "select global_position, stream_id, version, event_id from eventstore.read_category(%s, %s, %s, %s, %s)"
+    "select log_number, stream_id, version, event_id from eventstore.read_category(%s, %s, %s, %s, %s)"
 )
 APPEND = "select last_position from eventstore.append_to_stream(%s, null, %s::jsonb)"
 
@@ -70,6 +70,12 @@ def read_committed_log(dsn: str, timeout: float = 60) -> list[Row]:
         time.sleep(0.05)
         rows = read_everything(dsn)
     return rows
+
+
+def positions_in_log_order(dsn: str) -> list[int]:
+    """The global positions of the numbered events, in log number order."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return [r[0] for r in conn.execute("select global_position from eventstore.read_all(0, 100000)")]
 
 
 def assert_stream_order(rows: list[Row]) -> None:
@@ -270,14 +276,14 @@ def test_subscription_lag_names_a_blocker_in_another_database(admin_dsn: str, ds
 def test_live_projection_under_concurrent_writers_equals_its_rebuild(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
-            "create table applied (n bigserial primary key, global_position bigint, stream_id text, "
+            "create table applied (n bigserial primary key, log_number bigint, stream_id text, "
             "version bigint, event_id uuid unique)"
         )
 
     def apply(conn: psycopg.Connection[Any], event: RecordedEvent) -> None:
         conn.execute(
-            "insert into applied (global_position, stream_id, version, event_id) values (%s, %s, %s, %s)",
-            (event.global_position, event.stream_id, event.version, event.id),
+            "insert into applied (log_number, stream_id, version, event_id) values (%s, %s, %s, %s)",
+            (event.log_number, event.stream_id, event.version, event.id),
         )
 
     def reset(conn: psycopg.Connection[Any]) -> None:
@@ -286,7 +292,7 @@ def test_live_projection_under_concurrent_writers_equals_its_rebuild(dsn: str) -
     def rows() -> list[Row]:
         with psycopg.connect(dsn, autocommit=True) as conn:
             return conn.execute(
-                "select global_position, stream_id, version, event_id from applied order by n"
+                "select log_number, stream_id, version, event_id from applied order by n"
             ).fetchall()
 
     state = Torture(dsn, target=3000, cap=120, writers=4)
@@ -305,7 +311,8 @@ def test_live_projection_under_concurrent_writers_equals_its_rebuild(dsn: str) -
     projection.stop()
     live.join(timeout=30)
     assert not state.errors, state.errors
-    assert any(a[0] > b[0] for a, b in itertools.pairwise(final)), "no commit ever came out of position order"
+    positions = positions_in_log_order(dsn)
+    assert any(a > b for a, b in itertools.pairwise(positions)), "no commit ever came out of position order"
     assert state.aborted
     live_rows = rows()
     assert live_rows == final, "the live projection applied each committed event once, in log order"
@@ -321,7 +328,7 @@ def test_consumer_group_subscriptions_share_a_category_under_concurrent_writers(
         Subscription(
             dsn,
             f"group-{member}",
-            lambda e, out=out: out.append((e.global_position, e.stream_id, e.version, e.id)),
+            lambda e, out=out: out.append((e.log_number or 0, e.stream_id, e.version, e.id)),
             log_filter=LogFilter(category="acct", group=ConsumerGroup(member, 3)),
             batch_size=200,
             poll_interval=0.02,
@@ -474,7 +481,7 @@ def run_torture(dsn: str, target: int, cap: float) -> None:
     subscription = Subscription(
         dsn,
         "torture",
-        lambda e: delivered.append((e.global_position, e.stream_id, e.version, e.id)),
+        lambda e: delivered.append((e.log_number or 0, e.stream_id, e.version, e.id)),
         batch_size=500,
         poll_interval=0.02,
     )
@@ -507,7 +514,12 @@ def run_torture(dsn: str, target: int, cap: float) -> None:
     assert state.long_transactions, "the run held no transaction open long"
     # An older transaction's event after a newer one's smaller position: both transactions
     # were appending at once, so no lock serialized the writers.
-    assert any(a[0] > b[0] for a, b in itertools.pairwise(final)), "no commit ever came out of position order"
+    positions = positions_in_log_order(dsn)
+    assert any(a > b for a, b in itertools.pairwise(positions)), "no commit ever came out of position order"
+    assert [r[0] for r in final] == list(range(1, len(final) + 1)), "log numbers are dense"
+    with psycopg.connect(dsn) as conn:
+        # New sessions' first appends raced commits: none may take this cluster for another.
+        assert conn.execute("select xid_offset from eventstore.log_frame").fetchone() == (0,)
     assert delivered == final, "the Subscription's deliveries differ from the log"
     final_ids = [r[3] for r in final]
     assert set(final_ids) == state.committed
@@ -583,9 +595,10 @@ def write_out_of_order_log(dsn: str, rounds: int) -> None:
 
 def test_forward_only_checkpoint_never_moves_back(dsn: str) -> None:
     write_out_of_order_log(dsn, 10)
+    positions = positions_in_log_order(dsn)
+    assert positions != sorted(positions), "the log order must differ from the position order here"
     order = [r[0] for r in read_everything(dsn)]
-    assert order != sorted(order), "the log order must differ from the position order here"
-    rank = {position: i for i, position in enumerate(order)}
+    rank = {number: i for i, number in enumerate(order)}
     observed: list[int] = []
     stop = threading.Event()
 

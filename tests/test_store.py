@@ -152,10 +152,8 @@ def test_schema_version_is_the_newest_migration(store: EventStore, dsn: str) -> 
     assert store.schema_version() == "9999.later"
 
 
-def test_is_processed_follows_log_order_not_positions(store: EventStore, dsn: str) -> None:
-    first = store.append("order-1", events(1))
-    assert store.is_processed(0, first.last_position) is False
-    assert store.is_processed(first.last_position, first.last_position) is True
+def test_log_numbers_follow_log_order_not_positions(store: EventStore, dsn: str) -> None:
+    store.append("order-1", events(1))
     # The older transaction takes its xid first, the younger one then takes a smaller
     # position: in log order the older transaction's later position comes first.
     with psycopg.connect(dsn) as older, psycopg.connect(dsn, autocommit=True) as younger:
@@ -164,13 +162,16 @@ def test_is_processed_follows_log_order_not_positions(store: EventStore, dsn: st
         large = store.append("order-4", events(1), conn=older).last_position
         older.commit()
     assert small < large
-    assert store.is_processed(large, small) is False
-    assert store.is_processed(small, large) is True
-    assert store.is_processed(first.last_position, large) is False
-    with pytest.raises(StreamNotFound):
-        store.is_processed(large + 100, small)
+    log = list(store.read_all())
+    assert [e.log_number for e in log] == [1, 2, 3, 4]
+    assert [e.stream_id for e in log] == ["order-1", "order-3", "order-2", "order-4"]
+    assert store.log_head() == 4
+    assert store.is_processed(2, 3) is False
+    assert store.is_processed(3, 2) is True
     with pytest.raises(InvalidArgument):
-        store.is_processed(small, 0)
+        store.save_checkpoint("s", -1)
+    with pytest.raises(StreamNotFound):
+        store.save_checkpoint("s", 99)
 
 
 def test_direct_update_of_an_event_is_events_immutable(store: EventStore, dsn: str) -> None:

@@ -22,7 +22,7 @@ from pgeventstore.errors import (
     EventsImmutable,
     EventStoreError,
     InvalidArgument,
-    LogOrderAtRisk,
+    LogDiverged,
     StreamNotFound,
     WrongExpectedVersion,
 )
@@ -76,8 +76,8 @@ __all__ = [
     "InvalidArgument",
     "JsonCodec",
     "LoadedStream",
+    "LogDiverged",
     "LogFilter",
-    "LogOrderAtRisk",
     "NewEvent",
     "Projection",
     "RecordedEvent",

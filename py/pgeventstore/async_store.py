@@ -7,6 +7,7 @@ It executes the same :class:`~pgeventstore.store.Call` objects as the synchronou
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from pgeventstore.store import (
     LogFilter,
     StoreCalls,
     SubscriptionLag,
+    cursor_after,
     next_stream,
     next_version,
 )
@@ -242,7 +244,7 @@ class AsyncEventStore:
         page_size: int = 1000,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> AsyncIterator[RecordedEvent]:
-        """Every event of the global log readable now after the cursor ``after``, in log order."""
+        """Every event of the global log readable now after the log number ``after``, in log order."""
         log_filter = LogFilter(category=category, event_types=event_types)
         async for event in self.read_log(log_filter, after, page_size=page_size, conn=conn):
             yield event
@@ -268,19 +270,28 @@ class AsyncEventStore:
         after: int = 0,
         *,
         page_size: int = 1000,
+        after_event_id: uuid.UUID | None = None,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> AsyncIterator[RecordedEvent]:
-        """Like :meth:`read_all` for the part of the log ``log_filter`` selects."""
+        """Like :meth:`read_all` for the part of the log ``log_filter`` selects (see EventStore.read_log)."""
         # Only an empty page means caught up: see EventStore.read_log.
-        while page := await self.run(self.calls.read_log(log_filter, after, page_size), conn):
+        while page := await self.run(self.calls.read_log(log_filter, after, page_size, after_event_id), conn):
             for event in page:
                 yield event
-            after = page[-1].global_position
+            after, after_event_id = cursor_after(page)
+
+    async def number_log(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> int:
+        """Number the events that became readable; see :meth:`EventStore.number_log`."""
+        return await self.run(self.calls.number_log(), conn)
+
+    async def log_head(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> int:
+        """The newest log number (0: empty log): start after it to read only new events."""
+        return await self.run(self.calls.log_head(), conn)
 
     async def load_checkpoint(
         self, subscription: str, *, conn: psycopg.AsyncConnection[Any] | None = None
     ) -> int:
-        """The subscription's checkpoint (global position of its last processed event), 0 if none."""
+        """The subscription's checkpoint (log number of its last processed event), 0 if none."""
         return await self.run(self.calls.load_checkpoint(subscription), conn)
 
     async def save_checkpoint(
@@ -297,7 +308,7 @@ class AsyncEventStore:
     async def is_processed(
         self, checkpoint: int, position: int, *, conn: psycopg.AsyncConnection[Any] | None = None
     ) -> bool:
-        """Whether a consumer at ``checkpoint`` has processed the event at global ``position``."""
+        """Whether a consumer at ``checkpoint`` has processed the event numbered ``position``."""
         return await self.run(self.calls.is_processed(checkpoint, position), conn)
 
     async def subscription_lag(

@@ -30,7 +30,7 @@ from pgeventstore.errors import (
     DuplicateEventId,
     EventStoreError,
     InvalidArgument,
-    LogOrderAtRisk,
+    LogDiverged,
     StreamNotFound,
     WrongExpectedVersion,
 )
@@ -45,7 +45,7 @@ EXIT_CODES: dict[type[EventStoreError], int] = {
     StreamNotFound: 4,
     DuplicateEventId: 5,
     InvalidArgument: 6,
-    LogOrderAtRisk: 8,
+    LogDiverged: 8,
 }
 EXIT_USAGE = 2
 EXIT_CANNOT_CONNECT = 7
@@ -573,7 +573,7 @@ def dev_server_url(ctx: click.Context) -> None:
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Start after the event at this global position (a checkpoint; 0: the start of the log).",
+    help="Start after this log number (a checkpoint; 0: the start of the log).",
 )
 @click.option("--type", "-t", "event_types", multiple=True, help="Only events of this type (repeatable).")
 @click.option(
@@ -598,7 +598,7 @@ def tail(
     follow: bool,
     poll_interval: float,
 ) -> None:
-    """Print the global log, one event a line: position, stream@version, type, data.
+    """Print the global log, one event a line: log number, stream@version, type, data.
 
     The log in its one order (see the README, "The global log and subscriptions"):
     an event is printed once every transaction older than its own has ended.
@@ -614,7 +614,7 @@ def tail(
     try:
         for event in events:
             click.echo(
-                f"{event.global_position}\t{event.stream_id}@{event.version}\t{event.type}\t"
+                f"{event.log_number}\t{event.stream_id}@{event.version}\t{event.type}\t"
                 f"{exact_dumps(event.data)}"
             )
     except KeyboardInterrupt:

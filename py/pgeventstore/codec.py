@@ -140,7 +140,10 @@ class JsonCodec:
         return self.dumps(items)
 
     def recorded_event(self, row: Sequence[Any]) -> RecordedEvent:
-        """A :class:`RecordedEvent` from a row of ``eventstore.recorded_event``'s columns (data as text)."""
+        """A :class:`RecordedEvent` from a row of ``eventstore.recorded_event``'s columns (data as text).
+
+        A ninth column, when present, is the event's log number.
+        """
         stream_id, version, position, event_id, event_type, data, metadata, recorded_at = row[:8]
         return RecordedEvent(
             stream_id=stream_id,
@@ -151,6 +154,7 @@ class JsonCodec:
             data=self.load_optional(data),
             metadata=self.load_optional(metadata),
             recorded_at=recorded_at,
+            log_number=row[8] if len(row) > 8 else None,
         )
 
     def loaded_stream(self, stream_id: str, rows: Iterable[Sequence[Any]]) -> LoadedStream:

@@ -1,7 +1,7 @@
 """Exceptions of pgeventstore, and the one place that maps SQLSTATEs to them.
 
 The database decides every rule; a failed call raises a psycopg error whose SQLSTATE
-(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES423``, ``ES503``) :func:`translate` turns into the matching
+(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES419``, ``ES423``) :func:`translate` turns into the matching
 exception below. Connection and server errors stay psycopg's own.
 """
 
@@ -84,13 +84,15 @@ class EventsImmutable(EventStoreError):
     sqlstate = "ES423"
 
 
-class LogOrderAtRisk(EventStoreError):
-    """ES503: the cluster's transaction ids are behind the stored events' (restored database).
+class LogDiverged(EventStoreError):
+    """ES419: a cursor or checkpoint names an event the log no longer has at that number.
 
-    Nothing was written; the hint says how to advance the transaction id epoch.
+    The store lost or replaced events after it (a failover to a standby that had not
+    received the last commits, a restore of an older backup): resuming would skip or
+    repeat events. Rebuild the reader's state, or move its checkpoint explicitly.
     """
 
-    sqlstate = "ES503"
+    sqlstate = "ES419"
 
 
 def translate(error: psycopg.Error) -> Exception:
@@ -119,8 +121,8 @@ def translate(error: psycopg.Error) -> Exception:
         return InvalidArgument(message, hint=hint)
     if state == "ES423":
         return EventsImmutable(message, hint=hint)
-    if state == "ES503":
-        return LogOrderAtRisk(message, hint=hint)
+    if state == "ES419":
+        return LogDiverged(message, hint=hint)
     return error
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -83,13 +84,18 @@ LIST_STREAMS_SQL = (
 SCHEMA_VERSION_SQL = "select eventstore.version()"
 IS_PROCESSED_SQL = "select eventstore.is_processed(%s::bigint, %s::bigint)"
 STATS_SQL = "select kind, name, streams, events, snapshots, payload_bytes, disk_bytes from eventstore.stats()"
+#: The columns of ``eventstore.log_event`` in the order :meth:`JsonCodec.recorded_event` reads them.
+LOG_EVENT_COLUMNS = f"{EVENT_COLUMNS}, log_number"
 READ_ALL_SQL = (
-    f"select {EVENT_COLUMNS} from eventstore.read_all(%s::bigint, %s::integer, %s::text[], %s::text)"
+    f"select {LOG_EVENT_COLUMNS} from eventstore.read_all("
+    "%s::bigint, %s::integer, %s::text[], %s::text, %s::uuid)"
 )
 READ_CATEGORY_SQL = (
-    f"select {EVENT_COLUMNS} from eventstore.read_category("
-    "%s::text, %s::bigint, %s::integer, %s::integer, %s::integer, %s::text[])"
+    f"select {LOG_EVENT_COLUMNS} from eventstore.read_category("
+    "%s::text, %s::bigint, %s::integer, %s::integer, %s::integer, %s::text[], %s::uuid)"
 )
+NUMBER_LOG_SQL = "select eventstore.number_log()"
+LOG_HEAD_SQL = "select eventstore.log_head()"
 LOAD_CHECKPOINT_SQL = "select eventstore.load_checkpoint(%s::text)"
 SAVE_CHECKPOINT_SQL = "select eventstore.save_checkpoint(%s::text, %s::bigint, %s::bigint)"
 SUBSCRIPTION_LAG_SQL = (
@@ -119,8 +125,14 @@ class LogFilter:
         if isinstance(self.event_types, str):
             raise TypeError(f"event_types must be a sequence of names, not the string {self.event_types!r}")
 
-    def query(self, after: int, limit: int) -> tuple[str, tuple[Any, ...]]:
-        """The SQL and parameters reading ``limit`` events after the cursor ``after``."""
+    def query(
+        self, after: int, limit: int, after_event_id: uuid.UUID | None = None
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The SQL and parameters reading ``limit`` events after the log number ``after``.
+
+        ``after_event_id``, the id of the event numbered ``after``, makes the database
+        check that the log still has it there (ES419 otherwise).
+        """
         types = list(self.event_types) if self.event_types is not None else None
         if self.group is not None:
             if self.category is None:
@@ -132,8 +144,9 @@ class LogFilter:
                 self.group.member,
                 self.group.size,
                 types,
+                after_event_id,
             )
-        return READ_ALL_SQL, (after, limit, types, self.category)
+        return READ_ALL_SQL, (after, limit, types, self.category, after_event_id)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,10 +270,20 @@ class StoreCalls:
         """``eventstore.is_processed``."""
         return Call(IS_PROCESSED_SQL, (checkpoint, position), lambda rows: bool(rows[0][0]))
 
-    def read_log(self, log_filter: LogFilter, after: int, limit: int) -> Call[list[RecordedEvent]]:
+    def read_log(
+        self, log_filter: LogFilter, after: int, limit: int, after_event_id: uuid.UUID | None = None
+    ) -> Call[list[RecordedEvent]]:
         """``eventstore.read_all`` or ``eventstore.read_category``, as ``log_filter`` says."""
-        query, params = log_filter.query(after, limit)
+        query, params = log_filter.query(after, limit, after_event_id)
         return Call(query, params, lambda rows: [self.codec.recorded_event(row) for row in rows])
+
+    def number_log(self) -> Call[int]:
+        """``eventstore.number_log``."""
+        return Call(NUMBER_LOG_SQL, (), lambda rows: int(rows[0][0]))
+
+    def log_head(self) -> Call[int]:
+        """``eventstore.log_head``."""
+        return Call(LOG_HEAD_SQL, (), lambda rows: int(rows[0][0]))
 
     def load_checkpoint(self, subscription: str) -> Call[int]:
         """``eventstore.load_checkpoint``."""
@@ -274,6 +297,14 @@ class StoreCalls:
     def subscription_lag(self) -> Call[list[SubscriptionLag]]:
         """``eventstore.subscription_lag``."""
         return Call(SUBSCRIPTION_LAG_SQL, (), lambda rows: [SubscriptionLag(*row) for row in rows])
+
+
+def cursor_after(page: Sequence[RecordedEvent]) -> tuple[int, uuid.UUID]:
+    """The cursor after a page of the log: its last event's log number and id."""
+    last = page[-1]
+    if last.log_number is None:
+        raise ValueError("a page of the global log must carry log numbers")
+    return last.log_number, last.id
 
 
 def next_version(page: Sequence[RecordedEvent], page_size: int, backward: bool) -> int | None:
@@ -487,10 +518,11 @@ class EventStore:
         page_size: int = 1000,
         conn: psycopg.Connection[Any] | None = None,
     ) -> Iterator[RecordedEvent]:
-        """Every event of the global log readable now after the cursor ``after``, in log order.
+        """Every event of the global log readable now after the log number ``after``, in log order.
 
-        ``after`` is the global position of the last event the caller was given (0: the
-        start); the iterator reads lazily one page at a time and ends when caught up.
+        ``after`` is the ``log_number`` of the last event the caller was given (0: the
+        start; any integer is a valid bound); the iterator reads lazily one page at a
+        time and ends when caught up.
         """
         log_filter = LogFilter(category=category, event_types=event_types)
         return self.read_log(log_filter, after, page_size=page_size, conn=conn)
@@ -515,17 +547,38 @@ class EventStore:
         after: int = 0,
         *,
         page_size: int = 1000,
+        after_event_id: uuid.UUID | None = None,
         conn: psycopg.Connection[Any] | None = None,
     ) -> Iterator[RecordedEvent]:
-        """Like :meth:`read_all` for the part of the log ``log_filter`` selects."""
+        """Like :meth:`read_all` for the part of the log ``log_filter`` selects.
+
+        Each page after the first names the event it continues from, so a log that
+        diverged meanwhile (a failover) raises :class:`LogDiverged` instead of skipping.
+        """
         # A short page does not mean caught up (events of open transactions are held
         # back), so only an empty page ends the iteration.
-        while page := self.run(self.calls.read_log(log_filter, after, page_size), conn):
+        while page := self.run(self.calls.read_log(log_filter, after, page_size, after_event_id), conn):
             yield from page
-            after = page[-1].global_position
+            after, after_event_id = cursor_after(page)
+
+    def number_log(self, *, conn: psycopg.Connection[Any] | None = None) -> int:
+        """Number the events that became readable (``eventstore.number_log``); return how many.
+
+        The log readers do it themselves; call it in its own transaction (autocommit)
+        before a long transaction reads the log, so that transaction does not hold the
+        numbering for others until it ends.
+        """
+        return self.run(self.calls.number_log(), conn)
+
+    def log_head(self, *, conn: psycopg.Connection[Any] | None = None) -> int:
+        """The newest log number (0: empty log): start after it to read only new events."""
+        return self.run(self.calls.log_head(), conn)
 
     def load_checkpoint(self, subscription: str, *, conn: psycopg.Connection[Any] | None = None) -> int:
-        """The subscription's checkpoint (global position of its last processed event), 0 if none."""
+        """The subscription's checkpoint (log number of its last processed event), 0 if none.
+
+        Raises :class:`LogDiverged` when the log no longer has that event at that number.
+        """
         return self.run(self.calls.load_checkpoint(subscription), conn)
 
     def save_checkpoint(
@@ -542,9 +595,9 @@ class EventStore:
     def is_processed(
         self, checkpoint: int, position: int, *, conn: psycopg.Connection[Any] | None = None
     ) -> bool:
-        """Whether a consumer at ``checkpoint`` has processed the event at global ``position``.
+        """Whether a consumer at ``checkpoint`` has processed the event numbered ``position``.
 
-        Positions are not in log order, so this asks the database instead of comparing numbers.
+        Log numbers are in log order: this is ``position <= checkpoint``, asked of the database.
         """
         return self.run(self.calls.is_processed(checkpoint, position), conn)
 

@@ -25,6 +25,7 @@ import dataclasses
 import enum
 import inspect
 import threading
+import uuid
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -33,7 +34,15 @@ import psycopg
 from pgeventstore.async_store import AsyncEventStore
 from pgeventstore.codec import JsonCodec, JsonLoads
 from pgeventstore.steps import StepRun
-from pgeventstore.store import Call, ConsumerGroup, EventStore, LogFilter, StoreCalls, SubscriptionLag
+from pgeventstore.store import (
+    Call,
+    ConsumerGroup,
+    EventStore,
+    LogFilter,
+    StoreCalls,
+    SubscriptionLag,
+    cursor_after,
+)
 from pgeventstore.values import RecordedEvent
 
 __all__ = [
@@ -84,10 +93,13 @@ def follow(
         listener.execute(f"listen {NOTIFY_CHANNEL}")
         store = EventStore(conn, loads=loads)
         log_filter = log_filter or LogFilter()
+        after_event_id: uuid.UUID | None = None
         while True:
-            for event in store.read_log(log_filter, after, page_size=page_size):
+            for event in store.read_log(
+                log_filter, after, page_size=page_size, after_event_id=after_event_id
+            ):
                 yield event
-                after = event.global_position
+                after, after_event_id = cursor_after([event])
             _wait_for_append(listener, poll_interval)
 
 
@@ -180,7 +192,7 @@ class _Follower(abc.ABC, Generic[HandlerT]):
             yield _Deliver(event)
         if events:
             expected = position if compare_and_set else None
-            saved = yield self.calls.save_checkpoint(self.name, events[-1].global_position, expected)
+            saved = yield self.calls.save_checkpoint(self.name, cursor_after(events)[0], expected)
             if compare_and_set and not saved:
                 raise CheckpointLost(f"projection {self.name!r}: another instance saved the checkpoint first")
         return len(events)
@@ -358,6 +370,9 @@ class Projection(_SyncFollower[ProjectionHandler]):
         moved the checkpoint meanwhile.
         """
         store = EventStore(conn, loads=self.loads)
+        # Numbered in a transaction of its own: numbering inside the batch's transaction
+        # would keep other readers from numbering until the batch commits.
+        store.number_log()
         with conn.transaction():
             self._take_turn(conn)
             run = StepRun(self._batch_steps(compare_and_set=True))

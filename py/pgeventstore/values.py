@@ -31,7 +31,13 @@ class NewEvent:
 
 @dataclasses.dataclass(frozen=True)
 class RecordedEvent:
-    """An event as stored: its stream, 0-based version, global position and payload."""
+    """An event as stored: its stream, 0-based version, global position and payload.
+
+    ``log_number`` is its number in the global log, given by the log readers
+    (``read_all``, ``read_category``, subscriptions) and None from stream reads; the
+    cursor to continue a log read from. ``global_position`` orders the events of one
+    transaction and is not a cursor.
+    """
 
     stream_id: str
     version: int
@@ -41,6 +47,7 @@ class RecordedEvent:
     data: Any
     metadata: Mapping[str, Any] | None
     recorded_at: datetime.datetime
+    log_number: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,91 @@
+-- eventstore.number_log(max_count): give the readable events that have no log number yet
+-- their numbers, and return how many it numbered.
+--
+-- The global log is eventstore.log: log numbers 1, 2, 3, ... with no gap, each naming one
+-- event. An event is readable once every transaction that could still commit an event
+-- sorting before it has ended: its recorded transaction_id (eventstore.log_key) is below
+-- the xmin of the snapshot, in the log frame (eventstore.check_log_frame). This function
+-- numbers, in the order (transaction_id, global_position), up to max_count readable events
+-- that follow the last numbered one. Every event sorting before a numbered one is
+-- numbered too, so the numbered events are always a prefix of that order and numbers are
+-- never reused or reordered.
+-- Guarantees:
+-- * Numbering is serialized by a transaction-scoped advisory lock, taken only when there
+--   is something to number. A caller that finds it taken waits for it up to 200 ms (the
+--   holder is usually another reader's short numbering; its numbers are then visible),
+--   then numbers what is left; after a longer wait it numbers nothing and returns 0. The
+--   numbers commit with the caller's transaction: call it in a short transaction (the
+--   readers of the log call it first), since a transaction that numbered holds numbering
+--   up for everyone until it ends.
+-- * Numbers nothing, and returns 0, on a hot standby, in a read-only transaction, under
+--   REPEATABLE READ or SERIALIZABLE (whose snapshot may predate the last numbers), and
+--   while the database receives the log by logical replication: readers there read the
+--   numbers the primary or publisher assigned.
+-- * Writers never wait for it, and it never waits for them.
+-- * ES400 for a max_count outside 1..100000.
+create or replace function eventstore.number_log(max_count integer default 10000)
+returns bigint
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_offset text;
+    v_head eventstore.log;
+    v_lock_timeout text;
+    v_numbered bigint;
+begin
+    perform eventstore.check_max_count(number_log.max_count);
+    if pg_is_in_recovery()
+       or current_setting('transaction_read_only') = 'on'
+       or current_setting('transaction_isolation') <> 'read committed'
+       or eventstore.log_is_replicated() then
+        return 0;
+    end if;
+    v_offset := current_setting('eventstore.log_offset', true);
+    if coalesce(v_offset, '') = '' then
+        v_offset := eventstore.check_log_frame()::text;
+    end if;
+    -- Only lock when an event is readable and not numbered: the range after the newest
+    -- numbered event and below the readable bound is empty otherwise.
+    select l.* into v_head from eventstore.log l order by l.log_number desc limit 1;
+    if not exists (select
+                     from eventstore.events e
+                    where (e.transaction_id, e.global_position)
+                          > (coalesce(v_head.transaction_id, '0'::xid8), coalesce(v_head.global_position, 0))
+                      and e.transaction_id
+                          < eventstore.framed_xid(pg_snapshot_xmin(pg_current_snapshot()), v_offset::bigint)) then
+        return 0;
+    end if;
+    if not pg_try_advisory_xact_lock(123589385977858) then
+        v_lock_timeout := current_setting('lock_timeout');
+        perform set_config('lock_timeout', '200ms', true);
+        begin
+            perform pg_advisory_xact_lock(123589385977858);
+        exception when lock_not_available then
+            perform set_config('lock_timeout', v_lock_timeout, true);
+            return 0;
+        end;
+        perform set_config('lock_timeout', v_lock_timeout, true);
+    end if;
+
+    -- Read again under the lock: the numbers of whoever held it are committed and visible.
+    select l.* into v_head from eventstore.log l order by l.log_number desc limit 1;
+    insert into eventstore.log (log_number, global_position, transaction_id, event_id)
+    select coalesce(v_head.log_number, 0) + row_number() over (order by r.transaction_id, r.global_position),
+           r.global_position, r.transaction_id, r.event_id
+      from (select e.transaction_id, e.global_position, e.event_id
+              from eventstore.events e
+             where (e.transaction_id, e.global_position)
+                   > (coalesce(v_head.transaction_id, '0'::xid8), coalesce(v_head.global_position, 0))
+               and e.transaction_id
+                   < eventstore.framed_xid(pg_snapshot_xmin(pg_current_snapshot()), v_offset::bigint)
+             order by e.transaction_id, e.global_position
+             limit number_log.max_count) r;
+    get diagnostics v_numbered = row_count;
+    return v_numbered;
+end;
+$$;
+
+comment on function eventstore.number_log(integer) is
+    'Numbers up to max_count readable events in the gap-safe order, after the last numbered one; returns how many.';
