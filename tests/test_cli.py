@@ -219,7 +219,10 @@ def test_a_cluster_restored_from_pg_dump_appends_at_once(empty_dsn: str) -> None
     result = process(empty_dsn, "append", "order-2", "Placed", "{}")
     assert result.returncode == 0, result.stderr
     tail = process(empty_dsn, "tail", "--no-follow")
-    assert [line.split("\t")[:2] for line in tail.stdout.splitlines()] == [["1", "order-1@0"], ["2", "order-2@0"]]
+    assert [line.split("\t")[:2] for line in tail.stdout.splitlines()] == [
+        ["1", "order-1@0"],
+        ["2", "order-2@0"],
+    ]
 
 
 def test_cannot_connect_and_no_dsn() -> None:

@@ -97,7 +97,9 @@ def test_a_live_store_moves_by_pg_dump_into_a_younger_cluster(tmp_path: Path) ->
                 older.commit()
             store.append("order-9", [NewEvent("Placed", {"n": 9})])
         with psycopg.connect(app_dsn(source)) as conn:
-            newest = conn.execute("select max(transaction_id)::text::numeric from eventstore.events").fetchone()
+            newest = conn.execute(
+                "select max(transaction_id)::text::numeric from eventstore.events"
+            ).fetchone()
             unnumbered = conn.execute(
                 "select count(*) from eventstore.events e"
                 " where not exists (select from eventstore.log l where l.global_position = e.global_position)"
