@@ -13,8 +13,7 @@
 --   event exists and records greatest(this transaction's id, its transaction id); the
 --   arbiter finds an event n + 1, and gapless versions make n the last one.
 -- Nothing inserted is ES409, with the version eventstore.raise_wrong_expected_version
--- reads. Reading the stream is thus never a statement of its own
--- (docs/performance.md measures what that saves).
+-- reads. Reading the stream is thus never a statement of its own.
 create or replace function eventstore.append_event(
     stream_id text,
     expected_version bigint,
