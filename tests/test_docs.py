@@ -285,7 +285,7 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     result = subprocess.run(
         [
-            *(sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet"),
+            *(sys.executable, "-m", "mkdocs", "build", "--strict"),
             *("--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")),
         ],
         cwd=ROOT,
