@@ -15,8 +15,7 @@
 -- The common call runs only where the log frame's offset is 0 (eventstore.check_log_frame),
 -- so it records pg_current_xact_id() itself as eventstore.log_key() would.
 -- Nothing inserted is ES409, with the version eventstore.raise_wrong_expected_version
--- reads. Reading the stream is thus never a statement of its own
--- (docs/performance.md measures what that saves).
+-- reads. Reading the stream is thus never a statement of its own.
 create or replace function eventstore.append_event(
     stream_id text,
     expected_version bigint,

@@ -42,12 +42,6 @@
 --   eventstore.number_log gives the events their log numbers once they are readable.
 -- * With the setting eventstore.notify = 'on', the transaction sends one NOTIFY on the
 --   channel 'eventstore' (eventstore.notify_appended).
---
--- Speed: the common call (READ COMMITTED, one event without an id) passes all argument
--- rules in one inlined expression, reads the stream's last version (not even that for
--- -1) and inserts one row; every other call goes through the checks that say what is
--- wrong (docs/performance.md has the measurements). eventstore.append_event writes one
--- event with less still.
 create or replace function eventstore.append_to_stream(
     stream_id text,
     expected_version bigint,

@@ -8,10 +8,6 @@
 -- (optional canonical uuid string or null), with no id given twice; otherwise raises
 -- ES400 naming the first offending event (0-based index). This is the one home of the
 -- batch rules; eventstore.is_plain_batch is a cheaper test that admits a subset.
---
--- Speed: one pass over the array, each event tested by one expression (plpgsql evaluates
--- it without the executor), and a scalar result rather than a set or a row, so that the
--- caller takes it in one expression too (docs/performance.md measures each step).
 create or replace function eventstore.check_events(events jsonb)
 returns uuid[]
 language plpgsql

@@ -35,7 +35,7 @@ begin
             errcode = '25006',
             message = 'this database receives the event log by logical replication: appends are refused here',
             hint = 'Append on the publisher. At the cutover, disable or drop the subscription; '
-                   'appends work here at once (docs/operations.md, "Moving a store").';
+                   'appends work here at once (docs/moving.md, "Logical replication").';
     end if;
     select f.xid_offset into v_offset from eventstore.log_frame f;
     if eventstore.log_frame_is_behind(v_offset) then

@@ -9,8 +9,7 @@
 -- with ES400 before it asks).
 -- Inlined into its callers, as read_category tests it for every event it scans: a
 -- SQL-standard body (its names are bound when it is created), no SET clause and SECURITY
--- INVOKER (grants.sql keeps it so). As a called function it made a consumer group's read
--- four times slower than the read of the whole category (docs/performance.md, round 4).
+-- INVOKER (grants.sql keeps it so).
 create or replace function eventstore.consumer_group_member(stream_id text, group_size integer)
 returns integer
 language sql

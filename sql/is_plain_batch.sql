@@ -8,10 +8,7 @@
 -- check_events on generated batches). False for anything else, including valid batches it
 -- does not cover, which eventstore.append_to_stream then checks with check_events; never
 -- NULL, never raises.
--- Why it exists: plpgsql sets up every function and operator of an expression again in
--- each transaction, so the cost of a rule is mostly its count of calls. One jsonpath test
--- does the types; the keys, the type's length and the size take three more
--- (docs/performance.md; a jsonpath keyvalue() for the keys cost more than all of these).
+-- It exists so that the common one-event append need not run check_events.
 -- Inlined into its callers: a SQL-standard body (names bound when it is created), no SET
 -- clause and SECURITY INVOKER (grants.sql keeps it so).
 create or replace function eventstore.is_plain_batch(events jsonb)

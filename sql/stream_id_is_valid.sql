@@ -6,8 +6,7 @@
 -- ES400 when it is false and says which part failed.
 -- Inlined into its callers: a SQL-standard body (its names are bound when it is created,
 -- so search_path cannot redirect them), no SET clause and SECURITY INVOKER (grants.sql
--- keeps it so); as a called function it would cost more than the rule
--- (docs/performance.md).
+-- keeps it so).
 create or replace function eventstore.stream_id_is_valid(stream_id text)
 returns boolean
 language sql
