@@ -1,7 +1,7 @@
 -- Checkpoints and is_processed in one session: forward-only saves, compare-and-set,
 -- validation, the event a checkpoint names, and a log whose position order differs from
 -- its commit order. Concurrent savers are raced in tests/test_global_log.py.
-select plan(31);
+select plan(33);
 
 select eventstore.append_to_stream('order-1', -1, '[{"type":"A","data":{}},{"type":"B","data":{}}]');
 select eventstore.append_to_stream('order-2', -1, '[{"type":"C","data":{}}]');
