@@ -20,6 +20,6 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check py tests scripts conftest.py
 	$(VENV)/bin/mypy
 
-$(STAMP): pyproject.toml scripts/bootstrap.sh
+$(STAMP): pyproject.toml scripts/bootstrap.sh examples/node/package-lock.json
 	scripts/bootstrap.sh
 	touch $@

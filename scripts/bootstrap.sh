@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the README's commands need on a Debian machine with Python 3.11:
-# PostgreSQL server binaries, pgTAP and pg_prove from Debian's packages when they are
-# missing, and a virtual environment (.venv) holding pgeventstore and its test tools.
+# PostgreSQL server binaries, pgTAP, pg_prove, Node.js and npm from Debian's packages when
+# they are missing, a virtual environment (.venv) holding pgeventstore and its test tools,
+# and the Node.js example's packages (examples/node/node_modules, from package-lock.json).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +29,12 @@ missing=()
 [ -f "/usr/share/postgresql/$major/extension/pgtap.control" ] || missing+=("postgresql-$major-pgtap")
 command -v pg_prove >/dev/null || missing+=(pgtap)
 command -v pg_dump >/dev/null || missing+=("postgresql-client-$major")
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv 2>/dev/null || { apt_install python3-venv; python3 -m venv .venv; }
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+(cd examples/node && npm ci --no-audit --no-fund --loglevel=error)

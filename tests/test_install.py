@@ -2,8 +2,10 @@
 
 Both must leave the identical catalog (compared with pg_dump and with a catalog query that
 lists tables, columns, indexes, constraints, functions with their definitions, comments,
-grants and triggers); ``migrate`` must be idempotent, adopt a database a DBA installed
-with the script, and record every migration so ``version()`` names the newest one.
+grants and triggers) and nothing outside the ``eventstore`` schema; ``migrate`` must be
+idempotent, adopt a database a DBA installed with the script, clear the yoyo records an
+earlier release left in ``public``, and record every migration so ``version()`` names the
+newest one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -171,6 +174,40 @@ def catalog(dsn: str) -> list[str]:
         return [row[0] for row in conn.execute(CATALOG_QUERY)]
 
 
+def tables_outside_the_store(dsn: str) -> list[str]:
+    """Every table of the database that is neither the store's nor the system's."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "select schemaname || '.' || tablename from pg_tables"
+            " where schemaname not in ('eventstore', 'pg_catalog', 'information_schema') order by 1"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def public_yoyo_records(dsn: str) -> tuple[list[str], list[str]]:
+    """The migration ids in ``public._yoyo_migration`` and in ``public._yoyo_log``."""
+    with psycopg.connect(dsn) as conn:
+        applied = [
+            row[0] for row in conn.execute("select migration_id from public._yoyo_migration order by 1")
+        ]
+        logged = [row[0] for row in conn.execute("select migration_id from public._yoyo_log order by 1")]
+    return applied, logged
+
+
+def install_like_an_earlier_release(dsn: str, count: int) -> None:
+    """What earlier releases left: the first ``count`` migrations applied through yoyo,
+    whose bookkeeping went to the connection's current schema (``public``)."""
+    from yoyo import get_backend, read_migrations
+
+    params = {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
+    backend = get_backend("postgresql+psycopg:?" + urllib.parse.urlencode(params))
+    try:
+        with backend.lock():
+            backend.apply_migrations(backend.to_apply(read_migrations(str(schema.migrations_dir()))[:count]))
+    finally:
+        backend.connection.close()
+
+
 def ledger(dsn: str) -> list[str]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("select migration_id from eventstore.schema_migrations order by 1").fetchall()
@@ -212,6 +249,7 @@ def test_script_and_migrate_give_the_same_catalog(make_empty_db, tmp_path) -> No
     assert any(fact.startswith("function eventstore.append_to_stream(") for fact in script_catalog)
     assert any(fact.startswith("index CREATE") for fact in script_catalog)
     assert catalog(by_migrate) == script_catalog
+    assert tables_outside_the_store(by_migrate) == tables_outside_the_store(by_script) == []
     dump = pg_dump_schema(by_script)
     assert "CREATE FUNCTION eventstore.append_to_stream(" in dump
     assert pg_dump_schema(by_migrate) == dump
@@ -274,9 +312,7 @@ def test_migrate_adopts_a_database_installed_by_the_script(make_empty_db, tmp_pa
     assert schema.migrate(by_script) == []
     assert catalog(by_script) == before == catalog(by_migrate)
     assert ledger(by_script) == migration_ids()
-    with psycopg.connect(by_script) as conn:
-        yoyo_ids = [r[0] for r in conn.execute("select migration_id from _yoyo_migration order by 1")]
-    assert yoyo_ids == migration_ids()
+    assert tables_outside_the_store(by_script) == []
 
 
 def test_status_lists_pending_then_applied(make_empty_db) -> None:
@@ -284,28 +320,47 @@ def test_status_lists_pending_then_applied(make_empty_db) -> None:
     pending = cli("status", dsn=dsn)
     assert pending.returncode == 0, pending.stderr
     assert pending.stdout.split() == [word for m in migration_ids() for word in ("pending", m)]
+    assert tables_outside_the_store(dsn) == [], "status only reads"
     schema.migrate(dsn)
     applied = cli("status", dsn=dsn)
     assert applied.stdout.split() == [word for m in migration_ids() for word in ("applied", m)]
 
 
 def test_an_upgrade_applies_only_the_missing_migrations(make_empty_db) -> None:
-    """A database at the first migration (as an older release left it) upgrades to the same
-    catalog as a fresh install."""
-    from yoyo import get_backend, read_migrations
-
+    """A database at the first migration, as an earlier release left it (yoyo's bookkeeping
+    in ``public``), upgrades to the same catalog as a fresh install, and ``public`` is left
+    as the application had it: empty."""
     old, fresh = make_empty_db(), make_empty_db()
-    migrations = read_migrations(str(schema.migrations_dir()))
-    backend = get_backend(schema._yoyo_uri(old))
-    try:
-        with backend.lock():
-            backend.apply_migrations(backend.to_apply(migrations[:1]))
-    finally:
-        backend.connection.close()
+    install_like_an_earlier_release(old, 1)
     assert ledger(old) == migration_ids()[:1]
+    assert public_yoyo_records(old) == (migration_ids()[:1], migration_ids()[:1])
     assert schema.migrate(old) == migration_ids()[1:]
     schema.migrate(fresh)
     assert catalog(old) == catalog(fresh)
+    assert ledger(old) == migration_ids()
+    assert tables_outside_the_store(old) == []
+
+
+def test_an_upgrade_leaves_the_applications_own_yoyo_records(make_empty_db) -> None:
+    """An application that keeps its own yoyo migrations in ``public`` keeps them, and the
+    tables holding them; only the store's rows go."""
+    dsn = make_empty_db()
+    install_like_an_earlier_release(dsn, 1)
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "insert into public._yoyo_migration (migration_hash, migration_id, applied_at_utc)"
+            " values ('app-hash', 'app-0001.customers', now())"
+        )
+        conn.execute(
+            "insert into public._yoyo_log (id, migration_hash, migration_id, operation, created_at_utc)"
+            " values ('app-log-1', 'app-hash', 'app-0001.customers', 'apply', now())"
+        )
+    schema.migrate(dsn)
+    assert public_yoyo_records(dsn) == (["app-0001.customers"], ["app-0001.customers"])
+    assert tables_outside_the_store(dsn) == [f"public.{table}" for table in sorted(schema.YOYO_TABLES)]
+    assert schema.migrate(dsn) == []
+    assert public_yoyo_records(dsn) == (["app-0001.customers"], ["app-0001.customers"])
+    assert ledger(dsn) == migration_ids()
 
 
 def test_migrate_is_one_transaction(make_empty_db, tmp_path, monkeypatch) -> None:

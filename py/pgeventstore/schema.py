@@ -2,29 +2,32 @@
 
 Two install paths share one source: the yoyo migrations in ``migrations/`` (tables,
 types, indexes) and the function files in ``sql/`` (applied after them, in the order of
-``sql/install-order.txt``). :func:`migrate` applies both in one transaction, keeping
-yoyo's bookkeeping; :func:`install_script` prints both as one SQL script for a DBA.
+``sql/install-order.txt``). :func:`migrate` applies both in one transaction;
+:func:`install_script` prints both as one SQL script for a DBA. Both record what they
+installed in one place, the schema's own ledger ``eventstore.schema_migrations``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
-from yoyo import get_backend, read_migrations
+from psycopg.rows import TupleRow
+from yoyo import read_migrations
 
 from pgeventstore import __version__
 
 #: Advisory lock key (any bigint no other component uses) that serializes concurrent
 #: installs, whose function files would otherwise fail with "tuple concurrently updated".
 _INSTALL_LOCK_KEY = 0x7067_6573_0001
+
+#: The bookkeeping tables of yoyo 8.2 and later. Earlier releases of pgeventstore let yoyo
+#: keep them in the migrating connection's current schema (usually ``public``), beside the
+#: application's tables; :func:`migrate` removes the store's records from them.
+YOYO_TABLES = ("_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,12 +68,6 @@ def migration_files() -> list[Path]:
     return sorted(p for p in migrations_dir().glob("*.sql") if not p.name.endswith(".rollback.sql"))
 
 
-def _yoyo_uri(dsn: str) -> str:
-    """Turn a libpq DSN (URL or key=value) into a yoyo URI carrying every parameter."""
-    params = {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
-    return "postgresql+psycopg:?" + urllib.parse.urlencode(params)
-
-
 def _recorded_migrations(conn: psycopg.Connection[tuple[str]]) -> set[str]:
     """Migration ids recorded in the schema's own ledger (empty before the first install)."""
     exists = conn.execute("select to_regclass('eventstore.schema_migrations') is not null").fetchone()
@@ -79,47 +76,64 @@ def _recorded_migrations(conn: psycopg.Connection[tuple[str]]) -> set[str]:
     return {row[0] for row in conn.execute("select migration_id from eventstore.schema_migrations")}
 
 
-@contextlib.contextmanager
-def _yoyo_backend(dsn: str) -> Iterator[Any]:
-    """A yoyo backend on ``dsn`` whose connection is closed on exit."""
-    backend = get_backend(_yoyo_uri(dsn))
-    try:
-        yield backend
-    finally:
-        backend.connection.close()
+def _remove_legacy_bookkeeping(conn: psycopg.Connection[TupleRow], migration_ids: list[str]) -> None:
+    """Remove the yoyo records an earlier release kept of the store's migrations.
+
+    They are in the connection's current schema, where yoyo wrote them, and say nothing the
+    ledger does not. The four tables go too once nothing is left in them; they stay, with
+    their other rows, when the application keeps its own yoyo migrations there.
+    """
+    found = conn.execute(
+        "select current_schema(), to_regclass(format('%I._yoyo_migration', current_schema())) is not null"
+    ).fetchone()
+    if not found or not found[1]:
+        return
+    old = {name: sql.Identifier(found[0], name) for name in YOYO_TABLES}
+    conn.execute(
+        sql.SQL("delete from {} where migration_id = any(%s)").format(old["_yoyo_log"]), (migration_ids,)
+    )
+    removed = conn.execute(
+        sql.SQL("delete from {} where migration_id = any(%s)").format(old["_yoyo_migration"]),
+        (migration_ids,),
+    ).rowcount
+    others = conn.execute(sql.SQL("select exists (select from {})").format(old["_yoyo_migration"])).fetchone()
+    if removed and others and not others[0]:
+        conn.execute(sql.SQL("drop table if exists {}").format(sql.SQL(", ").join(old.values())))
 
 
 def migrate(dsn: str) -> list[str]:
     """Apply the pending migrations and every function file in one transaction.
 
-    Returns the ids of the migrations applied. What is pending is decided by the schema's
-    own ledger, ``eventstore.schema_migrations``, in which every migration records itself
-    whichever path ran it, so a database installed from the DBA script is adopted. Callers
-    see the old schema and functions or the new ones, never new tables with old functions:
-    a concurrent append waits for the locks the migrations take (one already under way
-    when a migration drops a function can fail once, as README "Upgrades" says). yoyo's
-    tables are brought in line after the commit (a run stopped in between is completed by
-    the next). Running it twice changes nothing the second time; concurrent runs wait for
-    each other.
+    Returns the ids of the migrations applied. yoyo reads the migrations folder (its file
+    format, ids and order); what is pending is decided by the schema's own ledger,
+    ``eventstore.schema_migrations``, in which every migration records itself whichever
+    path ran it, so a database installed from the DBA script is adopted and both paths
+    leave the same catalog. yoyo's bookkeeping tables are not used: the ledger is the one
+    record, and those an earlier release left beside the application's tables are cleared
+    of the store's rows in the same transaction. Callers see the old schema and functions
+    or the new ones, never new tables with old functions: a concurrent append waits for the
+    locks the migrations take (one already under way when a migration drops a function can
+    fail once, as README "Upgrades" says). Running it twice changes nothing the second
+    time; concurrent runs wait for each other (an advisory lock, released even when a run
+    is killed).
     """
     migrations = read_migrations(str(migrations_dir()))
-    with _yoyo_backend(dsn) as backend, psycopg.connect(dsn, autocommit=True) as conn, backend.lock():
-        with conn.transaction():
-            conn.execute("select pg_advisory_xact_lock(%s)", (_INSTALL_LOCK_KEY,))
-            recorded = _recorded_migrations(conn)
-            pending = [m for m in migrations if m.id not in recorded]
-            for path in [Path(m.path) for m in pending] + function_files():
-                conn.execute(sql.SQL(path.read_text(encoding="utf-8")))
-        backend.mark_migrations(backend.to_apply(migrations))
+    with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (_INSTALL_LOCK_KEY,))
+        recorded = _recorded_migrations(conn)
+        pending = [m for m in migrations if m.id not in recorded]
+        for path in [Path(m.path) for m in pending] + function_files():
+            conn.execute(sql.SQL(path.read_text(encoding="utf-8")))
+        _remove_legacy_bookkeeping(conn, [m.id for m in migrations])
     return [m.id for m in pending]
 
 
 def status(dsn: str) -> list[MigrationStatus]:
-    """Every known migration and whether the database has it (by yoyo or the DBA script)."""
+    """Every known migration and whether the database's ledger records it."""
     migrations = read_migrations(str(migrations_dir()))
-    with _yoyo_backend(dsn) as backend, psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(dsn, autocommit=True) as conn:
         recorded = _recorded_migrations(conn)
-        return [MigrationStatus(m.id, m.id in recorded or backend.is_applied(m)) for m in migrations]
+    return [MigrationStatus(m.id, m.id in recorded) for m in migrations]
 
 
 def install_script(files: Sequence[Path] | None = None) -> str:
