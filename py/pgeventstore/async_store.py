@@ -291,7 +291,11 @@ class AsyncEventStore:
     async def load_checkpoint(
         self, subscription: str, *, conn: psycopg.AsyncConnection[Any] | None = None
     ) -> int:
-        """The subscription's checkpoint (log number of its last processed event), 0 if none."""
+        """The subscription's checkpoint (log number of its last processed event), 0 if none.
+
+        Raises :class:`~pgeventstore.errors.LogDiverged` when the log no longer has that
+        event at that number.
+        """
         return await self.run(self.calls.load_checkpoint(subscription), conn)
 
     async def save_checkpoint(
@@ -302,7 +306,10 @@ class AsyncEventStore:
         *,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> bool:
-        """Store a checkpoint, forward only or compare-and-set on ``expected``; False when it lost."""
+        """Store a checkpoint (a log number), forward only or compare-and-set on ``expected``.
+
+        False when it lost; see :meth:`EventStore.save_checkpoint` for the errors.
+        """
         return await self.run(self.calls.save_checkpoint(subscription, position, expected), conn)
 
     async def is_processed(

@@ -600,8 +600,9 @@ def tail(
 ) -> None:
     """Print the global log, one event a line: log number, stream@version, type, data.
 
-    The log in its one order (see the README, "The global log and subscriptions"):
-    an event is printed once every transaction older than its own has ended.
+    The log in its one order (see the documentation, "The global log"): an event is
+    printed once every transaction older than its own has ended. --from takes a log
+    number; beyond the newest one, nothing is printed yet.
     """
     log_filter = LogFilter(category=category, event_types=list(event_types) or None)
     events: Iterator[RecordedEvent]

@@ -35,8 +35,8 @@ class InvalidArgument(EventStoreError):
 class StreamNotFound(EventStoreError):
     """ES404: what the call names does not exist.
 
-    A stream where one with events is required (e.g. saving a snapshot), or a global log
-    position (a cursor or checkpoint) that names no stored event; the message says which.
+    A stream where one with events is required (e.g. saving a snapshot), or a checkpoint
+    above the newest log number (no event has that number yet); the message says which.
     """
 
     sqlstate = "ES404"

@@ -151,7 +151,7 @@ class LogFilter:
 
 @dataclasses.dataclass(frozen=True)
 class SubscriptionLag:
-    """One row of ``eventstore.subscription_lag()``."""
+    """One row of ``eventstore.subscription_lag()``; ``position`` is the checkpoint, a log number."""
 
     subscription: str
     position: int
@@ -589,7 +589,13 @@ class EventStore:
         *,
         conn: psycopg.Connection[Any] | None = None,
     ) -> bool:
-        """Store a checkpoint, forward only or compare-and-set on ``expected``; False when it lost."""
+        """Store a checkpoint, forward only or compare-and-set on ``expected``; False when it lost.
+
+        ``position`` is the log number of the last event processed (0: none). One above the
+        newest log number raises :class:`StreamNotFound`; moving forward from a checkpoint
+        whose number no longer names its event raises :class:`LogDiverged` (move it with
+        ``expected`` instead).
+        """
         return self.run(self.calls.save_checkpoint(subscription, position, expected), conn)
 
     def is_processed(

@@ -1,9 +1,11 @@
 """Following the global log: a live reader, subscriptions and projections.
 
 The guarantees are the database's (``eventstore.read_all``, ``read_category``,
-``save_checkpoint``): a reader continuing from the global position of the last event it
-was given never skips a committed event, never gets one twice and never gets one of a
-rolled-back transaction. This module adds the loops around them:
+``save_checkpoint``): a reader continuing from the log number of the last event it was
+given never skips a committed event, never gets one twice and never gets one of a
+rolled-back transaction, and a checkpoint whose number no longer names its event (the
+log diverged, e.g. a failover) raises :class:`~pgeventstore.errors.LogDiverged` instead
+of skipping. This module adds the loops around them:
 
 * :class:`Subscription` / :class:`AsyncSubscription`: catch up from a checkpoint, then
   follow the log live (a NOTIFY wake-up when enabled, polling always); the handler runs
@@ -80,7 +82,10 @@ def follow(
     page_size: int = 1000,
     loads: JsonLoads | None = None,
 ) -> Iterator[RecordedEvent]:
-    """Every event after ``after``, then every new one as it becomes readable; never ends.
+    """Every event after the log number ``after``, then every new one as it becomes readable.
+
+    It never ends; each read after the first names the event it continues from, so a
+    log that diverged raises :class:`~pgeventstore.errors.LogDiverged`.
 
     Saves no checkpoint (see :class:`Subscription` for that). It waits for the NOTIFY of
     appends (when ``eventstore.notify`` is on) or ``poll_interval`` seconds, whichever
@@ -184,7 +189,7 @@ class _Follower(abc.ABC, Generic[HandlerT]):
         """One batch after the checkpoint: deliver its events, then move the checkpoint past them.
 
         Without ``compare_and_set`` the checkpoint only moves forward; with it, only from
-        the position the batch was read after, else :class:`CheckpointLost` is raised.
+        the log number the batch was read after, else :class:`CheckpointLost` is raised.
         """
         position: int = yield self.calls.load_checkpoint(self.name)
         events: list[RecordedEvent] = yield self.calls.read_log(self.log_filter, position, self.batch_size)
