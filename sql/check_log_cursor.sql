@@ -7,12 +7,13 @@
 -- given, after is at least 1, and the log's number `after` does not name that event (no
 -- event has that number, or another one has): the log diverged from the one the cursor
 -- was taken in, as after a failover to a standby that had not received the last commits.
--- On a hot standby a number not replayed yet is not a divergence: the standby has not
--- caught up.
+-- A number not assigned yet is numbered first (eventstore.number_log), so a cursor taken
+-- where numbering ran ahead is not mistaken for a divergence. On a hot standby a number
+-- not replayed yet is not a divergence either: the standby has not caught up.
 create or replace function eventstore.check_log_cursor(after bigint, after_event_id uuid)
 returns void
 language plpgsql
-stable
+volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -28,6 +29,10 @@ begin
         return;
     end if;
     select l.event_id into v_event_id from eventstore.log l where l.log_number = check_log_cursor.after;
+    -- A number not assigned yet here may still be assigned to that very event.
+    if not found and eventstore.number_log() > 0 then
+        select l.event_id into v_event_id from eventstore.log l where l.log_number = check_log_cursor.after;
+    end if;
     if v_event_id is distinct from check_log_cursor.after_event_id
        and (found or not pg_is_in_recovery()) then
         raise exception using

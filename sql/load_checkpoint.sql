@@ -9,7 +9,7 @@
 create or replace function eventstore.load_checkpoint(subscription text)
 returns bigint
 language plpgsql
-stable
+volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare

@@ -7,7 +7,7 @@ nothing touches the target's files (no pg_resetwal). At dump time the store hold
 committed but not numbered yet, and a stream whose last event was written by an older
 transaction after a newer one. After the restore, appends work at once, the log (read
 from 0) is the source's log, and a subscriber resumes from its checkpoint with nothing
-skipped or repeated (docs/operations.md, "Moving a store").
+skipped or repeated (docs/moving.md, "Restoring from pg_dump").
 """
 
 from __future__ import annotations
