@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from pgeventstore import EventStore, InvalidArgument, NewEvent, RecordedEvent
+from pgeventstore import AsyncSubscription, EventStore, InvalidArgument, NewEvent, RecordedEvent
 from pgeventstore.cli import main
 from pgeventstore.examples.order_projection import (
     PROJECTION_NAME,
@@ -25,13 +25,7 @@ from pgeventstore.examples.order_projection import (
     orders_projection,
     rebuild_orders_by_status,
 )
-from pgeventstore.subscription import (
-    AsyncSubscription,
-    ConsumerGroup,
-    LogFilter,
-    Projection,
-    Subscription,
-)
+from pgeventstore.subscription import ConsumerGroup, LogFilter, Projection, Subscription
 
 ROOT = Path(__file__).resolve().parent.parent
 
