@@ -10,6 +10,7 @@ works on tokens, so comments and layout survive:
   comments (``AsyncEventStore`` becomes ``EventStore``, the module ``_acompat`` of
   asyncio primitives becomes ``_compat``, its blocking twin);
 * ``Awaitable[X] | X`` (a callback that may be a coroutine function) becomes ``X``;
+* a line ending in the comment ``# async-only`` is left out (``pytest.mark.asyncio``);
 
 then ``ruff check --fix`` tidies what the sync code no longer needs (unused imports,
 nested ``with`` blocks, ``for`` loops that only yield; see :data:`FIXES`) and ``ruff
@@ -34,6 +35,7 @@ MODULES = {
     "py/pgeventstore/async_store.py": "py/pgeventstore/store.py",
     "py/pgeventstore/async_aggregate.py": "py/pgeventstore/aggregate.py",
     "py/pgeventstore/async_subscription.py": "py/pgeventstore/subscription.py",
+    "tests/test_commands_async.py": "tests/test_commands_sync.py",
 }
 
 RENAMES = {
@@ -61,8 +63,7 @@ RENAMES = {
     "async_aggregate": "aggregate",
     "async_subscription": "subscription",
     "_acompat": "_compat",
-    "test_store_async": "test_store_sync",
-    "test_aggregate_async": "test_aggregate_sync",
+    "test_commands_async": "test_commands_sync",
     "pytest_asyncio": "pytest",
 }
 _WORDS = re.compile(r"\b(" + "|".join(sorted(RENAMES, key=len, reverse=True)) + r")\b")
@@ -89,8 +90,13 @@ def _offsets(source: str) -> list[int]:
     return starts
 
 
+ASYNC_ONLY = "# async-only"
+
+
 def transform(source: str) -> str:
     """The blocking twin of the asyncio module ``source`` (not yet formatted)."""
+    lines = source.splitlines(keepends=True)
+    source = "".join(line for line in lines if not line.rstrip().endswith(ASYNC_ONLY))
     tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     starts = _offsets(source)
 
