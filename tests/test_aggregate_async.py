@@ -10,8 +10,17 @@ import psycopg
 import pytest
 import pytest_asyncio
 
-from pgeventstore import AsyncEventStore, EventStore, NewEvent, WrongExpectedVersion
-from pgeventstore.aggregate import AsyncRepository, CommandContext, DomainError, Repository, RetryPolicy
+from pgeventstore import (
+    AsyncEventStore,
+    AsyncRepository,
+    CommandContext,
+    DomainError,
+    EventStore,
+    NewEvent,
+    Repository,
+    RetryPolicy,
+    WrongExpectedVersion,
+)
 from test_aggregate import Tally, add, make_tally
 
 pytestmark = pytest.mark.asyncio

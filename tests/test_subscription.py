@@ -12,12 +12,21 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from click.testing import CliRunner
 
-from pgeventstore import EventStore, InvalidArgument, NewEvent, RecordedEvent
+from pgeventstore import (
+    AsyncEventStore,
+    AsyncProjection,
+    AsyncSubscription,
+    EventStore,
+    InvalidArgument,
+    NewEvent,
+    RecordedEvent,
+)
 from pgeventstore.cli import main
 from pgeventstore.examples.order_projection import (
     PROJECTION_NAME,
@@ -25,13 +34,7 @@ from pgeventstore.examples.order_projection import (
     orders_projection,
     rebuild_orders_by_status,
 )
-from pgeventstore.subscription import (
-    AsyncSubscription,
-    ConsumerGroup,
-    LogFilter,
-    Projection,
-    Subscription,
-)
+from pgeventstore.subscription import ConsumerGroup, LogFilter, Projection, Subscription
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -440,3 +443,49 @@ def test_a_lone_string_of_event_types_is_refused() -> None:
     with pytest.raises(TypeError):
         LogFilter(event_types="OrderPlaced")
     assert LogFilter(event_types=["OrderPlaced"]).event_types == ["OrderPlaced"]
+
+
+def test_followers_on_a_store_share_its_pool_and_codec(dsn: str) -> None:
+    with EventStore(dsn, loads=lambda text: ("decoded", text)) as store:
+        store.append("order-1", [NewEvent("OrderPlaced", {"n": 1})])
+        delivered: list[RecordedEvent] = []
+        assert Subscription(store, "codec", delivered.append).catch_up() == 1
+        assert delivered[0].data == ("decoded", '{"n": 1}')
+        applied: list[object] = []
+        projection = Projection(store, "codec-projection", lambda conn, e: applied.append(e.data))
+        assert projection.catch_up() == 1
+        assert applied == [("decoded", '{"n": 1}')]
+        with pytest.raises(ValueError, match="loads= is for a DSN"):
+            Subscription(store, "codec", delivered.append, loads=lambda text: text)
+
+
+def test_async_projection_applies_each_event_once_and_rebuilds(dsn: str) -> None:
+    with EventStore(dsn) as store:
+        place_orders(store, 30)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("create table placed (order_id text primary key)")
+
+    async def apply(conn: psycopg.AsyncConnection[Any], event: RecordedEvent) -> None:
+        await conn.execute("insert into placed values (%s)", (event.stream_id,))
+
+    async def reset(conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.execute("truncate placed")
+
+    async def main() -> tuple[int, int, int]:
+        async with AsyncEventStore(dsn) as store:
+            projection = AsyncProjection(
+                store,
+                "placed",
+                apply,
+                reset=reset,
+                log_filter=LogFilter(event_types=["OrderPlaced"]),
+                batch_size=7,
+            )
+            first = await projection.catch_up()
+            again = await projection.catch_up()  # a duplicate insert would fail the batch
+            rebuilt = await projection.rebuild()
+            return first, again, rebuilt
+
+    assert asyncio.run(main()) == (30, 0, 30)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("select count(*) from placed").fetchone() == (30,)

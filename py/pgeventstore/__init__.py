@@ -4,20 +4,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from pgeventstore.aggregate import (
-    Aggregate,
-    AggregateType,
-    AsyncRepository,
-    CommandContext,
-    DomainError,
-    Event,
-    Handler,
-    Repository,
-    RetryPolicy,
-)
+from pgeventstore.aggregate import Repository
+from pgeventstore.async_aggregate import AsyncRepository
 from pgeventstore.async_store import AsyncEventStore
+from pgeventstore.async_subscription import AsyncProjection, AsyncSubscription
 from pgeventstore.codec import JsonCodec, json_default
 from pgeventstore.errors import (
+    CheckpointLost,
     DuplicateEventId,
     EventsImmutable,
     EventStoreError,
@@ -26,30 +19,35 @@ from pgeventstore.errors import (
     StreamNotFound,
     WrongExpectedVersion,
 )
-from pgeventstore.store import EventStore
-from pgeventstore.subscription import (
-    AsyncSubscription,
-    CheckpointLost,
-    ConsumerGroup,
-    LogFilter,
-    Projection,
-    Subscription,
-    SubscriptionLag,
-    follow,
+from pgeventstore.events import EventRegistry
+from pgeventstore.model import (
+    Aggregate,
+    AggregateType,
+    CommandContext,
+    DomainError,
+    Event,
+    Handler,
+    RetryPolicy,
+    event_id,
 )
+from pgeventstore.store import EventStore
+from pgeventstore.subscription import Projection, Subscription, follow
 from pgeventstore.values import (
     ANY,
     NO_STREAM,
     STREAM_EXISTS,
     AppendResult,
+    ConsumerGroup,
     ExpectedVersion,
     LoadedStream,
+    LogFilter,
     NewEvent,
     RecordedEvent,
     Snapshot,
     StatsEntry,
     StoreStats,
     StreamInfo,
+    SubscriptionLag,
 )
 
 __all__ = [
@@ -60,6 +58,7 @@ __all__ = [
     "AggregateType",
     "AppendResult",
     "AsyncEventStore",
+    "AsyncProjection",
     "AsyncRepository",
     "AsyncSubscription",
     "CheckpointLost",
@@ -68,6 +67,7 @@ __all__ = [
     "DomainError",
     "DuplicateEventId",
     "Event",
+    "EventRegistry",
     "EventStore",
     "EventStoreError",
     "EventsImmutable",
@@ -91,6 +91,7 @@ __all__ = [
     "Subscription",
     "SubscriptionLag",
     "WrongExpectedVersion",
+    "event_id",
     "follow",
     "json_default",
 ]

@@ -1,7 +1,12 @@
-"""The asyncio client of the store: :class:`AsyncEventStore`.
+"""A client of the store: one method per SQL function of the ``eventstore`` schema.
 
-It executes the same :class:`~pgeventstore.store.Call` objects as the synchronous
-:class:`~pgeventstore.store.EventStore`, on asyncio connections; only the I/O differs.
+The blocking client and the asyncio one have the same methods: the blocking module is
+generated from the asyncio module by ``scripts/async_to_sync.py``.
+
+The methods call the database and add nothing it decides: version checks, validation and
+idempotency are the SQL functions'. Each method executes one :class:`~pgeventstore.calls.Call`
+(:mod:`pgeventstore.calls` holds every statement); failures surface as the exceptions of
+:mod:`pgeventstore.errors`.
 """
 
 from __future__ import annotations
@@ -15,41 +20,62 @@ import psycopg
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
-from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
-from pgeventstore.errors import translated
-from pgeventstore.store import (
+from pgeventstore.calls import (
+    APPEND_EVENT_SQL,
+    APPEND_SQL,
     Call,
-    ConsumerGroup,
-    LogFilter,
     StoreCalls,
-    SubscriptionLag,
     cursor_after,
     next_stream,
     next_version,
 )
+from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
+from pgeventstore.errors import translated
 from pgeventstore.values import (
     ANY,
     AppendResult,
+    ConsumerGroup,
     ExpectedVersion,
     LoadedStream,
+    LogFilter,
     NewEvent,
     RecordedEvent,
     Snapshot,
     StoreStats,
     StreamInfo,
+    SubscriptionLag,
 )
+
+# The statements and values are re-exported where they lived before the call layer had
+# a module of its own (the benchmark imports the append statements from here).
+__all__ = [
+    "APPEND_EVENT_SQL",
+    "APPEND_SQL",
+    "AsyncEventStore",
+    "Call",
+    "ConsumerGroup",
+    "JsonCodec",
+    "JsonDumps",
+    "JsonLoads",
+    "LogFilter",
+    "StoreCalls",
+    "SubscriptionLag",
+]
 
 T = TypeVar("T")
 
 
 class AsyncEventStore:
-    """An asyncio client of the store, with the methods of :class:`~pgeventstore.EventStore`.
+    """A client of the store.
 
-    ``source`` is a DSN (the store owns an :class:`psycopg_pool.AsyncConnectionPool` of
-    1 to 10 autocommit connections, opened on first use; close it with :meth:`close` or
-    ``async with``), a pool the application owns, or one connection (used as it is:
-    without autocommit, the caller commits). Every method takes an optional ``conn`` to
-    run inside the caller's transaction.
+    ``source`` is a DSN (the store owns a pool of 1 to 10 autocommit connections, checked
+    before each use and opened on first use; close it with :meth:`close` or a ``with``
+    block), a pool the application owns, or one connection (used as it is: without
+    autocommit, the caller commits). Every method takes an optional ``conn``: the call
+    then runs on that connection, inside the caller's transaction if one is open, so
+    events and the application's own rows commit or roll back together. ``dumps``,
+    ``loads`` and ``default`` configure the :class:`~pgeventstore.codec.JsonCodec`, which
+    the repositories and subscriptions built on this store use too.
     """
 
     def __init__(
@@ -66,9 +92,15 @@ class AsyncEventStore:
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._owns_pool = isinstance(source, str)
         if isinstance(source, str):
-            # An async pool must be opened inside the event loop, so not in __init__.
+            # An asyncio pool must be opened inside the event loop, so not here. The check
+            # replaces a connection the server closed (a restart) before a call gets it.
             self._pool = AsyncConnectionPool(
-                source, kwargs={"autocommit": True}, open=False, min_size=1, max_size=10
+                source,
+                kwargs={"autocommit": True},
+                open=False,
+                min_size=1,
+                max_size=10,
+                check=AsyncConnectionPool.check_connection,
             )
         elif isinstance(source, AsyncConnectionPool):
             self._pool = source
@@ -104,10 +136,10 @@ class AsyncEventStore:
 
     async def run(self, call: Call[T], conn: psycopg.AsyncConnection[Any] | None = None) -> T:
         """Execute ``call`` and parse its rows."""
-        async with self.connection(conn) as c, c.cursor(row_factory=tuple_row) as cur:
-            with translated():
+        with translated():
+            async with self.connection(conn) as c, c.cursor(row_factory=tuple_row) as cur:
                 await cur.execute(call.query, call.params)
-                rows = await cur.fetchall()
+                rows = await cur.fetchall() if cur.description is not None else []
         return call.parse(rows)
 
     async def append(
@@ -118,7 +150,10 @@ class AsyncEventStore:
         *,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> AppendResult:
-        """Append ``events`` to ``stream_id``, all or nothing, if its version matches."""
+        """Append ``events`` to ``stream_id``, all or nothing, if its version matches.
+
+        Raises :class:`~pgeventstore.errors.WrongExpectedVersion` on a version mismatch.
+        """
         return await self.run(self.calls.append(stream_id, events, expected_version), conn)
 
     async def append_event(
@@ -244,7 +279,12 @@ class AsyncEventStore:
         page_size: int = 1000,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> AsyncIterator[RecordedEvent]:
-        """Every event of the global log readable now after the log number ``after``, in log order."""
+        """Every event of the global log readable now after the log number ``after``, in log order.
+
+        ``after`` is the ``log_number`` of the last event the caller was given (0: the
+        start; any integer is a valid bound); the iterator reads lazily one page at a
+        time and ends when caught up.
+        """
         log_filter = LogFilter(category=category, event_types=event_types)
         async for event in self.read_log(log_filter, after, page_size=page_size, conn=conn):
             yield event
@@ -273,15 +313,26 @@ class AsyncEventStore:
         after_event_id: uuid.UUID | None = None,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> AsyncIterator[RecordedEvent]:
-        """Like :meth:`read_all` for the part of the log ``log_filter`` selects (see EventStore.read_log)."""
-        # Only an empty page means caught up: see EventStore.read_log.
+        """Like :meth:`read_all` for the part of the log ``log_filter`` selects.
+
+        Each page after the first names the event it continues from, so a log that
+        diverged meanwhile (a failover) raises :class:`~pgeventstore.errors.LogDiverged`
+        instead of skipping.
+        """
+        # A short page does not mean caught up (events of open transactions are held
+        # back), so only an empty page ends the iteration.
         while page := await self.run(self.calls.read_log(log_filter, after, page_size, after_event_id), conn):
             for event in page:
                 yield event
             after, after_event_id = cursor_after(page)
 
     async def number_log(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> int:
-        """Number the events that became readable; see :meth:`EventStore.number_log`."""
+        """Number the events that became readable (``eventstore.number_log``); return how many.
+
+        The log readers do it themselves; call it in its own transaction (autocommit)
+        before a long transaction reads the log, so that transaction does not hold the
+        numbering for others until it ends.
+        """
         return await self.run(self.calls.number_log(), conn)
 
     async def log_head(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> int:
@@ -306,16 +357,22 @@ class AsyncEventStore:
         *,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> bool:
-        """Store a checkpoint (a log number), forward only or compare-and-set on ``expected``.
+        """Store a checkpoint, forward only or compare-and-set on ``expected``; False when it lost.
 
-        False when it lost; see :meth:`EventStore.save_checkpoint` for the errors.
+        ``position`` is the log number of the last event processed (0: none). One above the
+        newest log number raises :class:`StreamNotFound`; moving forward from a checkpoint
+        whose number no longer names its event raises :class:`LogDiverged` (move it with
+        ``expected`` instead).
         """
         return await self.run(self.calls.save_checkpoint(subscription, position, expected), conn)
 
     async def is_processed(
         self, checkpoint: int, position: int, *, conn: psycopg.AsyncConnection[Any] | None = None
     ) -> bool:
-        """Whether a consumer at ``checkpoint`` has processed the event numbered ``position``."""
+        """Whether a consumer at ``checkpoint`` has processed the event numbered ``position``.
+
+        Log numbers are in log order: this is ``position <= checkpoint``, asked of the database.
+        """
         return await self.run(self.calls.is_processed(checkpoint, position), conn)
 
     async def subscription_lag(

@@ -95,6 +95,14 @@ class LogDiverged(EventStoreError):
     sqlstate = "ES419"
 
 
+class CheckpointLost(Exception):
+    """Another instance of a projection saved its checkpoint first; this one's batch rolled back.
+
+    Raised by ``Projection.apply_batch`` and ``rebuild``; a running projection applies
+    the batch again from the new checkpoint.
+    """
+
+
 def translate(error: psycopg.Error) -> Exception:
     """The pgeventstore exception for ``error``, or ``error`` itself if it is not ours."""
     diag = error.diag

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 #: Append whatever the stream's version (SQL NULL).
@@ -125,3 +125,43 @@ class StoreStats:
     disk_bytes: int
     categories: tuple[StatsEntry, ...]
     types: tuple[StatsEntry, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsumerGroup:
+    """Member ``member`` (0-based) of a group of ``size`` sharing one category by stream."""
+
+    member: int
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LogFilter:
+    """Which part of the global log a reader follows: all of it, a category, some types.
+
+    With ``group``, only the streams of ``category`` that belong to that member.
+    """
+
+    category: str | None = None
+    event_types: Sequence[str] | None = None
+    group: ConsumerGroup | None = None
+
+    def __post_init__(self) -> None:
+        # A lone string is a Sequence[str] too, and would filter on its characters.
+        if isinstance(self.event_types, str):
+            raise TypeError(f"event_types must be a sequence of names, not the string {self.event_types!r}")
+        if self.group is not None and self.category is None:
+            raise ValueError("a consumer group shares a category: give category too")
+
+
+@dataclasses.dataclass(frozen=True)
+class SubscriptionLag:
+    """One row of ``eventstore.subscription_lag()``."""
+
+    subscription: str
+    position: int
+    events_behind: int
+    events_held_back: int
+    held_back_by_pid: int | None
+    held_back_since: datetime.datetime | None
+    updated_at: datetime.datetime

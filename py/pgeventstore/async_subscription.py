@@ -1,0 +1,331 @@
+"""Following the global log: a live reader, subscriptions and projections.
+
+The guarantees are the database's (``eventstore.read_all``, ``read_category``,
+``save_checkpoint``): a reader continuing from the log number of the last event it was
+given never skips a committed event, never gets one twice and never gets one of a
+rolled-back transaction, and a checkpoint whose number no longer names its event (the
+log diverged, e.g. a failover) raises :class:`~pgeventstore.errors.LogDiverged` instead
+of skipping. This module adds the loops around them:
+
+* :func:`follow`: every event after a log number, then every new one; no checkpoint.
+* :class:`AsyncSubscription`: catch up from a checkpoint, then follow the log live (a
+  NOTIFY wake-up when enabled, polling always); the handler runs before the checkpoint
+  is saved, so delivery is at least once.
+* :class:`AsyncProjection`: the handler's writes and the checkpoint commit in one
+  transaction, so each event's effect is applied exactly once, even across crashes.
+
+Each takes a store (and so uses its pool and its JSON codec) or, as a shorthand, a DSN
+(a store of its own is opened for each run and closed after it; ``loads`` is its JSON
+decoder). The blocking module is generated from the asyncio one by
+``scripts/async_to_sync.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import psycopg
+
+from pgeventstore import _acompat
+from pgeventstore.async_store import AsyncEventStore
+from pgeventstore.calls import NOTIFY_CHANNEL, cursor_after
+from pgeventstore.codec import JsonLoads
+from pgeventstore.errors import CheckpointLost
+from pgeventstore.values import ConsumerGroup, LogFilter, RecordedEvent, SubscriptionLag
+
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "AsyncHandler",
+    "AsyncProjection",
+    "AsyncProjectionHandler",
+    "AsyncProjectionReset",
+    "AsyncSubscription",
+    "CheckpointLost",
+    "ConsumerGroup",
+    "LogFilter",
+    "SubscriptionLag",
+    "follow",
+]
+
+#: A subscription's handler: called with each event.
+AsyncHandler = Callable[[RecordedEvent], Awaitable[None] | None]
+#: A projection's handler: writes the event's effect through the batch's connection.
+AsyncProjectionHandler = Callable[[psycopg.AsyncConnection[Any], RecordedEvent], Awaitable[None] | None]
+#: A projection's reset: empties the read model through the connection it is given.
+AsyncProjectionReset = Callable[[psycopg.AsyncConnection[Any]], Awaitable[None] | None]
+
+
+@contextlib.asynccontextmanager
+async def _opened(source: AsyncEventStore | str, loads: JsonLoads | None) -> AsyncIterator[AsyncEventStore]:
+    """The store ``source`` names: itself, or a store of its own on a DSN, closed at the end."""
+    if isinstance(source, str):
+        async with AsyncEventStore(source, loads=loads) as store:
+            yield store
+    else:
+        if loads is not None:
+            raise ValueError("loads= is for a DSN: give it to the store instead")
+        yield source
+
+
+@contextlib.asynccontextmanager
+async def _listening(store: AsyncEventStore) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """A connection of ``store`` listening for the NOTIFY of appends, for as long as the block runs."""
+    async with store.connection() as listener:
+        await store.run(store.calls.listen(), listener)
+        try:
+            yield listener
+        finally:
+            # The connection goes back to the pool: it must not keep collecting notifications.
+            if not listener.closed:
+                await store.run(store.calls.unlisten(), listener)
+
+
+async def _wait_for_append(listener: psycopg.AsyncConnection[Any], poll_interval: float) -> None:
+    """Return on the first NOTIFY of an append, or after ``poll_interval`` seconds."""
+    async for _ in listener.notifies(timeout=poll_interval, stop_after=1):
+        pass
+
+
+async def follow(
+    source: AsyncEventStore | str,
+    after: int = 0,
+    log_filter: LogFilter | None = None,
+    *,
+    poll_interval: float = 0.5,
+    page_size: int = 1000,
+    loads: JsonLoads | None = None,
+) -> AsyncIterator[RecordedEvent]:
+    """Every event after the log number ``after``, then every new one as it becomes readable.
+
+    It never ends; each read after the first names the event it continues from, so a
+    log that diverged raises :class:`~pgeventstore.errors.LogDiverged`. It saves no
+    checkpoint (see :class:`AsyncSubscription` for that). It waits for the NOTIFY of
+    appends (when ``eventstore.notify`` is on) or ``poll_interval`` seconds,
+    whichever comes first; close the generator to stop.
+    """
+    log_filter = log_filter or LogFilter()
+    async with _opened(source, loads) as store, _listening(store) as listener:
+        after_event_id = None
+        while True:
+            async for event in store.read_log(
+                log_filter, after, page_size=page_size, after_event_id=after_event_id
+            ):
+                yield event
+                after, after_event_id = cursor_after([event])
+            await _wait_for_append(listener, poll_interval)
+
+
+class _AsyncFollower:
+    """What subscriptions and projections share: settings, stopping, following batch by batch."""
+
+    def __init__(
+        self,
+        source: AsyncEventStore | str,
+        name: str,
+        *,
+        log_filter: LogFilter | None,
+        batch_size: int,
+        poll_interval: float,
+        listen: bool,
+        loads: JsonLoads | None,
+    ) -> None:
+        if loads is not None and not isinstance(source, str):
+            raise ValueError("loads= is for a DSN: give it to the store instead")
+        self.source = source
+        self.name = name
+        self.log_filter = log_filter or LogFilter()
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.listen = listen
+        self.loads = loads
+        self._stop = _acompat.Event()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the current batch (within ``poll_interval``).
+
+        It ends live following only: a later ``catch_up`` (or a projection's ``rebuild``)
+        still reads to the end of the log.
+        """
+        self._stop.set()
+
+    async def _batch(self, store: AsyncEventStore) -> int | None:
+        """Run one batch: its size, or None when it lost its checkpoint and is to be run again."""
+        raise NotImplementedError
+
+    async def _follow(
+        self, store: AsyncEventStore, listener: psycopg.AsyncConnection[Any] | None, live: bool
+    ) -> int:
+        """Batch after batch until caught up (a short batch) or stopped; return how many events.
+
+        ``live``: once caught up, wait for new events and go on until stopped.
+        """
+        handled = 0
+        while not (live and self._stop.is_set()):
+            count = await self._batch(store)
+            if count is None:
+                continue
+            handled += count
+            if count < self.batch_size:
+                if not live or self._stop.is_set():
+                    break
+                if listener is not None:
+                    await _wait_for_append(listener, self.poll_interval)
+                else:
+                    await _acompat.wait(self._stop, self.poll_interval)
+        return handled
+
+    async def catch_up(self) -> int:
+        """Handle every event readable now; return how many were handled."""
+        async with _opened(self.source, self.loads) as store:
+            return await self._follow(store, None, live=False)
+
+    async def run(self) -> None:
+        """Catch up, then follow the log live until :meth:`stop` is called.
+
+        With ``listen`` it wakes up on the NOTIFY of appends when ``eventstore.notify``
+        is on; it polls every ``poll_interval`` seconds regardless.
+        """
+        async with _opened(self.source, self.loads) as store:
+            if not self.listen:
+                # Without a listener, waiting is sleeping on the stop event.
+                await self._follow(store, None, live=True)
+                return
+            async with _listening(store) as listener:
+                await self._follow(store, listener, live=True)
+
+
+class AsyncSubscription(_AsyncFollower):
+    """Delivers the log (or a filtered part of it) to ``handler``, at least once, in log order.
+
+    Each batch is handed to the handler event by event, then the checkpoint named
+    ``name`` is moved past it. A handler that raises stops the subscription before the
+    checkpoint moves, so the batch is delivered again next time: make the handler
+    idempotent, or use a projection. :meth:`run` follows the log until :meth:`stop`; with
+    ``listen`` it also wakes up on the NOTIFY that appends send when ``eventstore.notify``
+    is on, and it polls every ``poll_interval`` seconds regardless.
+    """
+
+    def __init__(
+        self,
+        source: AsyncEventStore | str,
+        name: str,
+        handler: AsyncHandler,
+        *,
+        log_filter: LogFilter | None = None,
+        batch_size: int = 100,
+        poll_interval: float = 0.5,
+        listen: bool = True,
+        loads: JsonLoads | None = None,
+    ) -> None:
+        super().__init__(
+            source,
+            name,
+            log_filter=log_filter,
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+            listen=listen,
+            loads=loads,
+        )
+        self.handler = handler
+
+    async def _batch(self, store: AsyncEventStore) -> int:
+        position = await store.load_checkpoint(self.name)
+        events = await store.run(store.calls.read_log(self.log_filter, position, self.batch_size))
+        for event in events:
+            await _acompat.call(self.handler, event)
+        if events:
+            await store.save_checkpoint(self.name, cursor_after(events)[0])
+        return len(events)
+
+
+class AsyncProjection(_AsyncFollower):
+    """A read model kept by ``handler``, each event's effect applied exactly once.
+
+    For every batch, one transaction loads the checkpoint ``name``, reads the events
+    after it, calls ``handler(conn, event)`` (which writes the read model through
+    ``conn``) and saves the checkpoint with compare-and-set. A crash or an exception
+    anywhere rolls back the handler's writes together with the checkpoint; a second
+    instance racing on the same name loses the compare-and-set and its batch rolls back
+    too. ``reset(conn)`` empties the read model: :meth:`rebuild` runs it and moves the
+    checkpoint back to 0 in one transaction, then replays the log. :meth:`run` always
+    listens for the NOTIFY of appends.
+    """
+
+    def __init__(
+        self,
+        source: AsyncEventStore | str,
+        name: str,
+        handler: AsyncProjectionHandler,
+        *,
+        reset: AsyncProjectionReset | None = None,
+        log_filter: LogFilter | None = None,
+        batch_size: int = 500,
+        poll_interval: float = 0.5,
+        loads: JsonLoads | None = None,
+    ) -> None:
+        super().__init__(
+            source,
+            name,
+            log_filter=log_filter,
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+            listen=True,
+            loads=loads,
+        )
+        self.handler = handler
+        self.reset = reset
+
+    async def apply_batch(self, conn: psycopg.AsyncConnection[Any]) -> int:
+        """Apply one batch in one transaction on ``conn`` (autocommit); return its size (0: caught up).
+
+        Raises :class:`~pgeventstore.errors.CheckpointLost` (after rolling back) when
+        another instance moved the checkpoint meanwhile.
+        """
+        store = self.source
+        if isinstance(store, str):
+            store = AsyncEventStore(conn, loads=self.loads)
+        return await self._apply(store, conn)
+
+    async def _batch(self, store: AsyncEventStore) -> int | None:
+        async with store.connection() as conn:
+            try:
+                return await self._apply(store, conn)
+            except CheckpointLost:
+                return None
+
+    async def _apply(self, store: AsyncEventStore, conn: psycopg.AsyncConnection[Any]) -> int:
+        # Numbered in a transaction of its own: numbering inside the batch's transaction
+        # would keep other readers from numbering until the batch commits.
+        await store.number_log(conn=conn)
+        async with conn.transaction():
+            # Instances of one projection take turns, batch by batch, so they do not apply
+            # the same batch side by side only for all but one to roll back (or to collide
+            # on the read model's keys first). Correctness does not depend on it: the
+            # compare-and-set does.
+            await store.run(store.calls.take_turn(self.name), conn)
+            position = await store.load_checkpoint(self.name, conn=conn)
+            events = await store.run(store.calls.read_log(self.log_filter, position, self.batch_size), conn)
+            for event in events:
+                await _acompat.call(self.handler, conn, event)
+            if events and not await store.save_checkpoint(
+                self.name, cursor_after(events)[0], position, conn=conn
+            ):
+                raise CheckpointLost(f"projection {self.name!r}: another instance saved the checkpoint first")
+        return len(events)
+
+    async def rebuild(self) -> int:
+        """Empty the read model, move the checkpoint to 0 (one transaction), replay the log."""
+        if self.reset is None:
+            raise ValueError(f"projection {self.name!r} has no reset function: it cannot be rebuilt")
+        async with _opened(self.source, self.loads) as store:
+            async with store.connection() as conn, conn.transaction():
+                await store.run(store.calls.take_turn(self.name), conn)
+                await _acompat.call(self.reset, conn)
+                current = await store.load_checkpoint(self.name, conn=conn)
+                if current and not await store.save_checkpoint(self.name, 0, current, conn=conn):
+                    # Raising rolls the reset back with the transaction: the read model and
+                    # its checkpoint stay in step.
+                    raise CheckpointLost(f"projection {self.name!r}: the checkpoint moved during rebuild")
+            return await self._follow(store, None, live=False)

@@ -1,0 +1,305 @@
+"""Every statement the Python layer sends, each defined once, as a :class:`Call`.
+
+A :class:`Call` is a statement of the SQL API, its parameters and how its rows become the
+result. :class:`StoreCalls` builds them; the stores (:mod:`pgeventstore.store`,
+:mod:`pgeventstore.async_store`), the repositories and the subscriptions only execute
+them, each on its own kind of connection. No other module writes SQL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+from pgeventstore.codec import JsonCodec
+from pgeventstore.values import (
+    AppendResult,
+    ExpectedVersion,
+    LoadedStream,
+    LogFilter,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+    StatsEntry,
+    StoreStats,
+    StreamInfo,
+    SubscriptionLag,
+)
+
+__all__ = [
+    "APPEND_EVENT_SQL",
+    "APPEND_SQL",
+    "NOTIFY_CHANNEL",
+    "Call",
+    "StoreCalls",
+    "cursor_after",
+    "next_stream",
+    "next_version",
+]
+
+T = TypeVar("T")
+Rows = list[tuple[Any, ...]]
+
+#: The channel ``eventstore.append_to_stream`` notifies when ``eventstore.notify = 'on'``.
+NOTIFY_CHANNEL = "eventstore"
+
+APPEND_SQL = (
+    "select stream_version, first_position, last_position "
+    "from eventstore.append_to_stream(%s::text, %s::bigint, %s::jsonb)"
+)
+#: The append of ``Repository.execute``: it also returns the transaction's start time, the
+#: events' ``recorded_at`` (the column defaults to ``now()``), which reducers see before
+#: the events are read back.
+APPEND_RECORDED_AT_SQL = (
+    "select stream_version, first_position, last_position, now() "
+    "from eventstore.append_to_stream(%s::text, %s::bigint, %s::jsonb)"
+)
+APPEND_EVENT_SQL = (
+    "select stream_version, first_position, last_position "
+    "from eventstore.append_event(%s::text, %s::bigint, %s::text, %s::jsonb, %s::jsonb, %s::uuid)"
+)
+#: The columns of ``eventstore.recorded_event``, JSON as text (the codec parses it).
+EVENT_COLUMNS = (
+    "stream_id, version, global_position, event_id, event_type, data::text, metadata::text, recorded_at"
+)
+READ_STREAM_SQL = (
+    f"select {EVENT_COLUMNS} from eventstore.read_stream(%s::text, %s::bigint, %s::integer, %s::boolean)"
+)
+STREAM_VERSION_SQL = "select eventstore.stream_version(%s::text)"
+SAVE_SNAPSHOT_SQL = "select eventstore.save_snapshot(%s::text, %s::bigint, %s::jsonb, %s::integer)"
+LOAD_SNAPSHOT_SQL = (
+    "select version, state::text, schema_version, recorded_at from eventstore.load_snapshot(%s::text)"
+)
+LOAD_STREAM_SQL = (
+    "select kind, version, global_position, event_id, event_type, data::text, metadata::text, "
+    "recorded_at, snapshot_schema_version from eventstore.load_stream(%s::text, %s::integer)"
+)
+LIST_STREAMS_SQL = (
+    "select stream_id, version, created_at, updated_at "
+    "from eventstore.list_streams(%s::text, %s::integer, %s::text)"
+)
+SCHEMA_VERSION_SQL = "select eventstore.version()"
+IS_PROCESSED_SQL = "select eventstore.is_processed(%s::bigint, %s::bigint)"
+STATS_SQL = "select kind, name, streams, events, snapshots, payload_bytes, disk_bytes from eventstore.stats()"
+#: The columns of ``eventstore.log_event`` in the order :meth:`JsonCodec.recorded_event` reads them.
+LOG_EVENT_COLUMNS = f"{EVENT_COLUMNS}, log_number"
+READ_ALL_SQL = (
+    f"select {LOG_EVENT_COLUMNS} from eventstore.read_all("
+    "%s::bigint, %s::integer, %s::text[], %s::text, %s::uuid)"
+)
+READ_CATEGORY_SQL = (
+    f"select {LOG_EVENT_COLUMNS} from eventstore.read_category("
+    "%s::text, %s::bigint, %s::integer, %s::integer, %s::integer, %s::text[], %s::uuid)"
+)
+NUMBER_LOG_SQL = "select eventstore.number_log()"
+LOG_HEAD_SQL = "select eventstore.log_head()"
+LOAD_CHECKPOINT_SQL = "select eventstore.load_checkpoint(%s::text)"
+SAVE_CHECKPOINT_SQL = "select eventstore.save_checkpoint(%s::text, %s::bigint, %s::bigint)"
+SUBSCRIPTION_LAG_SQL = (
+    'select subscription, "position", events_behind, events_held_back, held_back_by_pid, '
+    "held_back_since, updated_at from eventstore.subscription_lag()"
+)
+LISTEN_SQL = f"listen {NOTIFY_CHANNEL}"
+UNLISTEN_SQL = f"unlisten {NOTIFY_CHANNEL}"
+#: Instances of one projection take turns, batch by batch (see ``Projection``). An
+#: advisory lock, unlike a row lock, takes no transaction id, which would hold back the
+#: batch's own read of the log.
+TAKE_TURN_SQL = "select pg_advisory_xact_lock(hashtextextended('pgeventstore.projection:' || %s, 0))"
+
+
+@dataclasses.dataclass(frozen=True)
+class Call(Generic[T]):
+    """One statement of the SQL API, its parameters, and how its rows become the result."""
+
+    query: str
+    params: tuple[Any, ...]
+    parse: Callable[[Rows], T]
+
+
+def _stats(rows: Rows) -> StoreStats:
+    total = next(row for row in rows if row[0] == "total")
+    entries = {
+        kind: tuple(
+            StatsEntry(name, streams, events, snaps, size)
+            for k, name, streams, events, snaps, size, _ in rows
+            if k == kind
+        )
+        for kind in ("category", "type")
+    }
+    return StoreStats(
+        streams=total[2],
+        events=total[3],
+        snapshots=total[4],
+        payload_bytes=total[5],
+        disk_bytes=total[6],
+        categories=entries["category"],
+        types=entries["type"],
+    )
+
+
+def _nothing(rows: Rows) -> None:
+    return None
+
+
+class StoreCalls:
+    """Builds the :class:`Call` behind every store method; shared by the sync and async code."""
+
+    def __init__(self, codec: JsonCodec) -> None:
+        self.codec = codec
+
+    def append(
+        self, stream_id: str, events: Iterable[NewEvent], expected_version: ExpectedVersion
+    ) -> Call[AppendResult]:
+        """``eventstore.append_to_stream``."""
+        params = (stream_id, expected_version, self.codec.events_payload(events))
+        return Call(APPEND_SQL, params, lambda rows: AppendResult(*rows[0]))
+
+    def append_recorded_at(
+        self, stream_id: str, events: Iterable[NewEvent], expected_version: ExpectedVersion
+    ) -> Call[tuple[AppendResult, datetime.datetime]]:
+        """``eventstore.append_to_stream``, returning the events' ``recorded_at`` too."""
+        params = (stream_id, expected_version, self.codec.events_payload(events))
+        return Call(APPEND_RECORDED_AT_SQL, params, lambda rows: (AppendResult(*rows[0][:3]), rows[0][3]))
+
+    def append_event(
+        self, stream_id: str, event: NewEvent, expected_version: ExpectedVersion
+    ) -> Call[AppendResult]:
+        """``eventstore.append_event``: one event, its data and metadata as separate JSON values."""
+        metadata = None if event.metadata is None else self.codec.dumps(event.metadata)
+        params = (stream_id, expected_version, event.type, self.codec.dumps(event.data), metadata, event.id)
+        return Call(APPEND_EVENT_SQL, params, lambda rows: AppendResult(*rows[0]))
+
+    def read_stream(
+        self, stream_id: str, from_version: int | None, limit: int, backward: bool
+    ) -> Call[list[RecordedEvent]]:
+        """``eventstore.read_stream``; ``from_version`` None is the first event (the last backward)."""
+        start = from_version if from_version is not None else (-1 if backward else 0)
+        return Call(
+            READ_STREAM_SQL,
+            (stream_id, start, limit, backward),
+            lambda rows: [self.codec.recorded_event(row) for row in rows],
+        )
+
+    def stream_version(self, stream_id: str) -> Call[int]:
+        """``eventstore.stream_version``."""
+        return Call(STREAM_VERSION_SQL, (stream_id,), lambda rows: int(rows[0][0]))
+
+    def save_snapshot(self, stream_id: str, version: int, state: Any, schema_version: int) -> Call[bool]:
+        """``eventstore.save_snapshot``."""
+        params = (stream_id, version, self.codec.dumps(state), schema_version)
+        return Call(SAVE_SNAPSHOT_SQL, params, lambda rows: bool(rows[0][0]))
+
+    def load_snapshot(self, stream_id: str) -> Call[Snapshot | None]:
+        """``eventstore.load_snapshot``."""
+
+        def parse(rows: Rows) -> Snapshot | None:
+            if not rows:
+                return None
+            version, state, schema_version, recorded_at = rows[0]
+            return Snapshot(stream_id, version, self.codec.loads(state), schema_version, recorded_at)
+
+        return Call(LOAD_SNAPSHOT_SQL, (stream_id,), parse)
+
+    def load_stream(self, stream_id: str, schema_version: int | None) -> Call[LoadedStream]:
+        """``eventstore.load_stream``."""
+        return Call(
+            LOAD_STREAM_SQL,
+            (stream_id, schema_version),
+            lambda rows: self.codec.loaded_stream(stream_id, rows),
+        )
+
+    def list_streams(self, category: str | None, limit: int, after: str | None) -> Call[list[StreamInfo]]:
+        """``eventstore.list_streams``."""
+        return Call(
+            LIST_STREAMS_SQL, (category, limit, after), lambda rows: [StreamInfo(*row) for row in rows]
+        )
+
+    def stats(self) -> Call[StoreStats]:
+        """``eventstore.stats``."""
+        return Call(STATS_SQL, (), _stats)
+
+    def schema_version(self) -> Call[str]:
+        """``eventstore.version``."""
+        return Call(SCHEMA_VERSION_SQL, (), lambda rows: str(rows[0][0]))
+
+    def is_processed(self, checkpoint: int, position: int) -> Call[bool]:
+        """``eventstore.is_processed``."""
+        return Call(IS_PROCESSED_SQL, (checkpoint, position), lambda rows: bool(rows[0][0]))
+
+    def read_log(
+        self, log_filter: LogFilter, after: int, limit: int, after_event_id: uuid.UUID | None = None
+    ) -> Call[list[RecordedEvent]]:
+        """``eventstore.read_all``, or ``eventstore.read_category`` for a consumer group.
+
+        ``after_event_id``, the id of the event numbered ``after``, makes the database
+        check that the log still has it there (ES419 otherwise).
+        """
+        types = list(log_filter.event_types) if log_filter.event_types is not None else None
+        query: str
+        params: tuple[Any, ...]
+        if log_filter.group is not None:
+            query = READ_CATEGORY_SQL
+            group = log_filter.group
+            params = (log_filter.category, after, limit, group.member, group.size, types, after_event_id)
+        else:
+            query = READ_ALL_SQL
+            params = (after, limit, types, log_filter.category, after_event_id)
+        return Call(query, params, lambda rows: [self.codec.recorded_event(row) for row in rows])
+
+    def number_log(self) -> Call[int]:
+        """``eventstore.number_log``."""
+        return Call(NUMBER_LOG_SQL, (), lambda rows: int(rows[0][0]))
+
+    def log_head(self) -> Call[int]:
+        """``eventstore.log_head``."""
+        return Call(LOG_HEAD_SQL, (), lambda rows: int(rows[0][0]))
+
+    def load_checkpoint(self, subscription: str) -> Call[int]:
+        """``eventstore.load_checkpoint``."""
+        return Call(LOAD_CHECKPOINT_SQL, (subscription,), lambda rows: int(rows[0][0]))
+
+    def save_checkpoint(self, subscription: str, position: int, expected: int | None) -> Call[bool]:
+        """``eventstore.save_checkpoint``."""
+        params = (subscription, position, expected)
+        return Call(SAVE_CHECKPOINT_SQL, params, lambda rows: bool(rows[0][0]))
+
+    def subscription_lag(self) -> Call[list[SubscriptionLag]]:
+        """``eventstore.subscription_lag``."""
+        return Call(SUBSCRIPTION_LAG_SQL, (), lambda rows: [SubscriptionLag(*row) for row in rows])
+
+    def listen(self) -> Call[None]:
+        """``LISTEN`` on the channel appends notify."""
+        return Call(LISTEN_SQL, (), _nothing)
+
+    def unlisten(self) -> Call[None]:
+        """``UNLISTEN``: stop collecting the notifications of appends."""
+        return Call(UNLISTEN_SQL, (), _nothing)
+
+    def take_turn(self, projection: str) -> Call[None]:
+        """Wait for the other instances of ``projection`` to end their batch's transaction."""
+        return Call(TAKE_TURN_SQL, (projection,), _nothing)
+
+
+def cursor_after(page: Sequence[RecordedEvent]) -> tuple[int, uuid.UUID]:
+    """The cursor after a page of the log: its last event's log number and id."""
+    last = page[-1]
+    if last.log_number is None:
+        raise ValueError("a page of the global log must carry log numbers")
+    return last.log_number, last.id
+
+
+def next_version(page: Sequence[RecordedEvent], page_size: int, backward: bool) -> int | None:
+    """Where the page after ``page`` starts, or None when ``page`` was the last one."""
+    if len(page) < page_size:
+        return None
+    following = page[-1].version + (-1 if backward else 1)
+    # -1 would mean "from the end" to read_stream: version 0 was the last event backward.
+    return following if following >= 0 else None
+
+
+def next_stream(page: Sequence[StreamInfo], page_size: int) -> str | None:
+    """The ``after`` of the listing page after ``page``, or None when it was the last one."""
+    return page[-1].stream_id if len(page) == page_size else None
