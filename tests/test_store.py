@@ -164,7 +164,9 @@ def test_log_numbers_follow_log_order_not_positions(store: EventStore, dsn: str)
     assert small < large
     log = list(store.read_all())
     assert [e.log_number for e in log] == [1, 2, 3, 4]
-    assert [e.stream_id for e in log] == ["order-1", "order-3", "order-2", "order-4"]
+    # The older transaction's events sort first: they record its smaller transaction id.
+    assert [e.stream_id for e in log] == ["order-1", "order-2", "order-4", "order-3"]
+    assert [e.global_position for e in log][2:] == [large, small]
     assert store.log_head() == 4
     assert store.is_processed(2, 3) is False
     assert store.is_processed(3, 2) is True
