@@ -34,9 +34,10 @@ import dataclasses
 import datetime
 import decimal
 import enum
-import functools
 import json
 import re
+import secrets
+import sys
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -68,26 +69,49 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"cannot store a {type(value).__name__} as JSON: pass a default= that converts it")
 
 
-# jsonb rejects the character U+0000, so no stored string can contain this marker: it can
-# only be a Decimal that exact_dumps is about to write as a bare number.
-_DECIMAL_MARK = "\x00decimal:"
-_MARKED_DECIMAL = re.compile(r'"\\u0000decimal:([^"]*)"')
-
-
-def _mark_decimal(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal) and value.is_finite():
-        return f"{_DECIMAL_MARK}{value}"
-    return json_default(value)
-
-
 def exact_dumps(value: Any) -> str:
     """JSON text of ``value`` with every finite ``Decimal`` written as a number with all its digits."""
-    text = json.dumps(value, default=_mark_decimal, allow_nan=False, ensure_ascii=False)
-    return _MARKED_DECIMAL.sub(r"\1", text)
+    # Each Decimal is first written as a string carrying a mark no input can forge (U+0000
+    # and a random word), which then loses its quotes and mark.
+    mark = f"\x00{secrets.token_hex(8)}:"
+    marked = False
+
+    def convert(item: Any) -> Any:
+        nonlocal marked
+        if isinstance(item, decimal.Decimal) and item.is_finite():
+            marked = True
+            return f"{mark}{item}"
+        return json_default(item)
+
+    text = json.dumps(value, default=convert, allow_nan=False, ensure_ascii=False)
+    if not marked:
+        return text
+    return re.sub(f'"{re.escape(json.dumps(mark)[1:-1])}([^"]*)"', r"\1", text)
 
 
-#: Parse JSON text, reading numbers with a fraction or exponent as ``Decimal`` (integers stay ``int``).
-exact_loads: JsonLoads = functools.partial(json.loads, parse_float=decimal.Decimal)
+def _exact_number(text: str) -> decimal.Decimal:
+    try:
+        return decimal.Decimal(text)
+    except decimal.InvalidOperation:
+        raise ValueError(f"the number {text[:20]}... is too large to read") from None
+
+
+def _exact_int(text: str) -> int | decimal.Decimal:
+    # int() refuses more digits than this limit; Decimal keeps them all.
+    limit = sys.get_int_max_str_digits()
+    return _exact_number(text) if limit and len(text) > limit else int(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (JSON has no NaN or Infinity)")
+
+
+def exact_loads(text: str) -> Any:
+    """Parse JSON text with every digit kept; NaN and Infinity are refused (ValueError).
+
+    Numbers with a fraction or exponent (and integers too long for ``int``) become ``Decimal``.
+    """
+    return json.loads(text, parse_float=_exact_number, parse_int=_exact_int, parse_constant=_no_constant)
 
 
 class JsonCodec:
