@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -97,6 +98,7 @@ def test_dev_server_start_status_url_stop(dev_home: Path) -> None:
         assert restarted.returncode == 0, restarted.stderr
         moved = restarted.stdout.strip()
         assert moved != url
+        assert f"port {port} is taken by another program" in restarted.stderr
         with EventStore(moved) as store:
             assert store.stream_version("order-1-1") == 1
 
@@ -116,4 +118,110 @@ def test_demo_on_the_binaries_of_pgserver(dev_home: Path) -> None:
     result = pgeventstore("demo", home=dev_home, bindir=bindir)
     assert result.returncode == 0, result.stderr
     assert rows(result.stdout, "order-1-1")[-1][:5] == ["order-1-1", "1", "v1", "0", "shipped"]
-    assert f"{bindir.parent}" in (dev_home / "data" / "postmaster.opts").read_text()
+    # From where they are, or (as root, from a checkout its server user cannot enter) from
+    # their copy in the cluster's home.
+    copy = dev_home / "pginstall" / "pgserver" / "pginstall"
+    opts = (dev_home / "data" / "postmaster.opts").read_text()
+    assert str(bindir.parent) in opts or (os.geteuid() == 0 and str(copy) in opts), opts
+
+
+def one_line_failure(result: subprocess.CompletedProcess[str], code: int) -> str:
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("pgeventstore: "), result.stderr
+    return result.stderr
+
+
+def test_the_dev_cluster_is_private_to_its_creator(dev_home: Path) -> None:
+    started = pgeventstore("dev-server", "start", home=dev_home)
+    assert started.returncode == 0, started.stderr
+    url = started.stdout.strip()
+    assert "password" not in url and ":" not in url.split("@")[0].removeprefix("postgresql://")
+    passfile = dev_home / "passfile"
+    assert f"passfile={passfile}" in url
+    assert stat.S_IMODE(passfile.stat().st_mode) == 0o600
+    assert stat.S_IMODE(dev_home.stat().st_mode) == 0o700
+    hba = (dev_home / "data" / "pg_hba.conf").read_text()
+    rules = [line.split() for line in hba.splitlines() if line.strip() and not line.startswith("#")]
+    assert rules and all(rule[-1] == "scram-sha-256" for rule in rules), hba
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select current_user").fetchone() == ("postgres",)
+    port = url.split(":")[2].split("/")[0]
+    for without_password in (f"host=127.0.0.1 port={port}", f"host={dev_home} port={port}"):
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(f"{without_password} user=postgres dbname=postgres passfile=/dev/null").close()
+
+
+def test_a_trusting_dev_cluster_of_an_older_release_is_made_private(dev_home: Path) -> None:
+    assert pgeventstore("dev-server", "start", home=dev_home).returncode == 0
+    assert pgeventstore("dev-server", "stop", home=dev_home).returncode == 0
+    # What an older release left: trust for every local login, and no passfile.
+    hba = dev_home / "data" / "pg_hba.conf"
+    hba.write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
+    (dev_home / "passfile").unlink()
+    started = pgeventstore("dev-server", "start", home=dev_home)
+    assert started.returncode == 0, started.stderr
+    assert "trust" not in hba.read_text()
+    with psycopg.connect(started.stdout.strip()) as conn:
+        assert conn.execute("select current_user").fetchone() == ("postgres",)
+
+
+def test_dev_server_keeps_its_port_when_restarted_with_clients_connected(dev_home: Path) -> None:
+    url = pgeventstore("dev-server", "start", home=dev_home).stdout.strip()
+    for _ in range(2):
+        # Fast shutdown closes the clients' connections first: their ports linger (TIME_WAIT).
+        clients = [psycopg.connect(url) for _ in range(3)]
+        for conn in clients:
+            conn.execute("select 1")
+        assert pgeventstore("dev-server", "stop", home=dev_home).stdout.strip() == "stopped"
+        for conn in clients:
+            conn.close()
+        restarted = pgeventstore("dev-server", "start", home=dev_home)
+        assert restarted.returncode == 0, restarted.stderr
+        assert restarted.stdout.strip() == url
+        assert restarted.stderr == ""
+
+
+@pytest.fixture
+def private_folder() -> Iterator[Path]:
+    """A mode-700 folder the server user cannot enter (as root's home on Debian)."""
+    folder = Path(tempfile.mkdtemp(prefix="pgeventstore-private-"))
+    folder.chmod(0o700)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_demo_on_pgserver_binaries_in_a_folder_the_server_cannot_enter(
+    dev_home: Path, private_folder: Path
+) -> None:
+    # A virtualenv under root's mode-700 home: the server user cannot run its binaries.
+    source = pgserver_bindir()
+    assert source is not None, "the dev extra installs pgserver"
+    site = private_folder / "venv" / "site-packages"
+    install = site / "pgserver" / "pginstall"
+    shutil.copytree(source.parent, install, symlinks=True, ignore=shutil.ignore_patterns("include"))
+    libs = source.parent.parent.parent / "pgserver.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, site / libs.name)
+    result = pgeventstore("demo", home=dev_home, bindir=install / "bin")
+    assert result.returncode == 0, result.stderr
+    assert rows(result.stdout, "order-1-1")[-1][:5] == ["order-1-1", "1", "v1", "0", "shipped"]
+    opts = (dev_home / "data" / "postmaster.opts").read_text()
+    if os.geteuid() == 0:
+        # The server ran a copy in the cluster's home, which its user may enter.
+        assert str(dev_home / "pginstall" / "pgserver" / "pginstall" / "bin") in opts
+    else:
+        assert str(install / "bin") in opts
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root's server runs as another user")
+def test_a_dev_home_the_server_cannot_reach_fails_in_one_line_and_leaves_nothing(
+    private_folder: Path,
+) -> None:
+    home = private_folder / "dev" / "cluster"
+    result = pgeventstore("dev-server", "start", home=home)
+    line = one_line_failure(result, 1)
+    assert f"may not enter {private_folder}" in line
+    assert list(private_folder.iterdir()) == []
+    demo = pgeventstore("demo", home=home)
+    assert f"may not enter {private_folder}" in one_line_failure(demo, 1)
+    assert list(private_folder.iterdir()) == []

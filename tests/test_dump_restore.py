@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from pgeventstore import schema
 from pgeventstore.cluster import Cluster, ClusterError
@@ -29,8 +30,9 @@ from pgeventstore.subscription import Subscription
 from pgeventstore.values import NewEvent, RecordedEvent
 
 #: The role that owns the store on both clusters: CREATEROLE and CREATEDB, as a managed
-#: service's administrator has, but no superuser.
-OWNER_SETUP = "create role app login createrole createdb"
+#: service's administrator has, but no superuser. Every login to a private cluster needs
+#: a password.
+OWNER_SETUP = "create role app login createrole createdb password 'app'"
 
 
 @contextlib.contextmanager
@@ -48,7 +50,7 @@ def stopped_cluster() -> Iterator[Cluster]:
 
 
 def app_dsn(cluster: Cluster) -> str:
-    return cluster.dsn("shop").replace("user=postgres", "user=app")
+    return make_conninfo(cluster.dsn("shop"), user="app", password="app")
 
 
 def prepare(cluster: Cluster) -> None:

@@ -101,15 +101,6 @@ def tool(name: str) -> str:
     return found
 
 
-def libpq_args(dsn: str) -> list[str]:
-    params = conninfo_to_dict(dsn)
-    return ["--host", str(params["host"]), "--port", str(params["port"]), "--username", str(params["user"])]
-
-
-def dbname(dsn: str) -> str:
-    return str(conninfo_to_dict(dsn)["dbname"])
-
-
 def cli(*args: str, dsn: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the installed ``pgeventstore`` command (the one beside this interpreter)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PGEVENTSTORE_DSN", "DATABASE_URL")}
@@ -125,9 +116,8 @@ def psql_file(dsn: str, path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             tool("psql"),
-            *libpq_args(dsn),
             "--dbname",
-            dbname(dsn),
+            dsn,
             "-X",
             "-q",
             "-v",
@@ -154,7 +144,7 @@ def install_with_script(dsn: str, tmp_path: Path) -> None:
 
 def pg_dump_schema(dsn: str) -> str:
     result = subprocess.run(
-        [tool("pg_dump"), *libpq_args(dsn), "--schema-only", "--schema", "eventstore", dbname(dsn)],
+        [tool("pg_dump"), "--schema-only", "--schema", "eventstore", "--dbname", dsn],
         capture_output=True,
         text=True,
         check=False,

@@ -54,9 +54,13 @@ def installed_packages() -> Path:
 
 def run_demo(dsn: str) -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
-    for key, value in conninfo_to_dict(dsn).items():
+    params = conninfo_to_dict(dsn)
+    for key, value in params.items():
         if key in LIBPQ_VARIABLES and value is not None:
             env[LIBPQ_VARIABLES[key]] = str(value)
+    if "passfile" in params and "password" not in params:
+        # A private throwaway cluster's password is the last field of its passfile's line.
+        env["PGPASSWORD"] = Path(str(params["passfile"])).read_text().strip().split(":")[-1]
     result = subprocess.run(
         [program("node"), "demo.js"],
         cwd=NODE_DIR,

@@ -6,6 +6,7 @@ so a file may commit, create roles' objects or change settings without touching 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,6 +30,8 @@ def test_pgtap(path: Path, dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("create extension if not exists pgtap")
     params = conninfo_to_dict(dsn)
+    # The throwaway cluster's password is in its passfile.
+    env = {**os.environ, **({"PGPASSFILE": str(params["passfile"])} if params.get("passfile") else {})}
     result = subprocess.run(
         [
             pg_prove,
@@ -44,6 +47,7 @@ def test_pgtap(path: Path, dsn: str) -> None:
             str(params["dbname"]),
             str(path),
         ],
+        env=env,
         capture_output=True,
         text=True,
         check=False,

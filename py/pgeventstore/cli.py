@@ -512,7 +512,7 @@ def demo(ctx: click.Context, dev_home: Path | None) -> None:
         if server is not None:
             dsn = server.url()
             if dsn is None:
-                dsn, started = server.start(), True
+                dsn, started = server.start().url, True
             click.echo(f"embedded PostgreSQL cluster in {server.home}")
         assert dsn is not None
         schema.migrate(dsn)
@@ -526,15 +526,26 @@ def demo(ctx: click.Context, dev_home: Path | None) -> None:
 @DEV_HOME
 @click.pass_context
 def dev_server(ctx: click.Context, dev_home: Path | None) -> None:
-    """Manage the embedded development cluster (the demo's database when no DSN is given)."""
+    """Manage the embedded development cluster (the demo's database when no DSN is given).
+
+    It is private to the user who created it: logins need the password it generated,
+    kept in the passfile in its home (mode 600), which its URL names.
+    """
     ctx.obj["dev_server"] = DevServer(dev_home)
 
 
 @dev_server.command("start")
 @click.pass_context
 def dev_server_start(ctx: click.Context) -> None:
-    """Create the cluster if needed and start it; print its URL."""
-    click.echo(ctx.obj["dev_server"].start())
+    """Create the cluster if needed and start it (on the port it had before); print its URL."""
+    started = ctx.obj["dev_server"].start()
+    if started.moved_from is not None:
+        click.echo(
+            f"pgeventstore: port {started.moved_from} is taken by another program: the cluster now "
+            "listens on another one (update PGEVENTSTORE_DSN)",
+            err=True,
+        )
+    click.echo(started.url)
 
 
 @dev_server.command("stop")
@@ -558,7 +569,10 @@ def dev_server_status(ctx: click.Context) -> None:
 @dev_server.command("url")
 @click.pass_context
 def dev_server_url(ctx: click.Context) -> None:
-    """Print the cluster's URL (for PGEVENTSTORE_DSN); exit 1 when it is not running."""
+    """Print the cluster's URL (for PGEVENTSTORE_DSN); exit 1 when it is not running.
+
+    The URL carries no password: its passfile parameter names the file holding it.
+    """
     url = ctx.obj["dev_server"].url()
     if url is None:
         fail("the development cluster is not running: pgeventstore dev-server start", 1)
