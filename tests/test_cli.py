@@ -6,15 +6,19 @@ import contextlib
 import json
 import os
 import pty
+import select
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import psycopg
 import pytest
 from click.testing import CliRunner, Result
+from psycopg import sql
 
 from pgeventstore import EventStore, NewEvent
 from pgeventstore.cli import main
@@ -236,7 +240,7 @@ def test_cannot_connect_and_no_dsn() -> None:
 
 def test_store_not_installed(empty_dsn: str) -> None:
     result = process(empty_dsn, "streams")
-    assert result.returncode == 1
+    assert result.returncode == 10
     assert "pgeventstore migrate" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
@@ -352,3 +356,293 @@ def test_pgeventstore_dsn_wins_over_database_url(dsn: str) -> None:
         {"PGEVENTSTORE_DSN": UNREACHABLE, "DATABASE_URL": UNREACHABLE}, "--dsn", dsn, "streams"
     )
     assert flag.returncode == 0, flag.stderr
+
+
+def event_count(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("select count(*) from eventstore.events").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def one_line(result: subprocess.CompletedProcess[str], code: int) -> str:
+    """The one stderr line of a failed process, after checking its exit code."""
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("pgeventstore: "), result.stderr
+    assert "unexpected error" not in result.stderr and "Traceback" not in result.stderr
+    return result.stderr
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "needle"),
+    [
+        ({"type": "T", "dta": {"i": 1}}, "unknown key dta"),
+        ({"type": "T", "data": {}, "metdata": {}}, "unknown key metdata"),
+        ({"type": "T", "data": {}, "Metadata": {}}, "unknown key Metadata"),
+        ({"type": "T"}, 'needs "data"'),
+        ({"data": {}}, 'needs "type"'),
+        (["T", {}], "is not a JSON object"),
+    ],
+)
+def test_append_file_refuses_what_the_sql_api_refuses_naming_the_line(
+    dsn: str, tmp_path: Path, bad_line: object, needle: str
+) -> None:
+    path = tmp_path / "events.jsonl"
+    good = [json.dumps({"type": "T", "data": {"i": i}}) for i in range(2500)]
+    # Line 2502 (a blank line 2001 is skipped but counted): the third call's second event.
+    path.write_text("\n".join([*good[:2000], "", *good[2000:], json.dumps(bad_line)]) + "\n")
+    line = one_line(process(dsn, "append", "batch-1", "--file", str(path)), 6)
+    assert f"{path} line 2502: the event " in line and needle in line, line
+    assert event_count(dsn) == 0
+
+
+def test_import_refuses_a_misspelled_key_and_writes_nothing(dsn: str, empty_dsn: str, tmp_path: Path) -> None:
+    with EventStore(dsn) as store:
+        store.append("order-1", [NewEvent("Placed", {"n": 1}), NewEvent("Paid", {})])
+        store.append("user-1", [NewEvent("Registered", {})])
+    dump = tmp_path / "dump.jsonl"
+    assert cli(dsn, "export", "--output", str(dump)).exit_code == 0
+    lines = dump.read_text().splitlines()
+    last = json.loads(lines[-1])
+    last["dta"] = last.pop("data")
+    dump.write_text("\n".join([*lines[:-1], json.dumps(last)]) + "\n")
+    assert cli(empty_dsn, "migrate").exit_code == 0
+    line = one_line(process(empty_dsn, "import", str(dump)), 6)
+    assert f"{dump} line 3: the event has an unknown key dta" in line
+    # One transaction: the streams before the bad line are not written either.
+    assert event_count(empty_dsn) == 0
+    # Without data at all.
+    del last["dta"]
+    dump.write_text("\n".join([*lines[:-1], json.dumps(last)]) + "\n")
+    assert 'line 3: the event needs "data"' in one_line(process(empty_dsn, "import", str(dump)), 6)
+    assert event_count(empty_dsn) == 0
+
+
+def test_import_keeps_versions_or_refuses(dsn: str) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    lines = [
+        {"stream_id": "s-1", "version": 0, "id": ids[0], "type": "T", "data": {}},
+        # A gap: version 1 is missing, so the event cannot keep its version 2.
+        {"stream_id": "s-1", "version": 2, "id": ids[1], "type": "T", "data": {}},
+    ]
+    stdin = "".join(json.dumps(line) + "\n" for line in lines)
+    assert "stdin line 2: wrong expected version" in one_line(process(dsn, "import", stdin=stdin), 3)
+    assert event_count(dsn) == 0
+    lines[1]["version"] = True
+    stdin = "".join(json.dumps(line) + "\n" for line in lines)
+    assert "stdin line 2: an imported event needs" in one_line(process(dsn, "import", stdin=stdin), 2)
+
+
+BAD_INPUTS = [
+    # (arguments, stdin, exit code, what the line says)
+    (["append", "s-1", "T", "NaN"], "", 2, "NaN is not JSON"),
+    (["append", "s-1", "T", '{"n": Infinity}'], "", 2, "Infinity is not JSON"),
+    (["append", "s-1", "T", "1e999999"], "", 6, "value overflows numeric format"),
+    (["append", "s-1", "T", "1e99999999999999999999"], "", 2, "too large to read"),
+    (["append", "s-1", "T"], "[" * 50_000 + "]" * 50_000, 2, "nests JSON too deeply"),
+    (["append", "s-1", "T", '"\\ud800"'], "", 2, "half a surrogate pair"),
+    (["append", "s-1", "T", '{"a": "x\\u0000y"}'], "", 6, "unsupported Unicode escape sequence"),
+    (["append", "s-1", "T", "{}", "--metadata", '{"a": "\\udfff"}'], "", 2, "--metadata holds"),
+    (["append", "s-1", "T", "{}", "-e", "99999999999999999999"], "", 2, "is not between"),
+    (["append", "s-1", "T", "{}", "-e", "²"], "", 2, "digits 0-9"),
+    (["append", "s-1", "T", "{}", "-e", "٣"], "", 2, "digits 0-9"),
+    (["append", "s-1", "T", "{}", "-e", "-3"], "", 6, "expected version must be"),
+    (["read", "s-1", "--from", "9223372036854775808"], "", 2, "is not between"),
+    (["read", "s-1", "--limit", "٣"], "", 2, "digits 0-9"),
+    (["tail", "--no-follow", "--from", "99999999999999999999"], "", 2, "is not between"),
+    (
+        ["append", "s-1", "--file", "-"],
+        '{"type": "T", "data": 1}\n{"type": "T", "data": 1e999999}\n',
+        6,
+        "stdin line 2: the database refused the input",
+    ),
+    (["append", "s-1", "--file", "-"], '{"type": "T", "data": "\\u0000"}\n', 6, "stdin line 1: the database"),
+    (["append", "s-1", "--file", "-"], '{"type": "T", "data": "\\udc00"}\n', 2, "stdin line 1 holds"),
+    (["append", "s-1", "--file", "-"], '{"type": "T", "data": NaN}\n', 2, "stdin line 1 is not valid JSON"),
+    (
+        ["import"],
+        '{"stream_id": "s-1", "version": 99999999999999999999, "id": "00000000-0000-0000-0000-00000000000a",'
+        ' "type": "T", "data": 1}\n',
+        2,
+        "stdin line 1: version 99999999999999999999 is not between",
+    ),
+    (["read", "s-1", "--dsn", "host=127.0.0.1 port"], "", 2, "not a libpq connection string"),
+    (["read", "s-1", "--dsn", "postgresql://u@[::1:5432/db"], "", 2, "not a libpq connection string"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "code", "needle"), BAD_INPUTS, ids=[str(i) for i in range(len(BAD_INPUTS))]
+)
+def test_bad_input_exits_2_or_6_with_one_line(
+    dsn: str, args: list[str], stdin: str, code: int, needle: str
+) -> None:
+    line = one_line(process(dsn, *args, stdin=stdin), code)
+    assert needle in line, line
+    assert event_count(dsn) == 0
+
+
+def test_bytes_that_are_not_utf8_exit_2(dsn: str, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b'{"type": "T", "data": 1}\n{"type": "T", "data": "caf\xe9"}\n')
+    assert "line 2 is not UTF-8 text" in one_line(process(dsn, "append", "s-1", "--file", str(path)), 2)
+    env = {**os.environ, "PGEVENTSTORE_DSN": dsn}
+    for argv, stdin in (
+        ([b"append", b"s-\xff", b"T", b"{}"], b""),
+        ([b"append", b"s-1", b"T", b'"\xc3\x28"'], b""),
+        ([b"append", b"s-1", b"T"], b'{"a": "\xff"}'),
+        ([b"import"], b'{"stream_id": "s-1", "version": 0, "id": "x", "type": "T", "data": "\xfe"}\n'),
+    ):
+        result = subprocess.run(
+            [sys.executable.encode(), b"-m", b"pgeventstore", *argv],
+            input=stdin,
+            capture_output=True,
+            env=env,
+            check=False,
+            timeout=60,
+        )
+        stderr = result.stderr.decode()
+        assert result.returncode == 2, (argv, stderr)
+        assert len(stderr.splitlines()) == 1 and "UTF-8" in stderr, stderr
+    assert event_count(dsn) == 0
+
+
+@pytest.fixture
+def login_role(dsn: str) -> Iterator[tuple[str, str]]:
+    """A login role with a password and no store role, and a DSN connecting as it."""
+    name = f"app_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("create role {} login password 'secret'").format(sql.Identifier(name)))
+    yield name, psycopg.conninfo.make_conninfo(dsn, user=name, password="secret")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop role {}").format(sql.Identifier(name)))
+
+
+def test_a_missing_privilege_names_the_role_to_grant(dsn: str, login_role: tuple[str, str]) -> None:
+    name, as_app = login_role
+    line = one_line(process(as_app, "read", "s-1"), 9)
+    assert "permission denied for schema eventstore" in line and f"grant eventstore_reader to {name}" in line
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("grant eventstore_reader to {}").format(sql.Identifier(name)))
+    assert process(as_app, "read", "s-1").returncode == 4
+    line = one_line(process(as_app, "append", "s-1", "T", "{}"), 9)
+    assert "permission denied for function append_to_stream" in line
+    assert f"grant eventstore_writer to {name}" in line
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("grant eventstore_writer to {}").format(sql.Identifier(name)))
+    assert process(as_app, "append", "s-1", "T", "{}").returncode == 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("revoke eventstore_writer, eventstore_reader from {}").format(sql.Identifier(name))
+        )
+
+
+def test_expected_versions_minus_one_and_minus_two(dsn: str) -> None:
+    assert cli(dsn, "append", "s-1", "T", "{}", "-e", "-2").exit_code == 3
+    assert cli(dsn, "append", "s-1", "T", "{}", "-e", "-1").exit_code == 0
+    assert cli(dsn, "append", "s-1", "T", "{}", "-e", "-1").exit_code == 3
+    assert cli(dsn, "append", "s-1", "T", "{}", "--expected-version=-2").exit_code == 0
+    assert cli(dsn, "append", "s-1", "T", "{}", "-e", "stream-exists").exit_code == 0
+    assert cli(dsn, "append", "s-2", "T", "{}", "-e", "NO-STREAM").exit_code == 0
+
+
+def test_dsn_after_the_command_and_libpq_environment(dsn: str) -> None:
+    with EventStore(dsn) as store:
+        store.append("order-1", [NewEvent("Placed", {})])
+    after = environment_process({}, "streams", "--dsn", dsn)
+    assert after.returncode == 0 and "order-1" in after.stdout, after.stderr
+    # After the command it wins over the one before.
+    both = environment_process({}, "--dsn", UNREACHABLE, "read", "order-1", "--dsn", dsn)
+    assert both.returncode == 0, both.stderr
+    params = psycopg.conninfo.conninfo_to_dict(dsn)
+    libpq = {
+        "PGHOST": str(params["host"]),
+        "PGPORT": str(params["port"]),
+        "PGUSER": str(params["user"]),
+        "PGDATABASE": str(params["dbname"]),
+        "PGPASSFILE": str(params["passfile"]),
+    }
+    from_env = environment_process(libpq, "streams", "--json")
+    assert from_env.returncode == 0, from_env.stderr
+    assert [json.loads(line)["stream_id"] for line in from_env.stdout.splitlines()] == ["order-1"]
+    assert environment_process(libpq, "migrate").returncode == 0
+    assert environment_process({**libpq, "PGEVENTSTORE_DSN": UNREACHABLE}, "streams").returncode == 7
+
+
+def test_status_check_exits_10_while_migrations_are_pending(empty_dsn: str) -> None:
+    pending = process(empty_dsn, "status", "--check")
+    assert "pending" in pending.stdout
+    assert "run 'pgeventstore migrate'" in one_line(pending, 10)
+    listed = [json.loads(line) for line in process(empty_dsn, "status", "--json").stdout.splitlines()]
+    assert listed and all(row["applied"] is False for row in listed) and listed[0]["migration_id"]
+    assert process(empty_dsn, "migrate").returncode == 0
+    done = process(empty_dsn, "status", "--check")
+    assert done.returncode == 0 and done.stderr == ""
+    assert all(
+        json.loads(line)["applied"] for line in process(empty_dsn, "status", "--json").stdout.splitlines()
+    )
+
+
+def test_json_output_of_stats_snapshot_subscriptions_and_tail(dsn: str) -> None:
+    assert cli(dsn, "append", "order-1", "Placed", '{"total": 12.30}').exit_code == 0
+    with EventStore(dsn) as store:
+        store.append("order-1", [NewEvent("Paid", {})])
+        store.save_snapshot("order-1", 1, {"paid": True})
+        store.save_checkpoint("printer", 1)
+    stats = json.loads(cli(dsn, "stats", "--json").output)
+    assert (stats["streams"], stats["events"], stats["snapshots"]) == (1, 2, 1)
+    assert [(c["name"], c["events"]) for c in stats["categories"]] == [("order", 2)]
+    assert sorted(t["name"] for t in stats["types"]) == ["Paid", "Placed"]
+    snap = json.loads(cli(dsn, "snapshot", "order-1", "--json").output)
+    assert (snap["stream_id"], snap["version"], snap["state"], snap["schema_version"]) == (
+        "order-1",
+        1,
+        {"paid": True},
+        1,
+    )
+    (lag,) = [json.loads(line) for line in cli(dsn, "subscriptions", "--json").output.splitlines()]
+    assert (lag["subscription"], lag["position"], lag["events_behind"]) == ("printer", 1, 1)
+    tailed = cli(dsn, "tail", "--no-follow", "--json").output.splitlines()
+    assert [json.loads(line)["type"] for line in tailed] == ["Placed", "Paid"]
+    assert '"total": 12.30' in tailed[0]
+
+
+def test_the_progress_bar_streams_the_input(dsn: str) -> None:
+    """The bar counts events while stdin is still open: nothing waits for the whole input."""
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "PGEVENTSTORE_DSN": dsn}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pgeventstore", "append", "s-1", "--file", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=env,
+    )
+    os.close(terminal)
+    try:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(b"".join(b'{"type": "T", "data": {}}\n' for _ in range(2500)))
+        child.stdin.flush()
+        shown = b""
+        deadline = time.monotonic() + 60
+        while b"1,000 events" not in shown and time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 1)
+            if ready:
+                shown += os.read(controller, 4096)
+        assert b"appending to s-1" in shown and b"1,000 events" in shown and b"/s" in shown, shown
+        assert child.poll() is None, "still reading stdin"
+        child.stdin.close()
+        assert child.wait(timeout=60) == 0
+        assert child.stdout.read().startswith(b"appended 2500 event(s)")
+    finally:
+        child.kill()
+        os.close(controller)
+
+
+def test_the_export_bar_counts_events(dsn: str, tmp_path: Path) -> None:
+    with EventStore(dsn) as store:
+        store.append("long-1", [NewEvent("Tick", {"i": i}) for i in range(2500)])
+        store.append("short-1", [NewEvent("Tick", {})])
+    code, _, shown = on_terminal(dsn, "export", "--output", str(tmp_path / "dump.jsonl"))
+    assert code == 0
+    assert b"100%  2,501 events" in shown, shown

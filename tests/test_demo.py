@@ -14,8 +14,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
-from pgeventstore import EventStore
+from pgeventstore import EventStore, NewEvent
 from pgeventstore.cluster import pgserver_bindir
 
 CLI = str(Path(sys.executable).parent / "pgeventstore")
@@ -107,6 +108,8 @@ def test_demo_on_a_given_database(dsn: str, dev_home: Path) -> None:
     result = pgeventstore("demo", home=dev_home, dsn=dsn)
     assert result.returncode == 0, result.stderr
     assert "embedded" not in result.stdout
+    dbname = conninfo_to_dict(dsn)["dbname"]
+    assert result.stdout.startswith(f"demo on the database {dbname} on 127.0.0.1:")
     assert rows(result.stdout, "order-1-1")[-1][:2] == ["order-1-1", "1"]
     assert not (dev_home / "data").exists()
 
@@ -129,6 +132,34 @@ def one_line_failure(result: subprocess.CompletedProcess[str], code: int) -> str
     assert result.returncode == code, (result.stdout, result.stderr)
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("pgeventstore: "), result.stderr
     return result.stderr
+
+
+def test_demo_refuses_a_database_holding_other_data(dsn: str, dev_home: Path) -> None:
+    with EventStore(dsn) as store:
+        store.append("invoice-7", [NewEvent("Issued", {})])
+    refused = pgeventstore("demo", home=dev_home, dsn=dsn)
+    line = one_line_failure(refused, 11)
+    assert "stream invoice-7" in line and "--force" in line
+    with EventStore(dsn) as store:
+        assert store.stream_version("demo-runs") == -1, "the refused demo wrote nothing"
+    forced = pgeventstore("demo", "--force", home=dev_home, dsn=dsn)
+    assert forced.returncode == 0, forced.stderr
+    with EventStore(dsn) as store:
+        assert store.stream_version("demo-runs") == 0
+
+
+def test_demo_runs_again_on_its_own_data_but_not_beside_an_application_table(
+    empty_dsn: str, dev_home: Path
+) -> None:
+    first = pgeventstore("demo", home=dev_home, dsn=empty_dsn)
+    assert first.returncode == 0, first.stderr
+    second = pgeventstore("demo", home=dev_home, dsn=empty_dsn)
+    assert second.returncode == 0, second.stderr
+    assert "demo run 2" in second.stdout
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute("create table customers (id int)")
+    line = one_line_failure(pgeventstore("demo", home=dev_home, dsn=empty_dsn), 11)
+    assert "table public.customers" in line
 
 
 def test_the_dev_cluster_is_private_to_its_creator(dev_home: Path) -> None:
@@ -179,6 +210,14 @@ def test_dev_server_keeps_its_port_when_restarted_with_clients_connected(dev_hom
         assert restarted.returncode == 0, restarted.stderr
         assert restarted.stdout.strip() == url
         assert restarted.stderr == ""
+
+
+def test_dev_server_without_a_command_prints_its_help(dev_home: Path) -> None:
+    result = pgeventstore("dev-server", home=dev_home)
+    assert result.returncode == 2
+    assert result.stderr.startswith("Usage: pgeventstore dev-server")
+    assert "Commands:" in result.stderr.splitlines()
+    assert not result.stderr.startswith("pgeventstore:")
 
 
 @pytest.fixture

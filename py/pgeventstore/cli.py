@@ -1,31 +1,42 @@
 """The ``pgeventstore`` command line.
 
-Exit codes (documented in the README, mapped in one place, :class:`StoreGroup`):
-0 success, 1 unexpected failure, 2 usage error (bad option, argument or input),
-3 wrong expected version, 4 not found, 5 duplicate event id, 6 invalid argument
-rejected by the database, 7 cannot connect to the database.
+Every failure ends with one line on stderr and an exit code scripts can rely on; the
+codes are documented in the README ("Command line") and mapped in one place,
+:func:`explain`:
+
+0 success (also when the reader of the output went away, as in ``export | head``),
+1 unexpected failure, 2 usage or input error (bad option, argument, JSON, UTF-8, DSN),
+3 wrong expected version, 4 not found, 5 duplicate event id, 6 input the database refused
+(ES400 and PostgreSQL's own data errors), 7 cannot connect, 8 the log diverged (ES419),
+9 permission denied (the line names the role to grant), 10 the schema is missing or
+has pending migrations (``migrate`` fixes it; ``status --check`` tests it), 11 ``demo``
+refused a database holding other data, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import datetime
 import itertools
 import json
+import logging
+import os
 import re
 import sys
+import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, TypeVar
 
 import click
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from pgeventstore import __version__, schema, subscription
 from pgeventstore.cluster import ClusterError
 from pgeventstore.codec import exact_dumps, exact_loads
-from pgeventstore.devserver import DevServer
+from pgeventstore.devserver import DATABASE, DevServer
 from pgeventstore.errors import (
     DuplicateEventId,
     EventStoreError,
@@ -34,10 +45,20 @@ from pgeventstore.errors import (
     StreamNotFound,
     WrongExpectedVersion,
 )
-from pgeventstore.examples.demo import run_demo
-from pgeventstore.store import EventStore
+from pgeventstore.examples.demo import foreign_data, run_demo
+from pgeventstore.store import APPEND_SQL, Call, EventStore
 from pgeventstore.subscription import LogFilter
-from pgeventstore.values import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion, NewEvent, RecordedEvent
+from pgeventstore.values import (
+    ANY,
+    NO_STREAM,
+    STREAM_EXISTS,
+    AppendResult,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Exit code of each store error; anything else unexpected exits 1.
 EXIT_CODES: dict[type[EventStoreError], int] = {
@@ -47,12 +68,44 @@ EXIT_CODES: dict[type[EventStoreError], int] = {
     InvalidArgument: 6,
     LogDiverged: 8,
 }
-EXIT_USAGE = 2
-EXIT_CANNOT_CONNECT = 7
 EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_REFUSED_INPUT = 6
+EXIT_CANNOT_CONNECT = 7
+EXIT_PERMISSION = 9
+EXIT_SCHEMA = 10
+EXIT_NOT_DEMO_DATA = 11
+EXIT_INTERRUPTED = 130
 
-#: Events per append_to_stream call when appending or importing from a file.
+#: At most this many events, and about this many bytes of JSON, per append_to_stream call
+#: when appending or importing from a file (far below the batch limits of the SQL API).
 BATCH_SIZE = 1000
+BATCH_BYTES = 16 * 1024 * 1024
+
+#: The largest bigint: versions and positions beyond it cannot reach the database.
+BIGINT_MAX = 2**63 - 1
+
+#: The libpq environment variables that name a database, as psql reads them.
+LIBPQ_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
+
+#: Keys of an exported line that say where the event was, not what it is: ``import``
+#: takes them off; every other key goes to append_to_stream, which refuses unknown ones.
+EXPORT_ONLY_KEYS = frozenset({"stream_id", "version", "global_position", "log_number", "recorded_at"})
+
+
+class InputError(click.ClickException):
+    """Input the command line cannot send (not UTF-8, not JSON, not an export line): exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class Located(Exception):
+    """``error`` raised for the lines ``where`` of an input file."""
+
+    def __init__(self, where: str, error: Exception) -> None:
+        super().__init__(f"{where}: {error}")
+        self.where = where
+        self.error = error
 
 
 def one_line(text: str) -> str:
@@ -66,49 +119,133 @@ def fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-class StoreGroup(click.Group):
-    """The command group that turns every failure into one stderr line and its exit code.
+def permission_hint(error: psycopg.Error, dsn: str | None) -> str:
+    """What to grant for a ``permission denied`` error.
 
-    This is the one place where exceptions meet exit codes: commands just raise.
+    The lowest store role that has the privilege, as the database's own grants say
+    (sql/grants.sql), asked on a new connection.
     """
+    message = error.diag.message_primary or str(error)
+    found = re.fullmatch(r"permission denied for (function \S+|schema eventstore)", message)
+    if found is None or dsn is None:
+        return "connect as a role that holds this privilege, or have it granted"
+    kind, name = found[1].split(" ")
+    query = (
+        "select r.name, current_user from unnest(array['eventstore_reader', 'eventstore_writer', "
+        "'eventstore_admin']) with ordinality as r(name, rank) where case when %(kind)s = 'schema' "
+        "then pg_catalog.has_schema_privilege(r.name, %(name)s, 'usage') else exists (select from "
+        "pg_catalog.pg_proc p where p.pronamespace = 'eventstore'::regnamespace and p.proname = %(name)s "
+        "and pg_catalog.has_function_privilege(r.name, p.oid, 'execute')) end order by r.rank limit 1"
+    )
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            row = conn.execute(query, {"kind": kind, "name": name}).fetchone()
+    except psycopg.Error:
+        row = None
+    if row is None:
+        return "connect as a role that holds this privilege, or have it granted"
+    role, user = row
+    more = " (eventstore_writer to append)" if kind == "schema" else ""
+    return f"a DBA must grant {role}{more} to {user}: grant {role} to {user}"
+
+
+def explain(error: BaseException, dsn: str | None) -> tuple[str, int]:
+    """The one line and the exit code for ``error``: the one place failures meet exit codes."""
+    if isinstance(error, Located):
+        message, code = explain(error.error, dsn)
+        return f"{error.where}: {message}", code
+    if isinstance(error, EventStoreError):
+        hint = f". Hint: {error.hint}" if error.hint else ""
+        return f"{error.message}{hint}", EXIT_CODES.get(type(error), EXIT_UNEXPECTED)
+    if isinstance(error, InputError | click.FileError):
+        return error.format_message(), EXIT_USAGE
+    if isinstance(error, click.ClickException):
+        return error.format_message(), EXIT_UNEXPECTED
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        message = error.diag.message_primary or str(error)
+        return f"{message}: {permission_hint(error, dsn)}", EXIT_PERMISSION
+    if isinstance(error, psycopg.errors.UndefinedFunction | psycopg.errors.InvalidSchemaName):
+        message = error.diag.message_primary or str(error)
+        return f"{message}: the store is missing or older than this release: run 'pgeventstore migrate'", (
+            EXIT_SCHEMA
+        )
+    if isinstance(error, psycopg.DataError | psycopg.errors.ProgramLimitExceeded):
+        more = [text for text in (error.diag.message_detail, error.diag.message_hint) if text]
+        message = error.diag.message_primary or str(error)
+        said = f" ({' '.join(more)})" if more else ""
+        return f"the database refused the input: {message}{said}", EXIT_REFUSED_INPUT
+    if isinstance(error, psycopg.OperationalError):
+        # No SQLSTATE, or class 08: the server was never reached or the link broke.
+        if error.sqlstate is None or error.sqlstate.startswith("08"):
+            return f"cannot connect to the database: {error}", EXIT_CANNOT_CONNECT
+        return f"database error: {error}", EXIT_UNEXPECTED
+    if isinstance(error, psycopg.Error) and error.sqlstate:
+        # Any other refusal of the server (e.g. 25006, an append where the log is
+        # replicated in): its own message and hint say what to do.
+        hint = f". Hint: {error.diag.message_hint}" if error.diag.message_hint else ""
+        return f"{error.diag.message_primary or error}{hint}", EXIT_UNEXPECTED
+    if isinstance(error, ClusterError):
+        return str(error), EXIT_UNEXPECTED
+    if isinstance(error, UnicodeError):
+        return f"the input is not valid UTF-8 text ({error}): fix its encoding", EXIT_USAGE
+    if isinstance(error, RecursionError):
+        return "the JSON input nests too deeply for the command line: use the SQL API", EXIT_USAGE
+    return f"unexpected error: {type(error).__name__}: {error}", EXIT_UNEXPECTED
+
+
+class StoreGroup(click.Group):
+    """The command group that turns every failure into one stderr line and its exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; map a failure to its exit code with one line on stderr."""
+        """Run the command; map a failure to its exit code with one line on stderr (see :func:`explain`)."""
         try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.Abort):
+            result = super().invoke(ctx)
+            # Buffered output meets a closed pipe here, not at exit.
+            sys.stdout.flush()
+            return result
+        except click.exceptions.Exit:
             raise
+        except (KeyboardInterrupt, click.Abort):
+            # Ctrl-C: what was being written rolls back; the shell's convention is 128 + SIGINT.
+            sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # The reader went away (`pgeventstore read s-1 | head`): not a failure. Later
+            # flushes of stdout would fail again, so it points at /dev/null from now on.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
+        except click.exceptions.NoArgsIsHelpError as error:
+            error.show()
+            sys.exit(error.exit_code)
         except click.UsageError as error:
             command = f"pgeventstore {ctx.invoked_subcommand or ''}".strip()
             fail(f"{error.format_message()} (see '{command} --help')", EXIT_USAGE)
-        except click.ClickException as error:
-            fail(error.format_message(), EXIT_UNEXPECTED)
-        except EventStoreError as error:
-            hint = f". Hint: {error.hint}" if error.hint else ""
-            fail(f"{error.message}{hint}", EXIT_CODES.get(type(error), EXIT_UNEXPECTED))
-        except psycopg.OperationalError as error:
-            # No SQLSTATE, or class 08: the server was never reached or the link broke.
-            if error.sqlstate is None or error.sqlstate.startswith("08"):
-                fail(f"cannot connect to the database: {error}", EXIT_CANNOT_CONNECT)
-            fail(f"database error: {error}", EXIT_UNEXPECTED)
-        except ClusterError as error:
-            fail(str(error), EXIT_UNEXPECTED)
-        except BrokenPipeError:
-            # The reader went away (e.g. `pgeventstore export | head`): nothing to report.
-            sys.stderr.close()
-            ctx.exit(EXIT_UNEXPECTED)
-        except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName) as error:
-            message = error.diag.message_primary or str(error)
-            fail(f"{message}: is the store installed? Run 'pgeventstore migrate'", EXIT_UNEXPECTED)
         except Exception as error:
-            fail(f"unexpected error: {type(error).__name__}: {error}", EXIT_UNEXPECTED)
+            fail(*explain(error, ctx.obj.get("resolved_dsn") if ctx.obj else None))
 
 
 def require_dsn(ctx: click.Context) -> str:
-    """The DSN given by ``--dsn`` or the environment, or a usage error."""
-    dsn: str | None = ctx.find_root().obj.get("dsn")
+    """The database to use, or a usage error.
+
+    ``--dsn`` (before or after the command), PGEVENTSTORE_DSN, DATABASE_URL, else libpq's
+    own variables (PGHOST, PGDATABASE, ...) as psql uses them.
+    """
+    obj = ctx.find_root().obj
+    dsn: str | None = obj.get("dsn")
     if not dsn:
-        raise click.UsageError("no database given: pass --dsn or set PGEVENTSTORE_DSN or DATABASE_URL")
+        if not any(os.environ.get(name) for name in LIBPQ_VARIABLES):
+            raise click.UsageError(
+                "no database given: pass --dsn, or set PGEVENTSTORE_DSN, DATABASE_URL or libpq's "
+                "PGHOST/PGDATABASE/PGUSER"
+            )
+        dsn = ""
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as error:
+        raise InputError(
+            f"the DSN is not a libpq connection string or URL ({one_line(str(error))}): write e.g. "
+            "postgresql://user@localhost:5432/shop or 'host=localhost dbname=shop'"
+        ) from error
+    obj["resolved_dsn"] = dsn
     return dsn
 
 
@@ -122,50 +259,64 @@ def open_store(ctx: click.Context) -> EventStore:
     return EventStore(conn, dumps=exact_dumps, loads=exact_loads)
 
 
-def progress(items: Sequence[Any], label: str) -> contextlib.AbstractContextManager[Iterable[Any]]:
-    """A progress bar over ``items`` on stderr when it is a terminal; just ``items`` otherwise."""
-    if sys.stderr.isatty():
-        return click.progressbar(items, label=label, file=sys.stderr)
-    return contextlib.nullcontext(items)
+def _command_dsn(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_root().obj["dsn"] = value
 
 
-@click.group(cls=StoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
+#: ``--dsn`` after the command name too (it wins over the one before).
+database_option = click.option(
     "--dsn",
-    envvar=["PGEVENTSTORE_DSN", "DATABASE_URL"],
-    show_envvar=True,
-    help="libpq connection string or URL of the database.",
+    expose_value=False,
+    callback=_command_dsn,
+    help="libpq connection string or URL of the database (as before the command).",
 )
-@click.version_option(__version__, prog_name="pgeventstore")
-@click.pass_context
-def main(ctx: click.Context, dsn: str | None) -> None:
-    """pgeventstore: a PostgreSQL event store whose guarantees live in the database."""
-    ctx.ensure_object(dict)
-    ctx.obj["dsn"] = dsn
 
 
-@main.command()
-@click.pass_context
-def migrate(ctx: click.Context) -> None:
-    """Apply pending migrations and (re)install the functions."""
-    applied = schema.migrate(require_dsn(ctx))
-    for migration_id in applied:
-        click.echo(f"applied {migration_id}")
-    click.echo(f"schema up to date ({len(applied)} migration(s) applied, functions installed)")
+def json_option(help_text: str) -> Callable[[F], F]:
+    """The ``--json`` flag of a command."""
+    return click.option("--json", "as_json", is_flag=True, help=help_text)
 
 
-@main.command()
-@click.pass_context
-def status(ctx: click.Context) -> None:
-    """List applied and pending migrations."""
-    for row in schema.status(require_dsn(ctx)):
-        click.echo(f"{'applied' if row.applied else 'pending'}  {row.migration_id}")
+class Progress:
+    """Events counted on stderr while it is a terminal.
 
+    It shows how many, how fast, and how far through a known ``total`` (of whatever
+    :meth:`advance`'s ``done`` measures).
+    """
 
-@main.command("sql")
-def sql_command() -> None:
-    """Print the self-contained install script for a DBA (apply with psql -v ON_ERROR_STOP=1 -f)."""
-    click.echo(schema.install_script(), nl=False)
+    def __init__(self, label: str, total: int | None = None) -> None:
+        self.label = label
+        self.total = total
+        self.shown = sys.stderr.isatty()
+        self.events = 0
+        self.done = 0
+        self._start = time.monotonic()
+        self._drawn = 0.0
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if self.shown:
+            if kind is None:
+                self._draw()
+            click.echo("", err=True)
+
+    def advance(self, events: int, done: int | None = None) -> None:
+        """Count ``events`` more; ``done`` is the progress towards ``total`` (default: events)."""
+        self.events += events
+        self.done = self.events if done is None else done
+        if self.shown and time.monotonic() - self._drawn >= 0.2:
+            self._draw()
+
+    def _draw(self) -> None:
+        self._drawn = time.monotonic()
+        rate = self.events / max(self._drawn - self._start, 1e-3)
+        percent = f"  {min(100, 100 * self.done // self.total):3d}%" if self.total else ""
+        line = f"\r{self.label}{percent}  {self.events:,} events  {rate:,.0f}/s"
+        sys.stderr.write(line)
+        sys.stderr.flush()
 
 
 #: The words ``--expected-version`` accepts besides a version number.
@@ -175,62 +326,216 @@ EXPECTED_VERSION_WORDS: Mapping[str, ExpectedVersion] = {
     "stream-exists": STREAM_EXISTS,
 }
 
+_DIGITS = re.compile(r"-?[0-9]+", re.ASCII)
+
+
+def whole_number(text: str, low: int, high: int) -> int:
+    """``text`` as an integer written with the digits 0-9 in [low, high]; ValueError says why not."""
+    text = text.strip()
+    if not _DIGITS.fullmatch(text):
+        raise ValueError(f"{text!r} is not a whole number written with the digits 0-9")
+    # Compared as text first: int() of thousands of digits is slow or refused.
+    if len(text.lstrip("-").lstrip("0")) > 19 or not low <= int(text) <= high:
+        raise ValueError(f"{text} is not between {low} and {high}")
+    return int(text)
+
+
+def whole_number_option(
+    low: int, high: int = BIGINT_MAX
+) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """The callback of an integer option in [low, high], digits 0-9 only (``int()`` takes ``'٣'`` as 3)."""
+
+    def convert(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None or isinstance(value, int):
+            return value
+        try:
+            return whole_number(str(value), low, high)
+        except ValueError as error:
+            raise click.BadParameter(str(error), ctx, param) from error
+
+    return convert
+
 
 def expected_version_option(ctx: click.Context, param: click.Parameter, value: str) -> ExpectedVersion:
-    """The ExpectedVersion spelled by ``value``: any, no-stream, stream-exists or N >= 0."""
+    """The ExpectedVersion spelled by ``value``: any, no-stream, stream-exists or a version.
+
+    A number goes to the database as it is (-1 and -2 are its no-stream and stream-exists,
+    and it refuses the rest below 0); only numbers beyond a bigint stop here.
+    """
     text = value.strip().lower()
     if text in EXPECTED_VERSION_WORDS:
         return EXPECTED_VERSION_WORDS[text]
-    if text.isdigit():
-        return int(text)
-    raise click.BadParameter(f"{value!r} is not any, no-stream, stream-exists or a version number >= 0")
+    try:
+        return whole_number(text, -BIGINT_MAX - 1, BIGINT_MAX)
+    except ValueError as error:
+        raise click.BadParameter(
+            f"{error}: give any, no-stream (-1), stream-exists (-2) or the stream's version"
+        ) from error
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 
 def parse_json(text: str, what: str) -> Any:
-    """``text`` parsed as JSON, or a usage error naming ``what``."""
+    """``text`` parsed as JSON with every digit kept, or an InputError naming ``what``."""
     try:
-        return exact_loads(text)
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InputError(f"{what} is not valid UTF-8 text (character {error.start + 1})") from error
+    try:
+        value = exact_loads(text)
+    except RecursionError as error:
+        raise InputError(f"{what} nests JSON too deeply for the command line: use the SQL API") from error
     except ValueError as error:
-        raise click.UsageError(f"{what} is not valid JSON: {error}") from error
+        raise InputError(f"{what} is not valid JSON: {error}") from error
+    if _SURROGATE_ESCAPE.search(text):
+        # \ud800 and its kin are half of a UTF-16 pair: alone they are no character, and
+        # cannot be sent (PostgreSQL refuses them too).
+        try:
+            exact_dumps(value).encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise InputError(
+                f"{what} holds a \\u escape of half a surrogate pair (\\ud800 to \\udfff): no character"
+            ) from error
+    return value
 
 
-def event_from_item(item: Any, where: str) -> NewEvent:
-    """The event of one parsed JSON line: an object with type, data and optionally metadata and id."""
-    if not isinstance(item, dict):
-        raise click.UsageError(f"{where} must be a JSON object with type and data")
-    raw_id = item.get("id")
+def input_name(source: IO[bytes]) -> str:
+    """How messages name an input file: its path, or stdin."""
+    name = getattr(source, "name", "<stdin>")
+    return "stdin" if name == "<stdin>" or not isinstance(name, str) else name
+
+
+@dataclasses.dataclass(frozen=True)
+class Line:
+    """A non-blank line of a JSON-lines file: its number, its parsed value and its size in bytes."""
+
+    number: int
+    value: Any
+    size: int
+
+
+class JsonLines:
+    """The lines of a JSON-lines file, read and parsed one at a time.
+
+    Nothing waits for the whole file. ``consumed`` counts the bytes read so far and
+    ``size`` is the file's (None for a pipe).
+    """
+
+    def __init__(self, source: IO[bytes], name: str) -> None:
+        self.source = source
+        self.name = name
+        self.consumed = 0
+        try:
+            info = os.fstat(source.fileno())
+        except (OSError, ValueError, AttributeError):
+            info = None
+        self.size = info.st_size if info is not None and info.st_size > 0 else None
+
+    def __iter__(self) -> Iterator[Line]:
+        for number, raw in enumerate(self.source, start=1):
+            self.consumed += len(raw)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise InputError(
+                    f"{self.name} line {number} is not UTF-8 text (byte {error.start + 1} of the line)"
+                ) from error
+            if number == 1:
+                text = text.removeprefix("\ufeff")
+            if text.strip():
+                yield Line(number, parse_json(text, f"{self.name} line {number}"), len(raw))
+
+
+def batches(lines: Iterable[Line]) -> Iterator[list[Line]]:
+    """``lines`` in groups of at most :data:`BATCH_SIZE` events and about :data:`BATCH_BYTES`."""
+    batch: list[Line] = []
+    size = 0
+    for line in lines:
+        if batch and (len(batch) >= BATCH_SIZE or size + line.size > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(line)
+        size += line.size
+    if batch:
+        yield batch
+
+
+def span(name: str, lines: Sequence[Line]) -> str:
+    """Where ``lines`` are in the file ``name``."""
+    first, last = lines[0].number, lines[-1].number
+    return f"{name} line {first}" if first == last else f"{name} lines {first}-{last}"
+
+
+def refused_line(dsn: str, lines: Sequence[Line]) -> Line | None:
+    """The first of ``lines`` whose value the database's jsonb input refuses (on a new connection)."""
     try:
-        event_id = uuid.UUID(raw_id) if raw_id is not None else None
-    except (ValueError, TypeError, AttributeError) as error:
-        raise click.UsageError(f"{where}: id {raw_id!r} is not a UUID") from error
-    # A missing type or data is left for the database to reject (exit 6), like any bad value.
-    event_type: Any = item.get("type")
-    return NewEvent(event_type, item.get("data"), item.get("metadata"), event_id)
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            for line in lines:
+                try:
+                    conn.execute("select %s::jsonb", (exact_dumps(line.value),))
+                except psycopg.DataError:
+                    return line
+    except psycopg.Error:
+        return None
+    return None
 
 
-def read_lines(lines: Iterable[str], name: str) -> Iterator[tuple[str, dict[str, Any], NewEvent]]:
-    """Each non-blank JSON line of a file: where it is, the parsed object and its event."""
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            where = f"{name} line {number}"
-            item = parse_json(line, where)
-            yield where, item, event_from_item(item, where)
+def append_lines(
+    store: EventStore,
+    conn: psycopg.Connection[Any],
+    stream: str,
+    expected: ExpectedVersion,
+    lines: Sequence[Line],
+    name: str,
+    dsn: str,
+) -> AppendResult:
+    """Append the events of ``lines`` exactly as the file has them.
+
+    append_to_stream decides what is valid (unknown keys, missing data, ...); a refusal
+    names the file's line.
+    """
+    payload = exact_dumps([line.value for line in lines])
+    call = Call(APPEND_SQL, (stream, expected, payload), lambda rows: AppendResult(*rows[0]))
+    try:
+        return store.run(call, conn)
+    except InvalidArgument as error:
+        # The database names the batch's 0-based index of the event it refuses.
+        found = re.fullmatch(r"event (\d+) (.*)", error.message, re.DOTALL)
+        if found is not None and int(found[1]) < len(lines):
+            refused = InvalidArgument(f"the event {found[2]}", hint=error.hint)
+            raise Located(f"{name} line {lines[int(found[1])].number}", refused) from error
+        raise Located(span(name, lines), error) from error
+    except (psycopg.DataError, psycopg.errors.ProgramLimitExceeded) as error:
+        line = refused_line(dsn, lines)
+        raise Located(span(name, [line] if line else lines), error) from error
+    except EventStoreError as error:
+        raise Located(span(name, lines), error) from error
 
 
 def event_json(event: RecordedEvent) -> str:
-    """One JSON line for an event: the format of ``read --json``, ``export`` and ``import``."""
-    return exact_dumps(
-        {
-            "stream_id": event.stream_id,
-            "version": event.version,
-            "global_position": event.global_position,
-            "id": str(event.id),
-            "type": event.type,
-            "data": event.data,
-            "metadata": event.metadata,
-            "recorded_at": event.recorded_at.isoformat(),
-        }
-    )
+    """One JSON line for an event: the format of ``read --json``, ``export`` and ``import``.
+
+    An event read from the global log (``tail --json``) also has its ``log_number``.
+    """
+    fields = {
+        "stream_id": event.stream_id,
+        "version": event.version,
+        "global_position": event.global_position,
+        "id": str(event.id),
+        "type": event.type,
+        "data": event.data,
+        "metadata": event.metadata,
+        "recorded_at": event.recorded_at.isoformat(),
+    }
+    if event.log_number is not None:
+        fields["log_number"] = event.log_number
+    return exact_dumps(fields)
+
+
+def value_json(value: Any) -> str:
+    """One JSON line for a dataclass value (timestamps in ISO 8601, every digit kept)."""
+    return exact_dumps(dataclasses.asdict(value))
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
@@ -261,6 +566,71 @@ def size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
+def read_stdin(what: str) -> str:
+    """All of stdin as UTF-8 text, or an InputError naming ``what``."""
+    raw = sys.stdin.buffer.read()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{what} on stdin is not UTF-8 text (byte {error.start + 1})") from error
+
+
+@click.group(cls=StoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--dsn",
+    envvar=["PGEVENTSTORE_DSN", "DATABASE_URL"],
+    show_envvar=True,
+    help="libpq connection string or URL of the database (else libpq's PGHOST, PGDATABASE, ...).",
+)
+@click.version_option(__version__, prog_name="pgeventstore")
+@click.pass_context
+def main(ctx: click.Context, dsn: str | None) -> None:
+    """pgeventstore: a PostgreSQL event store whose guarantees live in the database."""
+    # Failures get one line from explain(); psycopg's warnings about cleaning up after one
+    # (a rollback on a connection that Ctrl-C interrupted mid-query) would add more.
+    psycopg_log = logging.getLogger("psycopg")
+    if not any(isinstance(handler, logging.NullHandler) for handler in psycopg_log.handlers):
+        psycopg_log.addHandler(logging.NullHandler())
+    ctx.ensure_object(dict)
+    ctx.obj["dsn"] = dsn
+
+
+@main.command()
+@database_option
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Apply pending migrations and (re)install the functions."""
+    applied = schema.migrate(require_dsn(ctx))
+    for migration_id in applied:
+        click.echo(f"applied {migration_id}")
+    click.echo(f"schema up to date ({len(applied)} migration(s) applied, functions installed)")
+
+
+@main.command()
+@click.option("--check", is_flag=True, help=f"Exit {EXIT_SCHEMA} when a migration is pending (for scripts).")
+@json_option("One JSON object per migration and line.")
+@database_option
+@click.pass_context
+def status(ctx: click.Context, check: bool, as_json: bool) -> None:
+    """List applied and pending migrations."""
+    rows = schema.status(require_dsn(ctx))
+    for row in rows:
+        if as_json:
+            click.echo(value_json(row))
+        else:
+            click.echo(f"{'applied' if row.applied else 'pending'}  {row.migration_id}")
+    pending = sum(not row.applied for row in rows)
+    if check and pending:
+        sys.stdout.flush()
+        fail(f"{pending} migration(s) pending: run 'pgeventstore migrate'", EXIT_SCHEMA)
+
+
+@main.command("sql")
+def sql_command() -> None:
+    """Print the self-contained install script for a DBA (apply with psql -v ON_ERROR_STOP=1 -f)."""
+    click.echo(schema.install_script(), nl=False)
+
+
 @main.command()
 @click.argument("stream")
 @click.argument("event_type", metavar="[TYPE]", required=False)
@@ -272,7 +642,7 @@ def size(n: int) -> str:
     callback=expected_version_option,
     default="any",
     show_default=True,
-    help="Append only if the stream is at this version.",
+    help="Append only if the stream is at this version (-1: no-stream, -2: stream-exists).",
 )
 @click.option("--metadata", "-m", help="Metadata of the event, a JSON object.")
 @click.option("--id", "event_id", type=click.UUID, help="Id of the event (makes a retry idempotent).")
@@ -280,9 +650,10 @@ def size(n: int) -> str:
     "--file",
     "-f",
     "events_file",
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("rb"),
     help="Append a batch: JSON lines of {type, data, metadata?, id?} ('-' for stdin).",
 )
+@database_option
 @click.pass_context
 def append(
     ctx: click.Context,
@@ -292,48 +663,71 @@ def append(
     expected_version: ExpectedVersion,
     metadata: str | None,
     event_id: uuid.UUID | None,
-    events_file: IO[str] | None,
+    events_file: IO[bytes] | None,
 ) -> None:
     """Append one event of TYPE with DATA (JSON; from stdin when omitted), or a batch --file.
 
-    A batch is appended in one transaction, all or nothing, 1000 events per call.
+    A batch is appended in one transaction, all or nothing, 1000 events per call, each
+    line as it is: the database refuses a line with an unknown key or without data.
     """
     if events_file is not None:
         if event_type is not None or data is not None or metadata is not None or event_id is not None:
             raise click.UsageError("--file takes no TYPE, DATA, --metadata or --id: they are in the file")
-        events = [event for _, _, event in read_lines(events_file, events_file.name)]
-        if not events:
-            raise click.UsageError(f"{events_file.name} holds no events")
-    else:
-        if event_type is None:
-            raise click.UsageError("give the event TYPE (or a batch with --file)")
-        if data is None or data == "-":
-            if sys.stdin.isatty():
-                raise click.UsageError("give DATA as JSON, or pipe it on stdin")
-            data = sys.stdin.read()
-        meta = parse_json(metadata, "--metadata") if metadata is not None else None
-        events = [NewEvent(event_type, parse_json(data, "DATA"), meta, event_id)]
-    store = open_store(ctx)
-    chunks = [events[i : i + BATCH_SIZE] for i in range(0, len(events), BATCH_SIZE)]
-    with store.connection() as conn, conn.transaction(), progress(chunks, f"appending to {stream}") as bar:
-        expected = expected_version
-        first_position: int | None = None
-        for chunk in bar:
-            result = store.append(stream, chunk, expected, conn=conn)
-            expected = result.stream_version
-            first_position = first_position if first_position is not None else result.first_position
+        append_file(ctx, stream, expected_version, events_file)
+        return
+    if event_type is None:
+        raise click.UsageError("give the event TYPE (or a batch with --file)")
+    if data is None or data == "-":
+        if sys.stdin.isatty():
+            raise click.UsageError("give DATA as JSON, or pipe it on stdin")
+        data = read_stdin("DATA")
+    meta = parse_json(metadata, "--metadata") if metadata is not None else None
+    event = NewEvent(event_type, parse_json(data, "DATA"), meta, event_id)
+    result = open_store(ctx).append(stream, [event], expected_version)
     click.echo(
-        f"appended {len(events)} event(s) to {stream}: now at version {result.stream_version}, "
+        f"appended 1 event(s) to {stream}: now at version {result.stream_version}, "
+        f"global positions {result.first_position}..{result.last_position}"
+    )
+
+
+def append_file(ctx: click.Context, stream: str, expected: ExpectedVersion, source: IO[bytes]) -> None:
+    """``append --file``: the file's events in one transaction, read as they are appended."""
+    store = open_store(ctx)
+    dsn = require_dsn(ctx)
+    lines = JsonLines(source, input_name(source))
+    count = 0
+    first_position: int | None = None
+    result: AppendResult | None = None
+    with (
+        Progress(f"appending to {stream}", total=lines.size) as bar,
+        store.connection() as conn,
+        conn.transaction(),
+    ):
+        for batch in batches(lines):
+            result = append_lines(store, conn, stream, expected, batch, lines.name, dsn)
+            expected = result.stream_version
+            first_position = result.first_position if first_position is None else first_position
+            count += len(batch)
+            bar.advance(len(batch), lines.consumed)
+    if result is None:
+        raise InputError(f"{lines.name} holds no events")
+    click.echo(
+        f"appended {count} event(s) to {stream}: now at version {result.stream_version}, "
         f"global positions {first_position}..{result.last_position}"
     )
 
 
 @main.command()
 @click.argument("stream")
-@click.option("--from", "from_version", type=click.IntRange(min=-1), help="First version to read.")
-@click.option("--limit", "-n", type=click.IntRange(min=1), help="Read at most this many events.")
+@click.option(
+    "--from", "from_version", metavar="N", callback=whole_number_option(-1), help="First version to read."
+)
+@click.option(
+    "--limit", "-n", metavar="N", callback=whole_number_option(1), help="Read at most this many events."
+)
 @click.option("--backward", "-b", is_flag=True, help="Newest first, from --from or the end.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, all fields.")
+@json_option("One JSON object per line, all fields.")
+@database_option
 @click.pass_context
 def read(
     ctx: click.Context,
@@ -369,25 +763,25 @@ def read(
 
 @main.command()
 @click.option("--category", "-c", help="Only streams of this category (the id before the first '-').")
-@click.option("--limit", "-n", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option(
+    "--limit",
+    "-n",
+    metavar="N",
+    callback=whole_number_option(1, 100_000),
+    default="100",
+    type=str,
+    show_default=True,
+)
 @click.option("--after", help="Continue a listing after this stream id.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@json_option("One JSON object per line.")
+@database_option
 @click.pass_context
 def streams(ctx: click.Context, category: str | None, limit: int, after: str | None, as_json: bool) -> None:
     """List streams with their versions, newest first."""
     listed = open_store(ctx).list_streams(category=category, limit=limit, after=after)
     if as_json:
         for info in listed:
-            click.echo(
-                json.dumps(
-                    {
-                        "stream_id": info.stream_id,
-                        "version": info.version,
-                        "created_at": info.created_at.isoformat(),
-                        "updated_at": info.updated_at.isoformat(),
-                    }
-                )
-            )
+            click.echo(value_json(info))
         return
     rows = ((s.stream_id, s.version, timestamp(s.created_at), timestamp(s.updated_at)) for s in listed)
     for line in table(["STREAM", "VERSION", "CREATED", "UPDATED"], rows):
@@ -395,10 +789,15 @@ def streams(ctx: click.Context, category: str | None, limit: int, after: str | N
 
 
 @main.command()
+@json_option("One JSON object: the totals, and lists of categories and types.")
+@database_option
 @click.pass_context
-def stats(ctx: click.Context) -> None:
+def stats(ctx: click.Context, as_json: bool) -> None:
     """Counts and sizes: in total, per category and per event type."""
     result = open_store(ctx).stats()
+    if as_json:
+        click.echo(value_json(result))
+        return
     click.echo(
         f"{result.streams} streams, {result.events} events, {result.snapshots} snapshots; "
         f"payload {size(result.payload_bytes)}, on disk {size(result.disk_bytes)}"
@@ -416,12 +815,17 @@ def stats(ctx: click.Context) -> None:
 
 @main.command()
 @click.argument("stream")
+@json_option("One JSON object: stream_id, version, state, schema_version, recorded_at.")
+@database_option
 @click.pass_context
-def snapshot(ctx: click.Context, stream: str) -> None:
+def snapshot(ctx: click.Context, stream: str, as_json: bool) -> None:
     """Show the snapshot stored for STREAM (exit 4 when there is none)."""
     found = open_store(ctx).load_snapshot(stream)
     if found is None:
         raise StreamNotFound(f"stream {stream!r} has no snapshot")
+    if as_json:
+        click.echo(value_json(found))
+        return
     click.echo(
         f"{stream} at version {found.version}, schema version {found.schema_version}, "
         f"saved {timestamp(found.recorded_at)}"
@@ -434,6 +838,7 @@ def snapshot(ctx: click.Context, stream: str) -> None:
     "--output", "-o", type=click.File("w", encoding="utf-8"), default="-", help="File to write ('-': stdout)."
 )
 @click.option("--category", "-c", help="Only streams of this category.")
+@database_option
 @click.pass_context
 def export(ctx: click.Context, output: IO[str], category: str | None) -> None:
     """Write every event as JSON lines, stream by stream, oldest stream first.
@@ -443,47 +848,76 @@ def export(ctx: click.Context, output: IO[str], category: str | None) -> None:
     store = open_store(ctx)
     with store.connection() as conn, conn.transaction():
         conn.execute("set transaction isolation level repeatable read, read only")
+        bar = Progress("exporting")
+        if bar.shown:
+            # The bar's 100%: the events of this snapshot (stats reads them all, so only for a terminal).
+            totals = store.stats(conn=conn)
+            counts = {c.name: c.events for c in totals.categories}
+            bar.total = totals.events if category is None else counts.get(category, 0)
         listed = [info.stream_id for info in store.iter_streams(category=category, conn=conn)]
-        count = 0
-        with progress(listed[::-1], "exporting") as bar:
-            for stream_id in bar:
+        with bar:
+            for stream_id in reversed(listed):
                 for event in store.iter_stream(stream_id, page_size=BATCH_SIZE, conn=conn):
                     output.write(event_json(event) + "\n")
-                    count += 1
-    if sys.stderr.isatty():
-        click.echo(f"exported {count} event(s) of {len(listed)} stream(s)", err=True)
+                    bar.advance(1)
+    if bar.shown:
+        click.echo(f"exported {bar.events} event(s) of {len(listed)} stream(s)", err=True)
 
 
 @main.command("import")
-@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@click.argument("source", type=click.File("rb"), default="-")
+@database_option
 @click.pass_context
-def import_command(ctx: click.Context, source: IO[str]) -> None:
+def import_command(ctx: click.Context, source: IO[bytes]) -> None:
     """Append the events of an export (JSON lines; '-' or nothing for stdin).
 
-    Every event keeps its stream, version and id. The whole file is read and checked
-    before anything is written. Importing the same file again writes nothing (each batch
-    carries its ids, which makes its append idempotent); a stream that already holds other
-    events at those versions is a conflict (exit 3).
+    Every event keeps its stream, version and id. It all happens in one transaction:
+    a refused line (with its line number) or Ctrl-C leaves nothing written. Importing
+    the same file again writes nothing (each batch carries its ids, which makes its
+    append idempotent); a stream that already holds other events at those versions is a
+    conflict (exit 3).
     """
-    batches: list[tuple[str, int, list[NewEvent]]] = []
-    for where, item, event in read_lines(source, source.name):
-        stream, version = item.get("stream_id"), item.get("version")
-        if not isinstance(stream, str) or not isinstance(version, int) or event.id is None:
-            raise click.UsageError(f"{where}: an imported event needs stream_id, version and id")
-        last = batches[-1] if batches else None
-        if last is not None and last[0] == stream and len(last[2]) < BATCH_SIZE:
-            last[2].append(event)
-        else:
-            batches.append((stream, version, [event]))
     store = open_store(ctx)
-    with progress(batches, "importing") as bar:
-        for stream, first_version, events in bar:
+    dsn = require_dsn(ctx)
+    lines = JsonLines(source, input_name(source))
+    seen: set[str] = set()
+    with Progress("importing", total=lines.size) as bar, store.connection() as conn, conn.transaction():
+        for stream, first_version, batch in import_batches(lines):
             # Expecting the version before the batch's first event restores every version,
             # and makes a repeated batch a no-op instead of a second copy.
-            store.append(stream, events, first_version - 1)
-    total = sum(len(events) for _, _, events in batches)
-    streams_seen = len({stream for stream, _, _ in batches})
-    click.echo(f"imported {total} event(s) into {streams_seen} stream(s)")
+            append_lines(store, conn, stream, first_version - 1, batch, lines.name, dsn)
+            seen.add(stream)
+            bar.advance(len(batch), lines.consumed)
+    click.echo(f"imported {bar.events} event(s) into {len(seen)} stream(s)")
+
+
+def import_batches(lines: JsonLines) -> Iterator[tuple[str, int, list[Line]]]:
+    """The exported events of ``lines`` as batches of consecutive versions of one stream.
+
+    Each event is its line as the file has it, but for :data:`EXPORT_ONLY_KEYS`.
+    """
+    stream_id, first_version = "", 0
+    for batch in batches(lines):
+        events: list[Line] = []
+        for line in batch:
+            item = line.value
+            where = f"{lines.name} line {line.number}"
+            if not isinstance(item, dict):
+                raise InputError(f"{where}: an exported event is an object with stream_id, version and id")
+            stream, version = item.get("stream_id"), item.get("version")
+            if not isinstance(stream, str) or type(version) is not int or item.get("id") is None:
+                raise InputError(f"{where}: an imported event needs stream_id, version and id")
+            if not 0 <= version <= BIGINT_MAX:
+                raise InputError(f"{where}: version {version} is not between 0 and {BIGINT_MAX}")
+            event = Line(line.number, {k: v for k, v in item.items() if k not in EXPORT_ONLY_KEYS}, line.size)
+            if events and (stream, version) != (stream_id, first_version + len(events)):
+                yield stream_id, first_version, events
+                events = []
+            if not events:
+                stream_id, first_version = stream, version
+            events.append(event)
+        if events:
+            yield stream_id, first_version, events
 
 
 DEV_HOME = click.option(
@@ -498,12 +932,21 @@ DEV_HOME = click.option(
 
 @main.command()
 @DEV_HOME
+@click.option(
+    "--force",
+    is_flag=True,
+    help=f"Run on a database that holds other data too (without it: exit {EXIT_NOT_DEMO_DATA}).",
+)
+@database_option
 @click.pass_context
-def demo(ctx: click.Context, dev_home: Path | None) -> None:
+def demo(ctx: click.Context, dev_home: Path | None, force: bool) -> None:
     """Run the Order Processing example: commands, a rejected one, then every order rebuilt.
 
-    Without a DSN it uses the embedded development cluster (see dev-server), starting it
-    if needed and stopping it again afterwards; its data survives, so each run adds orders.
+    Without a DSN (--dsn, PGEVENTSTORE_DSN or DATABASE_URL; libpq's variables alone do
+    not count) it uses the embedded development cluster (see dev-server), starting it if
+    needed and stopping it again afterwards; its data survives, so each run adds orders.
+    It says which database it uses, and refuses one that holds anything but its own
+    orders (exit 11) unless given --force.
     """
     dsn: str | None = ctx.obj.get("dsn")
     server = None if dsn else DevServer(dev_home)
@@ -513,8 +956,21 @@ def demo(ctx: click.Context, dev_home: Path | None) -> None:
             dsn = server.url()
             if dsn is None:
                 dsn, started = server.start().url, True
-            click.echo(f"embedded PostgreSQL cluster in {server.home}")
-        assert dsn is not None
+            where = f"database {DATABASE} of the embedded PostgreSQL cluster in {server.home}"
+        else:
+            dsn = require_dsn(ctx)
+            where = ""
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            info = conn.info
+            where = where or f"database {info.dbname} on {info.host}:{info.port} as {info.user}"
+            click.echo(f"demo on the {where}")
+            found = foreign_data(conn)
+        if found and not force:
+            fail(
+                f"the {where} holds more than the demo's orders ({', '.join(found)}): run the demo "
+                "on an empty database, or pass --force to add its orders to this one",
+                EXIT_NOT_DEMO_DATA,
+            )
         schema.migrate(dsn)
         run_demo(dsn, click.echo)
     finally:
@@ -522,7 +978,7 @@ def demo(ctx: click.Context, dev_home: Path | None) -> None:
             server.stop()
 
 
-@main.group("dev-server")
+@main.group("dev-server", invoke_without_command=True)
 @DEV_HOME
 @click.pass_context
 def dev_server(ctx: click.Context, dev_home: Path | None) -> None:
@@ -531,6 +987,8 @@ def dev_server(ctx: click.Context, dev_home: Path | None) -> None:
     It is private to the user who created it: logins need the password it generated,
     kept in the passfile in its home (mode 600), which its URL names.
     """
+    if ctx.invoked_subcommand is None:
+        raise click.exceptions.NoArgsIsHelpError(ctx)
     ctx.obj["dev_server"] = DevServer(dev_home)
 
 
@@ -557,10 +1015,15 @@ def dev_server_stop(ctx: click.Context) -> None:
 
 
 @dev_server.command("status")
+@json_option("One JSON object: home, initialized, url (null when stopped).")
 @click.pass_context
-def dev_server_status(ctx: click.Context) -> None:
+def dev_server_status(ctx: click.Context, as_json: bool) -> None:
     """Print where the cluster lives, whether it exists, and whether it runs."""
     status = ctx.obj["dev_server"].status()
+    if as_json:
+        home, url = str(status.home), status.url
+        click.echo(json.dumps({"home": home, "initialized": status.initialized, "url": url}))
+        return
     click.echo(f"home: {status.home}")
     click.echo(f"initialized: {'yes' if status.initialized else 'no'}")
     click.echo(f"running: {'yes, ' + status.url if status.url else 'no'}")
@@ -584,7 +1047,9 @@ def dev_server_url(ctx: click.Context) -> None:
 @click.option(
     "--from",
     "after",
-    type=click.IntRange(min=0),
+    metavar="N",
+    callback=whole_number_option(0),
+    type=str,
     default=0,
     show_default=True,
     help="Start after this log number (a checkpoint; 0: the start of the log).",
@@ -594,15 +1059,17 @@ def dev_server_url(ctx: click.Context) -> None:
     "--follow/--no-follow",
     default=True,
     show_default=True,
-    help="Keep following new events until Ctrl-C, or exit once caught up.",
+    help="Keep following new events until Ctrl-C (exit 130), or exit once caught up.",
 )
 @click.option(
     "--poll-interval",
-    type=click.FloatRange(min=0.01),
+    type=click.FloatRange(min=0.01, max=3600),
     default=0.5,
     show_default=True,
     help="Seconds between polls when no NOTIFY wakes it up.",
 )
+@json_option("One JSON object per event, all fields (as read --json).")
+@database_option
 @click.pass_context
 def tail(
     ctx: click.Context,
@@ -611,6 +1078,7 @@ def tail(
     event_types: tuple[str, ...],
     follow: bool,
     poll_interval: float,
+    as_json: bool,
 ) -> None:
     """Print the global log, one event a line: log number, stream@version, type, data.
 
@@ -618,6 +1086,8 @@ def tail(
     printed once every transaction older than its own has ended. --from takes a log
     number; beyond the newest one, nothing is printed yet.
     """
+    if poll_interval != poll_interval:  # NaN passes every range check
+        raise click.BadParameter("not a number", param_hint="'--poll-interval'")
     log_filter = LogFilter(category=category, event_types=list(event_types) or None)
     events: Iterator[RecordedEvent]
     if follow:
@@ -626,20 +1096,27 @@ def tail(
         )
     else:
         events = open_store(ctx).read_all(after, event_types=log_filter.event_types, category=category)
-    try:
-        for event in events:
+    for event in events:
+        if as_json:
+            click.echo(event_json(event))
+        else:
             click.echo(
                 f"{event.log_number}\t{event.stream_id}@{event.version}\t{event.type}\t"
                 f"{exact_dumps(event.data)}"
             )
-    except KeyboardInterrupt:
-        return
 
 
 @main.command()
+@json_option("One JSON object per subscription and line.")
+@database_option
 @click.pass_context
-def subscriptions(ctx: click.Context) -> None:
+def subscriptions(ctx: click.Context, as_json: bool) -> None:
     """List every subscription's checkpoint, how far it is behind, and what holds it back."""
+    lags = open_store(ctx).subscription_lag()
+    if as_json:
+        for lag in lags:
+            click.echo(value_json(lag))
+        return
     rows = (
         (
             lag.subscription,
@@ -650,7 +1127,7 @@ def subscriptions(ctx: click.Context) -> None:
             if lag.held_back_by_pid is None or lag.held_back_since is None
             else f"pid {lag.held_back_by_pid} since {timestamp(lag.held_back_since)}",
         )
-        for lag in open_store(ctx).subscription_lag()
+        for lag in lags
     )
     for line in table(["SUBSCRIPTION", "CHECKPOINT", "BEHIND", "HELD BACK", "HELD BACK BY"], rows):
         click.echo(line)
@@ -684,6 +1161,7 @@ def subscriptions(ctx: click.Context) -> None:
     show_default=True,
     help="Name prefix of the scratch databases the benchmark creates and drops.",
 )
+@database_option
 @click.pass_context
 def bench(
     ctx: click.Context,

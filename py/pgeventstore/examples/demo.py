@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
+from typing import Any
+
+import psycopg
 
 from pgeventstore import EventStore, NewEvent
 from pgeventstore.aggregate import Aggregate, CommandContext, DomainError, Repository
-from pgeventstore.examples.order_projection import PROJECTION_NAME, build_orders_by_status
+from pgeventstore.examples.order_projection import PROJECTION_NAME, READ_MODEL, build_orders_by_status
 from pgeventstore.examples.orders import (
     CancelOrder,
     Item,
@@ -37,6 +41,47 @@ SNAPSHOT_EVERY = 2
 SHOWN_RUNS = 3
 
 Echo = Callable[[str], None]
+
+#: The streams the demo writes: its run counter and its orders.
+DEMO_STREAM = re.compile(r"demo-runs|order-[0-9]+-[0-9]+")
+
+#: Tables, views, sequences and foreign tables outside the store's schema, except the
+#: demo's read model and the yoyo tables an earlier release's ``migrate`` left (both in the
+#: schema first on the search_path): at most three, for the message.
+OTHER_RELATIONS_SQL = """
+select pg_catalog.format('%%s %%I.%%I', case c.relkind when 'v' then 'view' when 'm' then 'materialized view'
+       when 'S' then 'sequence' when 'f' then 'foreign table' else 'table' end, n.nspname, c.relname)
+  from pg_catalog.pg_class c
+  join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+ where c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
+   and n.nspname not in ('pg_catalog', 'information_schema', 'eventstore')
+   and n.nspname !~ '^pg_(toast|temp_)'
+   and not (n.nspname = pg_catalog.current_schema() and (c.relname = %s or c.relname ~ '^_?yoyo_'))
+ order by 1
+ limit 3
+"""
+STORE_INSTALLED_SQL = "select pg_catalog.to_regclass('eventstore.events') is not null"
+
+
+def foreign_data(conn: psycopg.Connection[Any]) -> list[str]:
+    """What the database holds besides the demo's own data (empty: the demo may run there).
+
+    Tables and the like outside the store's schema (but the demo's read model), a stream
+    that is none of the demo's, a subscription that is not its projection.
+    """
+    found = [row[0] for row in conn.execute(OTHER_RELATIONS_SQL, (READ_MODEL,))]
+    installed = conn.execute(STORE_INSTALLED_SQL).fetchone()
+    if installed and installed[0]:
+        store = EventStore(conn)
+        other_stream = next(
+            (s.stream_id for s in store.iter_streams() if not DEMO_STREAM.fullmatch(s.stream_id)), None
+        )
+        if other_stream is not None:
+            found.append(f"stream {other_stream}")
+        other_lags = [lag for lag in store.subscription_lag() if lag.subscription != PROJECTION_NAME]
+        if other_lags:
+            found.append(f"subscription {other_lags[0].subscription}")
+    return found
 
 
 def describe(order: Order) -> str:

@@ -18,13 +18,15 @@ from pgeventstore.subscription import LogFilter, Projection
 from pgeventstore.values import RecordedEvent
 
 PROJECTION_NAME = "orders-by-status"
+#: The read model's table.
+READ_MODEL = "order_status"
 STATUS_OF_EVENT = {"OrderPlaced": "placed", "OrderShipped": "shipped", "OrderCancelled": "cancelled"}
 
 
 def ensure_read_model(conn: psycopg.Connection[Any]) -> None:
     """Create the ``order_status`` table if it is missing."""
     conn.execute(
-        "create table if not exists order_status ("
+        f"create table if not exists {READ_MODEL} ("
         " order_id text primary key, status text not null, version bigint not null)"
     )
 
@@ -36,7 +38,7 @@ def apply_order_event(conn: psycopg.Connection[Any], event: RecordedEvent) -> No
         return
     order_id = event.stream_id.split("-", 1)[1]
     conn.execute(
-        "insert into order_status (order_id, status, version) values (%s, %s, %s) "
+        f"insert into {READ_MODEL} (order_id, status, version) values (%s, %s, %s) "
         "on conflict (order_id) do update set status = excluded.status, version = excluded.version",
         (order_id, status, event.version),
     )
@@ -45,7 +47,7 @@ def apply_order_event(conn: psycopg.Connection[Any], event: RecordedEvent) -> No
 def reset_read_model(conn: psycopg.Connection[Any]) -> None:
     """Empty the read model (for a rebuild from the start of the log)."""
     ensure_read_model(conn)
-    conn.execute("truncate order_status")
+    conn.execute(f"truncate {READ_MODEL}")
 
 
 def orders_projection(dsn: str) -> Projection:
@@ -61,7 +63,7 @@ def orders_projection(dsn: str) -> Projection:
 
 def orders_by_status(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """The read model's counts: status -> number of orders."""
-    rows = conn.execute("select status, count(*) from order_status group by status order by status")
+    rows = conn.execute(f"select status, count(*) from {READ_MODEL} group by status order by status")
     return {status: count for status, count in rows}
 
 
