@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import psycopg
@@ -20,8 +21,9 @@ import pytest
 from click.testing import CliRunner, Result
 from psycopg import sql
 
-from pgeventstore import EventStore, NewEvent
+from pgeventstore import EventStore, NewEvent, RecordedEvent
 from pgeventstore.cli import main
+from pgeventstore.subscription import Projection
 
 
 def cli(dsn: str, *args: str, stdin: str | None = None) -> Result:
@@ -152,14 +154,32 @@ def test_export_import_round_trip(dsn: str, empty_dsn: str, tmp_path: Path) -> N
             "select eventstore.append_to_stream('num-1', -1, "
             """'[{"type": "T", "data": {"n": 1.10, "big": 123456789012345678901234567890.123}}]')"""
         )
+    # An older transaction appends after a newer one: the log order is not the order of
+    # the streams, nor of the global positions.
+    with psycopg.connect(dsn) as older, EventStore(dsn) as store:
+        older.execute("select pg_current_xact_id()")
+        store.append("user-2", [NewEvent("Registered", {"name": "Bo"})])
+        older.execute("select eventstore.append_event('order-1', 2, 'Delivered', '{}')")
+        older.commit()
     exported = cli(dsn, "export", "--output", str(tmp_path / "dump.jsonl"))
     assert exported.exit_code == 0, exported.output
     dump = tmp_path / "dump.jsonl"
-    assert len(dump.read_text().splitlines()) == 3 + 1 + 2345 + 1
+    assert len(dump.read_text().splitlines()) == 3 + 1 + 2345 + 1 + 2
+    assert [json.loads(line)["log_number"] for line in dump.read_text().splitlines()] == list(range(1, 2353))
     assert cli(empty_dsn, "migrate").exit_code == 0
     imported = cli(empty_dsn, "import", str(dump))
     assert imported.exit_code == 0, imported.output
-    assert "imported 2350 event(s) into 4 stream(s)" in imported.output
+    assert "imported 2352 event(s) into 5 stream(s)" in imported.output
+
+    def log(target: str) -> list[tuple[object, ...]]:
+        with psycopg.connect(target, autocommit=True) as conn:
+            return conn.execute(
+                "select stream_id, version, event_type, data::text, metadata::text, event_id "
+                "from eventstore.read_all(0, 100000)"
+            ).fetchall()
+
+    assert log(empty_dsn) == log(dsn), "the target's log is the source's, in its order"
+    assert rebuilt_projection(empty_dsn) == rebuilt_projection(dsn)
 
     def streams(target: str) -> dict[str, list[tuple[object, ...]]]:
         with psycopg.connect(target) as conn:
@@ -175,11 +195,30 @@ def test_export_import_round_trip(dsn: str, empty_dsn: str, tmp_path: Path) -> N
     assert streams(empty_dsn) == streams(dsn)
     again = cli(empty_dsn, "import", str(dump))
     assert again.exit_code == 0, again.output
+    assert "imported 0 event(s) into 5 stream(s), 2352 already present" in again.output
     assert streams(empty_dsn) == streams(dsn)
+    assert log(empty_dsn) == log(dsn)
     piped = cli(dsn, "export").output
     assert piped == dump.read_text()
     assert cli(empty_dsn, "import", stdin=piped).exit_code == 0
     assert streams(empty_dsn) == streams(dsn)
+
+
+def rebuilt_projection(target: str) -> list[tuple[object, ...]]:
+    """A read model built by a Projection from the whole log: one row per event, in log order."""
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("create table seen (n bigserial primary key, stream_id text, version bigint, type text)")
+
+    def apply(conn: psycopg.Connection[Any], event: RecordedEvent) -> None:
+        conn.execute(
+            "insert into seen (stream_id, version, type) values (%s, %s, %s)",
+            (event.stream_id, event.version, event.type),
+        )
+
+    with EventStore(target) as store:
+        Projection(store, "seen", apply).catch_up()
+    with psycopg.connect(target, autocommit=True) as conn:
+        return conn.execute("select stream_id, version, type from seen order by n").fetchall()
 
 
 def test_import_conflicts_and_bad_lines(dsn: str, tmp_path: Path) -> None:
@@ -188,7 +227,7 @@ def test_import_conflicts_and_bad_lines(dsn: str, tmp_path: Path) -> None:
     line = {"stream_id": "s-1", "version": 0, "id": str(uuid.uuid4()), "type": "T", "data": {}}
     assert cli(dsn, "import", stdin=json.dumps(line)).exit_code == 3
     del line["version"]
-    assert cli(dsn, "import", stdin=json.dumps(line)).exit_code == 2
+    assert cli(dsn, "import", stdin=json.dumps(line)).exit_code == 6
 
 
 @pytest.mark.parametrize(
@@ -309,7 +348,7 @@ def test_export_and_import_show_a_progress_bar_on_a_terminal(
     code, stdout, shown = on_terminal(dsn, "export", "--output", str(dump))
     assert code == 0 and stdout == b""
     assert b"exporting" in shown and b"100%" in shown
-    assert b"exported 10 event(s) of 5 stream(s)" in shown
+    assert b"exported 10 event(s)" in shown
     assert len(dump.read_text().splitlines()) == 10
     assert cli(empty_dsn, "migrate").exit_code == 0
     code, stdout, shown = on_terminal(empty_dsn, "import", str(dump))
@@ -430,7 +469,19 @@ def test_import_keeps_versions_or_refuses(dsn: str) -> None:
     assert event_count(dsn) == 0
     lines[1]["version"] = True
     stdin = "".join(json.dumps(line) + "\n" for line in lines)
-    assert "stdin line 2: an imported event needs" in one_line(process(dsn, "import", stdin=stdin), 2)
+    assert "stdin line 2: an imported event needs" in one_line(process(dsn, "import", stdin=stdin), 6)
+    # A first line that does not follow the stream's current version (-1: none).
+    lines[1]["version"] = 1
+    stdin = "".join(json.dumps(line) + "\n" for line in lines[1:])
+    assert "stdin line 1: wrong expected version" in one_line(process(dsn, "import", stdin=stdin), 3)
+    # A file that continues what the store holds imports the rest, counting the first part.
+    with EventStore(dsn) as store:
+        store.append("s-1", [NewEvent("T", {}, id=uuid.UUID(ids[0]))])
+    stdin = "".join(json.dumps(line) + "\n" for line in lines)
+    result = process(dsn, "import", stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    assert "imported 1 event(s) into 1 stream(s), 1 already present" in result.stdout
+    assert event_count(dsn) == 2
 
 
 BAD_INPUTS = [

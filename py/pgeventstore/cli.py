@@ -837,31 +837,33 @@ def snapshot(ctx: click.Context, stream: str, as_json: bool) -> None:
 @click.option(
     "--output", "-o", type=click.File("w", encoding="utf-8"), default="-", help="File to write ('-': stdout)."
 )
-@click.option("--category", "-c", help="Only streams of this category.")
+@click.option("--category", "-c", help="Only events of streams of this category.")
 @database_option
 @click.pass_context
 def export(ctx: click.Context, output: IO[str], category: str | None) -> None:
-    """Write every event as JSON lines, stream by stream, oldest stream first.
+    """Write the global log as JSON lines, in log order, one event a line.
 
-    The export reads one consistent snapshot of the store (a repeatable read transaction).
+    Each line has the event's log_number, stream_id, version, id, type, data, metadata
+    and recorded_at (and its global_position, which an import ignores). The log is
+    numbered up to its head first, then read from one consistent snapshot (a repeatable
+    read transaction), so importing the file into an empty store gives the same log.
     """
     store = open_store(ctx)
-    with store.connection() as conn, conn.transaction():
-        conn.execute("set transaction isolation level repeatable read, read only")
-        bar = Progress("exporting")
-        if bar.shown:
-            # The bar's 100%: the events of this snapshot (stats reads them all, so only for a terminal).
-            totals = store.stats(conn=conn)
-            counts = {c.name: c.events for c in totals.categories}
-            bar.total = totals.events if category is None else counts.get(category, 0)
-        listed = [info.stream_id for info in store.iter_streams(category=category, conn=conn)]
-        with bar:
-            for stream_id in reversed(listed):
-                for event in store.iter_stream(stream_id, page_size=BATCH_SIZE, conn=conn):
+    with store.connection() as conn:
+        while store.number_log(conn=conn):
+            pass
+        with conn.transaction():
+            conn.execute("set transaction isolation level repeatable read, read only")
+            bar = Progress("exporting")
+            if bar.shown:
+                # The bar's 100%: the numbered events (a read of every event, so only for a terminal).
+                bar.total = store.log_head(conn=conn)
+            with bar:
+                for event in store.read_all(category=category, page_size=BATCH_SIZE, conn=conn):
                     output.write(event_json(event) + "\n")
                     bar.advance(1)
     if bar.shown:
-        click.echo(f"exported {bar.events} event(s) of {len(listed)} stream(s)", err=True)
+        click.echo(f"exported {bar.events} event(s)", err=True)
 
 
 @main.command("import")
@@ -869,26 +871,55 @@ def export(ctx: click.Context, output: IO[str], category: str | None) -> None:
 @database_option
 @click.pass_context
 def import_command(ctx: click.Context, source: IO[bytes]) -> None:
-    """Append the events of an export (JSON lines; '-' or nothing for stdin).
+    """Append the events of an export (JSON lines; '-' or nothing for stdin), in file order.
 
-    Every event keeps its stream, version and id. It all happens in one transaction:
-    a refused line (with its line number) or Ctrl-C leaves nothing written. Importing
-    the same file again writes nothing (each batch carries its ids, which makes its
-    append idempotent); a stream that already holds other events at those versions is a
-    conflict (exit 3).
+    Every event keeps its stream, version and id, and the log keeps the file's order.
+    It all happens in one transaction: a refused line (with its line number: exit 6 for
+    a malformed line, an unknown key or a missing data; exit 3 for a version that does
+    not follow the stream's current one, or a gap) or Ctrl-C leaves nothing written.
+    Events already stored with the same ids at the same versions are counted, not
+    written again, so importing the same file twice writes nothing the second time.
     """
     store = open_store(ctx)
     dsn = require_dsn(ctx)
     lines = JsonLines(source, input_name(source))
     seen: set[str] = set()
+    present = 0
     with Progress("importing", total=lines.size) as bar, store.connection() as conn, conn.transaction():
         for stream, first_version, batch in import_batches(lines):
-            # Expecting the version before the batch's first event restores every version,
-            # and makes a repeated batch a no-op instead of a second copy.
-            append_lines(store, conn, stream, first_version - 1, batch, lines.name, dsn)
+            present += import_batch(store, conn, stream, first_version, batch, lines.name, dsn)
             seen.add(stream)
             bar.advance(len(batch), lines.consumed)
-    click.echo(f"imported {bar.events} event(s) into {len(seen)} stream(s)")
+    written = bar.events - present
+    click.echo(
+        f"imported {written} event(s) into {len(seen)} stream(s), {present} already present"
+        if present
+        else f"imported {written} event(s) into {len(seen)} stream(s)"
+    )
+
+
+def import_batch(
+    store: EventStore,
+    conn: psycopg.Connection[Any],
+    stream: str,
+    first_version: int,
+    batch: list[Line],
+    name: str,
+    dsn: str,
+) -> int:
+    """Append one batch of an import at its versions; return how many of its events were stored already.
+
+    The part of the batch at versions the stream already has is appended as a retry of
+    what is stored (the same ids at the same versions: nothing is written, anything else
+    is a conflict), the rest after it.
+    """
+    current = store.stream_version(stream, conn=conn)
+    stored = max(0, min(len(batch), current - first_version + 1))
+    if stored:
+        append_lines(store, conn, stream, first_version - 1, batch[:stored], name, dsn)
+    if stored < len(batch):
+        append_lines(store, conn, stream, first_version + stored - 1, batch[stored:], name, dsn)
+    return stored
 
 
 def import_batches(lines: JsonLines) -> Iterator[tuple[str, int, list[Line]]]:
@@ -903,12 +934,17 @@ def import_batches(lines: JsonLines) -> Iterator[tuple[str, int, list[Line]]]:
             item = line.value
             where = f"{lines.name} line {line.number}"
             if not isinstance(item, dict):
-                raise InputError(f"{where}: an exported event is an object with stream_id, version and id")
+                raise Located(
+                    where, InvalidArgument("an exported event is an object with stream_id, version and id")
+                )
             stream, version = item.get("stream_id"), item.get("version")
             if not isinstance(stream, str) or type(version) is not int or item.get("id") is None:
-                raise InputError(f"{where}: an imported event needs stream_id, version and id")
+                raise Located(
+                    where,
+                    InvalidArgument("an imported event needs a stream_id, an integer version and an id"),
+                )
             if not 0 <= version <= BIGINT_MAX:
-                raise InputError(f"{where}: version {version} is not between 0 and {BIGINT_MAX}")
+                raise Located(where, InvalidArgument(f"version {version} is not between 0 and {BIGINT_MAX}"))
             event = Line(line.number, {k: v for k, v in item.items() if k not in EXPORT_ONLY_KEYS}, line.size)
             if events and (stream, version) != (stream_id, first_version + len(events)):
                 yield stream_id, first_version, events
