@@ -1,0 +1,295 @@
+"""The global log across clusters: a hot standby, a logical subscriber and its cutover, a failover.
+
+Real clusters started here (tests/cluster_support.py), on 127.0.0.1 only:
+
+* a primary that is also the logical publisher, in transaction id epoch 1 as a cluster
+  that ran for a while is, so every id it records is ahead of the subscriber's;
+* a hot standby streaming from it (pg_basebackup -R);
+* a logical subscriber with the store installed, subscribed with the publication of
+  docs/moving.md ("Logical replication").
+
+The torture of tests/test_global_log.py writes on the primary while a reader there numbers
+the log, and readers page ``read_all`` by log number on the standby and on the subscriber:
+each must get exactly the primary's log. Then the cutover of docs/moving.md. The failover
+of docs/moving.md ("Failover") runs on a primary and an asynchronous standby of its own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import pytest
+
+from cluster_support import Clusters, clusters, create_store, execute, one, replayed, wait_for
+from pgeventstore.cluster import Cluster
+from pgeventstore.store import EventStore
+from pgeventstore.values import NewEvent
+from test_global_log import READ_ALL, Row, Torture, append, assert_stream_order, read_committed_log
+
+#: read_all naming the event the cursor is at, so a diverged log is ES419, never a skip.
+READ_AFTER = (
+    "select log_number, stream_id, version, event_id from eventstore.read_all(%s, %s, null, null, %s)"
+)
+#: The publication of docs/moving.md, "Logical replication".
+PUBLICATION = (
+    "create publication eventstore for table eventstore.events, eventstore.log, "
+    "eventstore.snapshots, eventstore.checkpoints"
+)
+#: The events whose recorded transaction id is not their own: an older transaction that
+#: appended to a stream after a newer one had committed there records the newer one's.
+#: (The primary runs in epoch 1: the low 32 bits of the recorded id are the inserting xid.)
+OLDER_AFTER_NEWER = (
+    "select count(*) from eventstore.events"
+    " where mod(transaction_id::text::numeric, 4294967296) <> xmin::text::numeric"
+)
+
+
+@dataclass
+class Topology:
+    """The module's clusters and the DSNs of the store on each."""
+
+    primary: Cluster
+    standby: Cluster
+    subscriber: Cluster
+
+    def dsn(self, cluster: Cluster, dbname: str = "shop") -> str:
+        return cluster.dsn(dbname)
+
+
+def subscribe(publisher: Cluster, subscriber: Cluster, dbname: str, name: str = "eventstore") -> None:
+    """The store in ``dbname`` on both, published and subscribed as docs/moving.md says."""
+    execute(publisher.dsn(dbname), PUBLICATION)
+    execute(
+        subscriber.dsn(dbname),
+        f"create subscription {name} connection '{publisher.dsn(dbname)}' publication eventstore",
+    )
+    # The initial copy is over when every table is ready.
+    wait_for(
+        lambda: (
+            one(subscriber.dsn(dbname), "select count(*) from pg_subscription_rel where srsubstate <> 'r'")
+            == 0
+        ),
+        "the subscription's initial copy",
+    )
+
+
+def caught_up(publisher: Cluster, dbname: str, slot: str = "eventstore") -> float:
+    """Wait until the subscriber confirmed everything the publisher has written (docs/moving.md)."""
+    lsn = one(publisher.dsn(dbname), "select pg_current_wal_lsn()::text")
+    return wait_for(
+        lambda: bool(
+            one(
+                publisher.dsn(dbname),
+                "select confirmed_flush_lsn >= %s::pg_lsn from pg_replication_slots where slot_name = %s",
+                (lsn, slot),
+            )
+        ),
+        f"the subscriber to confirm {lsn}",
+    )
+
+
+@pytest.fixture(scope="module")
+def topology() -> Iterator[Topology]:
+    with clusters() as made:
+        yield start_topology(made)
+
+
+def start_topology(made: Clusters) -> Topology:
+    primary = made.primary("primary", xid_epoch=1)
+    subscriber = made.primary("subscriber")
+    standby = made.standby(primary, "standby")
+    create_store(primary, "shop")
+    create_store(subscriber, "shop")
+    subscribe(primary, subscriber, "shop")
+    return Topology(primary, standby, subscriber)
+
+
+@dataclass
+class LogFollower:
+    """Pages read_all on ``dsn`` by log number, naming the event its cursor is at, until stopped."""
+
+    dsn: str
+    rows: list[Row] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def cursor(self) -> tuple[int, uuid.UUID | None]:
+        return (self.rows[-1][0], self.rows[-1][3]) if self.rows else (0, None)
+
+    def read(self, conn: psycopg.Connection[Any], page_size: int = 500) -> list[Row]:
+        after, after_event_id = self.cursor()
+        page: list[Row] = conn.execute(READ_AFTER, (after, page_size, after_event_id)).fetchall()
+        self.rows.extend(page)
+        return page
+
+    def follow(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while not self.stop.is_set():
+                if not self.read(conn):
+                    time.sleep(0.005)
+
+    def wait_for(self, count: int, timeout: float = 90) -> float:
+        """Wait until it has read ``count`` events, then stop it; the seconds waited."""
+        waited = wait_for(lambda: len(self.rows) >= count, f"{count} events read on {self.dsn}", timeout)
+        self.stop.set()
+        return waited
+
+
+def differences(seen: list[Row], final: list[Row]) -> tuple[int, int]:
+    """How many events of ``final`` ``seen`` skipped, and how many it got more than once."""
+    ids = [r[3] for r in seen]
+    return len({r[3] for r in final} - set(ids)), len(ids) - len(set(ids))
+
+
+def test_torture_read_on_a_hot_standby_and_a_logical_subscriber_then_cutover(topology: Topology) -> None:
+    primary_dsn = topology.dsn(topology.primary)
+    standby_dsn = topology.dsn(topology.standby)
+    subscriber_dsn = topology.dsn(topology.subscriber)
+    started = time.monotonic()
+
+    state = Torture(primary_dsn, target=20_000, cap=150)
+    numbering: list[Row] = []
+    on_standby = LogFollower(standby_dsn)
+    on_subscriber = LogFollower(subscriber_dsn)
+    writers = [threading.Thread(target=state.guarded(lambda s=seed: state.writer(s))) for seed in range(8)]
+    readers = [
+        # The reader on the primary numbers the log (read_all calls number_log first).
+        threading.Thread(target=state.guarded(lambda: state.follow(READ_ALL, lambda c: (c, 500), numbering))),
+        threading.Thread(target=state.guarded(on_standby.follow)),
+        threading.Thread(target=state.guarded(on_subscriber.follow)),
+    ]
+    for thread in readers + writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    written = time.monotonic() - started
+    state.writers_done.set()
+    readers[0].join(timeout=60)
+    final = read_committed_log(primary_dsn)
+    standby_lag = on_standby.wait_for(len(final))
+    subscriber_lag = on_subscriber.wait_for(len(final))
+    for thread in readers:
+        thread.join(timeout=30)
+    assert not state.errors, state.errors
+    older_after_newer = one(primary_dsn, OLDER_AFTER_NEWER)
+    print(
+        f"\ntorture: {len(state.committed)} events committed, {len(state.aborted)} rolled back, "
+        f"{state.long_transactions} long transactions, {older_after_newer} events appended by an older "
+        f"transaction after a newer one, written in {written:.1f} s; the standby reader caught up "
+        f"{standby_lag:.2f} s and the subscriber reader {subscriber_lag:.2f} s after the primary's"
+    )
+    assert len(state.committed) >= 20_000
+    assert state.aborted and state.long_transactions and older_after_newer
+    assert [r[0] for r in final] == list(range(1, len(final) + 1))
+    assert {r[3] for r in final} == state.committed and len(final) == len(state.committed)
+    assert_stream_order(final)
+    assert numbering == final
+    for name, follower in (("standby", on_standby), ("subscriber", on_subscriber)):
+        skipped, repeated = differences(follower.rows, final)
+        print(f"{name} reader: {len(follower.rows)} events, {skipped} skipped, {repeated} repeated")
+        assert (skipped, repeated) == (0, 0)
+        assert follower.rows == final, f"the {name} reader's log differs from the primary's"
+
+    # Neither reads by writing: number_log numbers nothing there, appends are refused.
+    for dsn in (standby_dsn, subscriber_dsn):
+        assert one(dsn, "select eventstore.number_log()") == 0
+    assert one(standby_dsn, "select pg_is_in_recovery()")
+    check_appends_refused_on_the_subscriber(subscriber_dsn)
+    unnumbered = check_replicas_read_only_the_primary_numbers(topology, len(final))
+    check_cutover(topology, on_subscriber, len(final), unnumbered)
+
+
+def check_appends_refused_on_the_subscriber(subscriber_dsn: str) -> None:
+    """25006 with its hint, nothing written, by either append function, in a new session too."""
+    before = one(
+        subscriber_dsn,
+        "select (select count(*) from eventstore.events) + (select count(*) from eventstore.log)",
+    )
+    for query in (
+        "select eventstore.append_event('acct-1', null, 'Happened', '{}')",
+        'select eventstore.append_to_stream(\'acct-1\', null, \'[{"type": "Happened", "data": {}}]\')',
+    ):
+        with (
+            pytest.raises(psycopg.errors.ReadOnlySqlTransaction) as refused,
+            psycopg.connect(subscriber_dsn, autocommit=True) as conn,
+        ):
+            conn.execute(query)
+        assert refused.value.sqlstate == "25006"
+        assert "disable or drop the subscription" in (refused.value.diag.message_hint or "")
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction), EventStore(subscriber_dsn) as store:
+        store.append("acct-1", [NewEvent("Happened", {})])
+    after = one(
+        subscriber_dsn,
+        "select (select count(*) from eventstore.events) + (select count(*) from eventstore.log)",
+    )
+    assert after == before, "a refused append wrote something"
+
+
+def check_replicas_read_only_the_primary_numbers(topology: Topology, numbered: int) -> list[uuid.UUID]:
+    """Events the primary has not numbered reach the replicas but no reader there; return their ids.
+
+    The replicas never number: they wait for the primary's numbers.
+    """
+    primary_dsn = topology.dsn(topology.primary)
+    unnumbered: list[uuid.UUID] = []
+    with psycopg.connect(primary_dsn, autocommit=True) as conn:
+        for stream_id in ("acct-1", "misc-0", "acct-2"):
+            unnumbered += append(conn, stream_id, 2)
+    replayed(topology.primary, topology.standby)
+    caught_up(topology.primary, "shop")
+    for cluster in (topology.standby, topology.subscriber):
+        dsn = topology.dsn(cluster)
+        assert one(dsn, "select count(*) from eventstore.events") == numbered + len(unnumbered)
+        assert one(dsn, "select eventstore.number_log()") == 0
+        assert one(dsn, "select count(*) from eventstore.read_all(%s)", (numbered,)) == 0
+        assert one(dsn, "select eventstore.log_head()") == numbered
+    assert one(topology.dsn(topology.standby), "select count(*) from eventstore.log") == numbered
+    return unnumbered
+
+
+def check_cutover(
+    topology: Topology, reader: LogFollower, numbered: int, unnumbered: list[uuid.UUID]
+) -> None:
+    """docs/moving.md's cutover: caught up, disable, append at once; the reader continues."""
+    subscriber_dsn = topology.dsn(topology.subscriber)
+    catch_up = caught_up(topology.primary, "shop")
+    execute(subscriber_dsn, "alter subscription eventstore disable")
+    newest_position = one(subscriber_dsn, "select max(global_position) from eventstore.events")
+    with EventStore(subscriber_dsn) as store:
+        began = time.monotonic()
+        first = store.append("acct-1", [NewEvent("AfterCutover", {"n": 0})])
+        first_append = time.monotonic() - began
+        assert first.first_position > newest_position, (
+            "the position sequence was moved past the copied events"
+        )
+        new_ids = [e.id for e in store.read_stream("acct-1")][-1:]
+        for n in range(1, 20):
+            event = NewEvent("AfterCutover", {"n": n}, id=uuid.uuid4())
+            store.append(f"acct-{n % 5}", [event])
+            new_ids.append(event.id)
+    print(
+        f"cutover: caught up in {catch_up:.2f} s; "
+        f"first append on the former subscriber {first_append * 1000:.1f} ms"
+    )
+    assert first_append < 1, "the first append after the cutover must not spin"
+    assert one(
+        subscriber_dsn, "select xid_offset > 0 and adopted_at is not null from eventstore.log_frame"
+    ), "the former subscriber adopted the publisher's transaction ids"
+    # The reader continues from its cursor: first what the publisher had left unnumbered,
+    # in the publisher's order, then the new events.
+    with psycopg.connect(subscriber_dsn, autocommit=True) as conn:
+        while reader.read(conn):
+            pass
+    continued = reader.rows[numbered:]
+    assert [r[3] for r in continued] == unnumbered + new_ids
+    assert [r[0] for r in reader.rows] == list(range(1, len(reader.rows) + 1))
+    assert_stream_order(reader.rows)
+    # The publisher gives the events it had not numbered the same numbers.
+    with psycopg.connect(topology.dsn(topology.primary), autocommit=True) as conn:
+        assert conn.execute(READ_ALL, (numbered, 500)).fetchall() == continued[: len(unnumbered)]
+    execute(subscriber_dsn, "drop subscription eventstore")
