@@ -28,8 +28,10 @@ import pytest
 
 from cluster_support import Clusters, clusters, create_store, execute, one, replayed, wait_for
 from pgeventstore.cluster import Cluster
-from pgeventstore.store import EventStore
-from pgeventstore.values import NewEvent
+from pgeventstore.errors import LogDiverged
+from pgeventstore.store import EventStore, LogFilter
+from pgeventstore.subscription import Subscription
+from pgeventstore.values import NewEvent, RecordedEvent
 from test_global_log import READ_ALL, Row, Torture, append, assert_stream_order, read_committed_log
 
 #: read_all naming the event the cursor is at, so a diverged log is ES419, never a skip.
@@ -293,3 +295,127 @@ def check_cutover(
     with psycopg.connect(topology.dsn(topology.primary), autocommit=True) as conn:
         assert conn.execute(READ_ALL, (numbered, 500)).fetchall() == continued[: len(unnumbered)]
     execute(subscriber_dsn, "drop subscription eventstore")
+
+
+def test_cutover_of_a_one_event_store_then_first_appends_from_many_sessions(topology: Topology) -> None:
+    """Dropping the subscription cuts over too; eight sessions' first appends race the adoption."""
+    publisher_dsn = create_store(topology.primary, "small")
+    subscriber_dsn = create_store(topology.subscriber, "small")
+    with EventStore(publisher_dsn) as store:
+        store.append("acct-0", [NewEvent("Opened", {})])
+        assert store.log_head() == 1
+    subscribe(topology.primary, topology.subscriber, "small", name="eventstore_small")
+    caught_up(topology.primary, "small", slot="eventstore_small")
+    execute(subscriber_dsn, "drop subscription eventstore_small")
+
+    sessions = 8
+    barrier = threading.Barrier(sessions)
+    errors: list[BaseException] = []
+
+    def first_append(n: int) -> None:
+        try:
+            with psycopg.connect(subscriber_dsn, autocommit=True) as conn:
+                barrier.wait()
+                stream_id, expected = ("acct-0", 0) if n == 0 else (f"acct-{n}", -1)
+                conn.execute(
+                    "select eventstore.append_event(%s, %s, 'AfterCutover', '{}')", (stream_id, expected)
+                )
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=first_append, args=(n,)) for n in range(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    with psycopg.connect(subscriber_dsn, autocommit=True) as conn:
+        rows = conn.execute(READ_ALL, (0, 100)).fetchall()
+        positions = [p for (p,) in conn.execute("select global_position from eventstore.events")]
+    assert [r[0] for r in rows] == list(range(1, sessions + 2))
+    assert (rows[0][1], rows[0][2]) == ("acct-0", 0)
+    assert sorted((r[1], r[2]) for r in rows[1:]) == sorted(
+        [("acct-0", 1)] + [(f"acct-{n}", 0) for n in range(1, sessions)]
+    )
+    assert len(set(positions)) == len(positions) == sessions + 1
+
+
+def test_failover_to_an_async_standby_that_lost_the_last_commits() -> None:
+    with clusters() as made:
+        primary = made.primary("primary")
+        standby = made.standby(primary, "standby")
+        primary_dsn = create_store(primary, "shop")
+        standby_dsn = standby.dsn("shop")
+        delivered: list[RecordedEvent] = []
+        mailer = Subscription(primary_dsn, "mailer", delivered.append)
+        with EventStore(primary_dsn) as store:
+            for n in range(30):
+                store.append(f"order-{n % 7}", [NewEvent("Placed", {"n": n})])
+            assert mailer.catch_up() == 30
+            # Committed and replicated, but not numbered before the standby stops receiving.
+            unnumbered = [store.append(f"order-{n}", [NewEvent("Paid", {"n": n})]) for n in range(5)]
+        replayed(primary, standby)
+        assert one(standby_dsn, "select eventstore.load_checkpoint('mailer')") == 30
+
+        # The standby stops receiving: the next commits never reach it.
+        execute(standby.dsn(), "alter system set primary_conninfo = ''", "select pg_reload_conf()")
+        wait_for(
+            lambda: one(standby.dsn(), "select count(*) from pg_stat_wal_receiver") == 0, "no walreceiver"
+        )
+        with EventStore(primary_dsn) as store:
+            for n in range(10):
+                store.append(f"order-{n % 3}", [NewEvent("Shipped", {"n": n})])
+        # The client processes them: its checkpoint (45) is saved on the primary only, and
+        # it also keeps its cursor (log number and event id) in memory.
+        assert mailer.catch_up() == 15
+        assert one(primary_dsn, "select eventstore.load_checkpoint('mailer')") == 45
+        cursor = (delivered[-1].log_number, delivered[-1].id)
+        numbered_before_the_cut = (delivered[34].log_number, delivered[34].id)
+        assert cursor[0] == 45 and len(unnumbered) == 5
+
+        primary.stop("immediate")
+        standby.promote()
+        promoted = EventStore(standby_dsn)
+        with promoted:
+            # Before any new event: number 45 names nothing here.
+            with pytest.raises(LogDiverged) as nothing_there:
+                list(promoted.read_log(LogFilter(), cursor[0], after_event_id=cursor[1]))
+            new_ids = []
+            for n in range(15):
+                event = NewEvent("Placed", {"after_failover": n}, id=uuid.uuid4())
+                promoted.append(f"order-{n % 4}", [event])
+                new_ids.append(event.id)
+            # Now number 45 names a new event: the cursor diverged, ES419, never a skip.
+            with pytest.raises(LogDiverged) as diverged:
+                list(promoted.read_log(LogFilter(), cursor[0], after_event_id=cursor[1]))
+            # A naive cursor without the event id would silently skip new events.
+            naive = list(promoted.read_all(cursor[0]))
+            assert len(naive) < len(new_ids)
+            # The events the standby had but had not numbered get the same numbers here,
+            # so a cursor naming one of them is still valid.
+            after_35 = list(
+                promoted.read_log(
+                    LogFilter(), numbered_before_the_cut[0], after_event_id=numbered_before_the_cut[1]
+                )
+            )
+            assert [e.id for e in after_35] == new_ids
+            assert promoted.read_stream("order-0")[-1].id is not None
+        for error in (nothing_there.value, diverged.value):
+            assert error.sqlstate == "ES419"
+            assert (
+                error.hint is not None
+                and "rebuild the reader's state from an earlier checkpoint" in error.hint
+            )
+        assert "names no event, not event" in str(nothing_there.value)
+        assert "the log diverged from this cursor" in str(diverged.value)
+
+        # The checkpoint saved on the old primary after the cut is gone with it: the one
+        # stored here is the older one, still valid, and resuming from it delivers every
+        # event after it, the new ones included, nothing skipped.
+        assert one(standby_dsn, "select eventstore.load_checkpoint('mailer')") == 30
+        resumed: list[RecordedEvent] = []
+        assert Subscription(standby_dsn, "mailer", resumed.append).catch_up() == 20
+        assert [e.log_number for e in resumed] == list(range(31, 51))
+        assert [e.id for e in resumed] == [e.id for e in delivered[30:35]] + new_ids
+        assert one(standby_dsn, "select eventstore.load_checkpoint('mailer')") == 50
+        assert one(standby_dsn, "select xid_offset from eventstore.log_frame") == 0
