@@ -82,15 +82,20 @@ def clusters() -> Iterator[Clusters]:
 
 def one(dsn: str, query: str, params: tuple[Any, ...] = ()) -> Any:
     """The first column of the first row of ``query``, run in autocommit on ``dsn``."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with connect(dsn) as conn:
         row = conn.execute(query, params).fetchone()
     assert row is not None
     return row[0]
 
 
+def connect(dsn: str) -> psycopg.Connection[Any]:
+    """An autocommit connection whose statements fail after a minute instead of hanging a test."""
+    return psycopg.connect(dsn, autocommit=True, options="-c statement_timeout=60s")
+
+
 def execute(dsn: str, *statements: str) -> None:
     """Run ``statements`` one by one in autocommit on ``dsn``."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with connect(dsn) as conn:
         for statement in statements:
             conn.execute(statement)
 

@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from cluster_support import Clusters, clusters, create_store, execute, one, replayed, wait_for
+from cluster_support import Clusters, clusters, connect, create_store, execute, one, replayed, wait_for
 from pgeventstore.cluster import Cluster
 from pgeventstore.errors import LogDiverged
 from pgeventstore.store import EventStore, LogFilter
@@ -43,6 +43,10 @@ PUBLICATION = (
     "create publication eventstore for table eventstore.events, eventstore.log, "
     "eventstore.snapshots, eventstore.checkpoints"
 )
+#: The initial copy is over when this is 0: every table is ready.
+COPYING = "select count(*) from pg_subscription_rel where srsubstate <> 'r'"
+#: A table's state in the subscription: 'r' (ready) once copied and caught up.
+COPY_STATE = "select srsubstate from pg_subscription_rel where srrelid = %s::regclass"
 #: The events whose recorded transaction id is not their own: an older transaction that
 #: appended to a stream after a newer one had committed there records the newer one's.
 #: (The primary runs in epoch 1: the low 32 bits of the recorded id are the inserting xid.)
@@ -419,3 +423,90 @@ def test_failover_to_an_async_standby_that_lost_the_last_commits() -> None:
         assert [e.id for e in resumed] == [e.id for e in delivered[30:35]] + new_ids
         assert one(standby_dsn, "select eventstore.load_checkpoint('mailer')") == 50
         assert one(standby_dsn, "select xid_offset from eventstore.log_frame") == 0
+
+
+def test_readers_on_a_subscriber_read_nothing_until_its_copy_is_over(topology: Topology) -> None:
+    """The initial copy goes table by table: until it is over the log may name events not there yet.
+
+    An uncommitted row with the id of an event to copy holds the copy of the events back
+    (it waits for that row's transaction) while the log is copied already.
+    """
+    publisher_dsn = create_store(topology.primary, "copying")
+    subscriber_dsn = create_store(topology.subscriber, "copying")
+    execute(publisher_dsn, PUBLICATION)
+    with EventStore(publisher_dsn) as publisher:
+        publisher.append("old-1", [NewEvent("Opened", {})])
+        publisher.append("new-1", [NewEvent("Opened", {})])
+        published = [(e.log_number, e.id) for e in publisher.read_all()]
+    assert [n for n, _ in published] == [1, 2]
+    with psycopg.connect(subscriber_dsn) as holder:
+        holder.execute(
+            "insert into eventstore.events (global_position, stream_id, version, event_id, event_type, data,"
+            " transaction_id) overriding system value values (1000000, 'holder', 0, %s, 'Holder', '{}', '1')",
+            (published[0][1],),
+        )
+        execute(
+            subscriber_dsn,
+            f"create subscription eventstore_copying connection '{publisher_dsn}' publication eventstore",
+        )
+        wait_for(
+            lambda: (
+                one(subscriber_dsn, "select count(*) from eventstore.log") == 2
+                and one(
+                    subscriber_dsn,
+                    "select srsubstate from pg_subscription_rel where srrelid = 'eventstore.log'::regclass",
+                )
+                == "r"
+            ),
+            "the copy of the log",
+        )
+        assert (
+            one(
+                subscriber_dsn,
+                "select srsubstate from pg_subscription_rel where srrelid = 'eventstore.events'::regclass",
+            )
+            != "r"
+        )
+        assert one(subscriber_dsn, "select eventstore.log_is_copying()")
+        reader = LogFollower(subscriber_dsn)
+        with connect(subscriber_dsn) as conn:
+            assert reader.read(conn) == []
+            assert conn.execute("select count(*) from eventstore.read_category('old')").fetchone() == (0,)
+            assert conn.execute("select eventstore.log_head()").fetchone() == (0,), "nothing is readable yet"
+            holder.rollback()
+            wait_for(lambda: one(subscriber_dsn, COPYING) == 0, "the copy to end")
+            reader.read(conn)
+            assert conn.execute("select eventstore.log_head()").fetchone() == (2,)
+    assert [(r[0], r[3]) for r in reader.rows] == published
+    execute(subscriber_dsn, "drop subscription eventstore_copying")
+
+
+def test_a_cursor_the_subscriber_has_not_received_yet_is_not_a_divergence(topology: Topology) -> None:
+    """A reader moving from the publisher to a lagging subscriber waits; a wrong event id is ES419."""
+    publisher_dsn = create_store(topology.primary, "lagging")
+    subscriber_dsn = create_store(topology.subscriber, "lagging")
+    with EventStore(publisher_dsn) as publisher:
+        publisher.append("acct-1", [NewEvent("Opened", {})])
+        assert publisher.log_head() == 1
+    subscribe(topology.primary, topology.subscriber, "lagging", name="eventstore_lagging")
+    caught_up(topology.primary, "lagging", slot="eventstore_lagging")
+    with psycopg.connect(subscriber_dsn) as holder, EventStore(publisher_dsn) as publisher:
+        # The apply of the next numbers waits for this lock.
+        holder.execute("lock table eventstore.log in exclusive mode")
+        publisher.append("acct-1", [NewEvent("Deposited", {})])
+        publisher.append("acct-2", [NewEvent("Opened", {})])
+        on_publisher = list(publisher.read_all())
+        wait_for(
+            lambda: one(subscriber_dsn, "select count(*) from eventstore.events") == 3, "the events to arrive"
+        )
+        cursor = (on_publisher[1].log_number, on_publisher[1].id)
+        with EventStore(subscriber_dsn) as subscriber:
+            assert list(subscriber.read_log(LogFilter(), cursor[0], after_event_id=cursor[1])) == []
+            holder.rollback()
+            wait_for(lambda: one(subscriber_dsn, "select count(*) from eventstore.log") == 3, "the numbers")
+            assert [e.id for e in subscriber.read_log(LogFilter(), cursor[0], after_event_id=cursor[1])] == [
+                on_publisher[2].id
+            ]
+            with pytest.raises(LogDiverged):
+                list(subscriber.read_log(LogFilter(), cursor[0], after_event_id=on_publisher[0].id))
+    execute(subscriber_dsn, "drop subscription eventstore_lagging")
