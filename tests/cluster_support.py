@@ -120,8 +120,12 @@ def create_store(cluster: Cluster, dbname: str) -> str:
 
 
 def replayed(primary: Cluster, standby: Cluster) -> float:
-    """Wait until ``standby`` has replayed everything ``primary`` has written so far."""
-    lsn = one(primary.dsn(), "select pg_current_wal_lsn()::text")
+    """Wait until ``standby`` has replayed everything ``primary`` has written so far.
+
+    The insert position, not pg_current_wal_lsn (the write position): with
+    synchronous_commit off a commit can be inserted and not written yet.
+    """
+    lsn = one(primary.dsn(), "select pg_current_wal_insert_lsn()::text")
     return wait_for(
         lambda: bool(one(standby.dsn(), "select pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))),
         f"the standby to replay up to {lsn}",

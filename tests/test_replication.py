@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from cluster_support import Clusters, clusters, connect, create_store, execute, one, replayed, wait_for
+from cluster_support import clusters, connect, create_store, execute, one, replayed, wait_for
 from pgeventstore.cluster import Cluster
 from pgeventstore.errors import LogDiverged
 from pgeventstore.store import EventStore, LogFilter
@@ -65,6 +65,7 @@ class Topology:
     subscriber: Cluster
 
     def dsn(self, cluster: Cluster, dbname: str = "shop") -> str:
+        """The DSN of ``dbname`` on ``cluster``."""
         return cluster.dsn(dbname)
 
 
@@ -87,7 +88,7 @@ def subscribe(publisher: Cluster, subscriber: Cluster, dbname: str, name: str = 
 
 def caught_up(publisher: Cluster, dbname: str, slot: str = "eventstore") -> float:
     """Wait until the subscriber confirmed everything the publisher has written (docs/moving.md)."""
-    lsn = one(publisher.dsn(dbname), "select pg_current_wal_lsn()::text")
+    lsn = one(publisher.dsn(dbname), "select pg_current_wal_insert_lsn()::text")
     return wait_for(
         lambda: bool(
             one(
@@ -103,17 +104,17 @@ def caught_up(publisher: Cluster, dbname: str, slot: str = "eventstore") -> floa
 @pytest.fixture(scope="module")
 def topology() -> Iterator[Topology]:
     with clusters() as made:
-        yield start_topology(made)
+        primary = made.primary("primary", xid_epoch=1)
+        subscriber = made.primary("subscriber")
+        standby = made.standby(primary, "standby")
+        yield Topology(primary, standby, subscriber)
 
 
-def start_topology(made: Clusters) -> Topology:
-    primary = made.primary("primary", xid_epoch=1)
-    subscriber = made.primary("subscriber")
-    standby = made.standby(primary, "standby")
-    create_store(primary, "shop")
-    create_store(subscriber, "shop")
-    subscribe(primary, subscriber, "shop")
-    return Topology(primary, standby, subscriber)
+def replicated_store(topology: Topology, dbname: str, name: str) -> None:
+    """The store in ``dbname`` on the primary (so on the standby) and on the subscriber, subscribed."""
+    create_store(topology.primary, dbname)
+    create_store(topology.subscriber, dbname)
+    subscribe(topology.primary, topology.subscriber, dbname, name)
 
 
 @dataclass
@@ -152,16 +153,17 @@ def differences(seen: list[Row], final: list[Row]) -> tuple[int, int]:
     return len({r[3] for r in final} - set(ids)), len(ids) - len(set(ids))
 
 
-def test_torture_read_on_a_hot_standby_and_a_logical_subscriber_then_cutover(topology: Topology) -> None:
-    primary_dsn = topology.dsn(topology.primary)
-    standby_dsn = topology.dsn(topology.standby)
-    subscriber_dsn = topology.dsn(topology.subscriber)
-    started = time.monotonic()
+def run_torture(topology: Topology, dbname: str, target: int, cap: float) -> tuple[list[Row], LogFollower]:
+    """Torture on the primary, read there, on the standby and on the subscriber; each reads the same log.
 
-    state = Torture(primary_dsn, target=20_000, cap=150)
+    Returns the primary's log and the subscriber's reader.
+    """
+    primary_dsn = topology.dsn(topology.primary, dbname)
+    started = time.monotonic()
+    state = Torture(primary_dsn, target=target, cap=cap)
     numbering: list[Row] = []
-    on_standby = LogFollower(standby_dsn)
-    on_subscriber = LogFollower(subscriber_dsn)
+    on_standby = LogFollower(topology.dsn(topology.standby, dbname))
+    on_subscriber = LogFollower(topology.dsn(topology.subscriber, dbname))
     writers = [threading.Thread(target=state.guarded(lambda s=seed: state.writer(s))) for seed in range(8)]
     readers = [
         # The reader on the primary numbers the log (read_all calls number_log first).
@@ -189,7 +191,7 @@ def test_torture_read_on_a_hot_standby_and_a_logical_subscriber_then_cutover(top
         f"transaction after a newer one, written in {written:.1f} s; the standby reader caught up "
         f"{standby_lag:.2f} s and the subscriber reader {subscriber_lag:.2f} s after the primary's"
     )
-    assert len(state.committed) >= 20_000
+    assert len(state.committed) >= target
     assert state.aborted and state.long_transactions and older_after_newer
     assert [r[0] for r in final] == list(range(1, len(final) + 1))
     assert {r[3] for r in final} == state.committed and len(final) == len(state.committed)
@@ -200,7 +202,14 @@ def test_torture_read_on_a_hot_standby_and_a_logical_subscriber_then_cutover(top
         print(f"{name} reader: {len(follower.rows)} events, {skipped} skipped, {repeated} repeated")
         assert (skipped, repeated) == (0, 0)
         assert follower.rows == final, f"the {name} reader's log differs from the primary's"
+    return final, on_subscriber
 
+
+def test_torture_read_on_a_hot_standby_and_a_logical_subscriber_then_cutover(topology: Topology) -> None:
+    replicated_store(topology, "shop", "eventstore")
+    final, on_subscriber = run_torture(topology, "shop", target=20_000, cap=150)
+    standby_dsn = topology.dsn(topology.standby)
+    subscriber_dsn = topology.dsn(topology.subscriber)
     # Neither reads by writing: number_log numbers nothing there, appends are refused.
     for dsn in (standby_dsn, subscriber_dsn):
         assert one(dsn, "select eventstore.number_log()") == 0
@@ -211,7 +220,7 @@ def test_torture_read_on_a_hot_standby_and_a_logical_subscriber_then_cutover(top
 
 
 def check_appends_refused_on_the_subscriber(subscriber_dsn: str) -> None:
-    """25006 with its hint, nothing written, by either append function, in a new session too."""
+    """25006 with its hint, nothing written, by either append function and by save_checkpoint."""
     before = one(
         subscriber_dsn,
         "select (select count(*) from eventstore.events) + (select count(*) from eventstore.log)",
@@ -229,6 +238,17 @@ def check_appends_refused_on_the_subscriber(subscriber_dsn: str) -> None:
         assert "disable or drop the subscription" in (refused.value.diag.message_hint or "")
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction), EventStore(subscriber_dsn) as store:
         store.append("acct-1", [NewEvent("Happened", {})])
+    # Checkpoints come from the publisher: one saved here would clash with its rows.
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction) as refused, EventStore(subscriber_dsn) as store:
+        store.save_checkpoint("on-the-subscriber", 1)
+    assert "checkpoints are saved on the publisher" in str(refused.value)
+    assert (
+        one(
+            subscriber_dsn,
+            "select count(*) from eventstore.checkpoints where subscription = 'on-the-subscriber'",
+        )
+        == 0
+    )
     after = one(
         subscriber_dsn,
         "select (select count(*) from eventstore.events) + (select count(*) from eventstore.log)",
@@ -510,3 +530,10 @@ def test_a_cursor_the_subscriber_has_not_received_yet_is_not_a_divergence(topolo
             with pytest.raises(LogDiverged):
                 list(subscriber.read_log(LogFilter(), cursor[0], after_event_id=on_publisher[0].id))
     execute(subscriber_dsn, "drop subscription eventstore_lagging")
+
+
+@pytest.mark.soak
+def test_torture_soak_read_on_a_hot_standby_and_a_logical_subscriber(topology: Topology) -> None:
+    replicated_store(topology, "soak", "eventstore_soak")
+    run_torture(topology, "soak", target=200_000, cap=1800)
+    execute(topology.dsn(topology.subscriber, "soak"), "drop subscription eventstore_soak")
