@@ -18,7 +18,10 @@ set search_path = pg_catalog, pg_temp
 return exists (
     select
       from pg_catalog.pg_subscription_rel r
-     where r.srrelid in ('eventstore.events'::pg_catalog.regclass, 'eventstore.log'::pg_catalog.regclass)
+      -- By name: the body is bound when the function is created, before a table may exist.
+      join pg_catalog.pg_class c on c.oid = r.srrelid
+     where c.relnamespace = 'eventstore'::pg_catalog.regnamespace
+       and c.relname in ('events', 'log')
        and r.srsubstate <> 'r');
 
 comment on function eventstore.log_is_copying() is
