@@ -10,8 +10,10 @@ Real clusters started here (tests/cluster_support.py), on 127.0.0.1 only:
 
 The torture of tests/test_global_log.py writes on the primary while a reader there numbers
 the log, and readers page ``read_all`` by log number on the standby and on the subscriber:
-each must get exactly the primary's log. Then the cutover of docs/moving.md. The failover
-of docs/moving.md ("Failover") runs on a primary and an asynchronous standby of its own.
+each must get exactly the primary's log. Then the cutover of docs/moving.md. Other
+databases on the same clusters cover the initial copy, a subscriber lagging behind a
+cursor, and first appends racing at a cutover. The failover of docs/moving.md
+("Failover") runs on a primary and an asynchronous standby of its own.
 """
 
 from __future__ import annotations
