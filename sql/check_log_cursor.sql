@@ -8,8 +8,10 @@
 -- event has that number, or another one has): the log diverged from the one the cursor
 -- was taken in, as after a failover to a standby that had not received the last commits.
 -- A number not assigned yet is numbered first (eventstore.number_log), so a cursor taken
--- where numbering ran ahead is not mistaken for a divergence. On a hot standby a number
--- not replayed yet is not a divergence either: the standby has not caught up.
+-- where numbering ran ahead is not mistaken for a divergence. On a hot standby, or a
+-- logical subscriber (eventstore.log_is_replicated), a number not received yet is not a
+-- divergence either: it has not caught up with the primary or publisher where the cursor
+-- may have been taken.
 create or replace function eventstore.check_log_cursor(after bigint, after_event_id uuid)
 returns void
 language plpgsql
@@ -34,7 +36,7 @@ begin
         select l.event_id into v_event_id from eventstore.log l where l.log_number = check_log_cursor.after;
     end if;
     if v_event_id is distinct from check_log_cursor.after_event_id
-       and (found or not pg_is_in_recovery()) then
+       and (found or not (pg_is_in_recovery() or eventstore.log_is_replicated())) then
         raise exception using
             errcode = 'ES419',
             message = format('log number %s names %s, not event %s: the log diverged from this cursor',

@@ -13,7 +13,10 @@
 --   stored event is then readable at once, and every id assigned from now on records
 --   above every stored one. No superuser, no file-system access, no pg_resetwal.
 -- * The events' global_position sequence is moved past the largest stored position
---   (logical replication does not carry sequences), so appends do not collide.
+--   (logical replication does not carry sequences), so appends do not collide: also a
+--   sequence never used, and also when many sessions' first appends come at once (it is
+--   moved under the frame row's lock, which the one session moving it holds until its
+--   transaction ends; the others' first appends wait for that, once).
 -- * 25006 (read_only_sql_transaction) while this database subscribes to the event log
 --   (eventstore.log_is_replicated): append on the publisher, or cut over first.
 -- In the cluster that wrote the events this finds the offset 0 and changes nothing. A
@@ -54,9 +57,20 @@ begin
             select f.xid_offset into v_offset from eventstore.log_frame f;
         end if;
     end if;
+    -- The sequence is behind when its next value is a stored position. A sequence never
+    -- called (a subscriber's) gives last_value itself next, one that was gives the one after.
     v_position := (select max(e.global_position) from eventstore.events e);
-    if v_position > (select s.last_value from eventstore.events_global_position_seq s) then
-        perform setval('eventstore.events_global_position_seq', v_position);
+    if v_position >= (select s.last_value + s.is_called::integer from eventstore.events_global_position_seq s) then
+        -- setval is not transactional: two sessions could each move it to the largest
+        -- position they saw, the second after the first took a value past it, so that the
+        -- next value is one taken. Under the frame row's lock, held to the end of the
+        -- transaction, the sequence is read again and moved only while still behind.
+        perform from eventstore.log_frame f for update;
+        v_position := (select max(e.global_position) from eventstore.events e);
+        if v_position >= (select s.last_value + s.is_called::integer
+                            from eventstore.events_global_position_seq s) then
+            perform setval('eventstore.events_global_position_seq', v_position);
+        end if;
     end if;
     perform set_config('eventstore.log_offset', v_offset::text, false);
     return v_offset;

@@ -3,7 +3,8 @@
 --
 -- Guarantees: a reader that starts after log_head() gets exactly the events numbered
 -- later ("start from the end"). On a hot standby or a logical subscriber, the newest
--- number replicated so far.
+-- number replicated so far; 0 while a logical subscription still copies the store's
+-- tables (eventstore.log_is_copying), as read_all then reads nothing.
 create or replace function eventstore.log_head()
 returns bigint
 language plpgsql
@@ -12,6 +13,9 @@ set search_path = pg_catalog, pg_temp
 as $$
 begin
     if eventstore.number_log() is null then end if;
+    if eventstore.log_is_copying() then
+        return 0;
+    end if;
     return coalesce((select max(l.log_number) from eventstore.log l), 0);
 end;
 $$;

@@ -12,7 +12,8 @@
 --   number it got never skips a committed event, never gets one twice and never gets
 --   one of a rolled-back transaction, on the primary, on a hot standby (which reads the
 --   numbers the primary assigned, without writing) and on a logical subscriber (the
---   publisher's numbers). Within a stream, log order is version order.
+--   publisher's numbers; nothing while the subscription still copies the store's tables,
+--   eventstore.log_is_copying). Within a stream, log order is version order.
 -- * event_types and category (optional) filter; the cursor stays a number of the one
 --   log, so a filtered reader may continue from any event it was given.
 -- * after_event_id (optional) is the event_id of the event numbered `after`: ES419 when
@@ -40,6 +41,9 @@ begin
     perform eventstore.check_max_count(read_all.max_count);
     perform eventstore.check_log_cursor(read_all.after, read_all.after_event_id);
     if eventstore.number_log() is null then end if;
+    if eventstore.log_is_copying() then
+        return;
+    end if;
 
     return query
         select l.log_number, e.stream_id, e.version, e.global_position, e.event_id, e.event_type,

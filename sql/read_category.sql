@@ -7,7 +7,8 @@
 -- the last event the caller was given, 0 for the start; any integer is a valid bound).
 -- It numbers what has become readable first (eventstore.number_log), as read_all does, and
 -- has read_all's guarantees: a reader continuing from the last number it got never skips
--- an event of the category and never gets one twice.
+-- an event of the category and never gets one twice (nothing is returned while a logical
+-- subscription still copies the store's tables, eventstore.log_is_copying).
 -- With a consumer group (both consumer_group_member k and consumer_group_size n given),
 -- only streams with eventstore.consumer_group_member(stream_id, n) = k are returned: the
 -- n members together get every event once, each stream in order to one member.
@@ -53,6 +54,9 @@ begin
     end if;
     perform eventstore.check_log_cursor(read_category.after, read_category.after_event_id);
     if eventstore.number_log() is null then end if;
+    if eventstore.log_is_copying() then
+        return;
+    end if;
 
     -- Log numbers follow the order (transaction_id, global_position), so the category's
     -- events after the cursor's place and up to the newest numbered event's place are

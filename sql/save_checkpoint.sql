@@ -14,7 +14,9 @@
 -- negative checkpoint or a negative expected; ES404 when checkpoint names no event yet
 -- (above the newest log number: saving it would skip the events numbered up to it);
 -- ES419 when moving forward from a stored checkpoint whose log number no longer names
--- the event it was saved with (eventstore.check_log_cursor: the log diverged).
+-- the event it was saved with (eventstore.check_log_cursor: the log diverged); 25006
+-- while the database receives the event log, checkpoints included, by logical
+-- replication (eventstore.log_is_replicated). A failed call writes nothing.
 create or replace function eventstore.save_checkpoint(
     subscription text,
     checkpoint bigint,
@@ -46,6 +48,15 @@ begin
         raise exception using
             errcode = 'ES400',
             message = format('expected must be NULL or a checkpoint >= 0, got %s', save_checkpoint.expected);
+    end if;
+    -- The checkpoints come from the publisher with the log: a row written here would be
+    -- overwritten by the publisher's, or stop the replication on the conflict.
+    if eventstore.log_is_replicated() then
+        raise exception using
+            errcode = '25006',
+            message = 'this database receives the event log by logical replication: checkpoints are saved on the publisher',
+            hint = 'Save checkpoints on the publisher (they are replicated here), or keep the reader''s cursor '
+                   'until the cutover; then disable or drop the subscription (docs/moving.md, "Logical replication").';
     end if;
     if save_checkpoint.checkpoint > 0 then
         select l.event_id into v_event_id from eventstore.log l where l.log_number = save_checkpoint.checkpoint;

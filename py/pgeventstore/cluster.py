@@ -353,6 +353,23 @@ class Cluster:
         """
         self._run("pg_resetwal", "-e", str(epoch), "-D", str(self.data_dir))
 
+    def standby(self, data_dir: Path, settings: Mapping[str, str] | None = None) -> Cluster:
+        """A new streaming standby of this running cluster in ``data_dir``, not started yet.
+
+        ``pg_basebackup -R`` copies the cluster over a replication connection and writes
+        ``standby.signal`` and the ``primary_conninfo`` that follows this cluster.
+        """
+        standby = Cluster(data_dir, settings=self.settings if settings is None else settings)
+        standby.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        if standby._user is not None:
+            os.chown(standby.data_dir.parent, standby._user.pw_uid, standby._user.pw_gid)
+        standby._run("pg_basebackup", "-D", str(standby.data_dir), "-R", "-X", "stream", "-d", self.dsn())
+        return standby
+
+    def promote(self) -> None:
+        """End a standby's recovery and wait until it accepts writes."""
+        self._run("pg_ctl", "promote", "-w", "-t", "60", "-D", str(self.data_dir))
+
     def kill(self) -> None:
         """Kill the postmaster with SIGKILL, as a crash would."""
         pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
