@@ -87,6 +87,9 @@ begin
                 hint = 'Use NULL for any version, -1 for no stream, -2 for an existing stream, '
                        'or the version of the stream''s last event.';
         end if;
+        -- Decompressed once (#> '{}' is the value itself): a batch read from a table
+        -- arrives compressed, and each read of it below would decompress all of it again.
+        p_events := p_events #> '{}';
         v_ids := eventstore.check_events(p_events);
         v_count := jsonb_array_length(p_events);
     end if;

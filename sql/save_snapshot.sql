@@ -4,7 +4,8 @@
 -- Guarantees: returns true when stored, false when the stored snapshot is at the same or
 -- a newer version (it is kept: the newer version always wins, whatever the order of
 -- concurrent calls). ES404 when the stream has no events; ES400 for a version outside
--- 0..current version, a NULL state, a state larger than 16 MiB or a schema_version below 1.
+-- 0..current version, a NULL state, a state larger than 16 MiB (uncompressed: pg_column_size
+-- of the value as a literal, also when it is read from a table) or a schema_version below 1.
 create or replace function eventstore.save_snapshot(
     stream_id text,
     version bigint,
@@ -22,6 +23,7 @@ declare
     p_state alias for $3;
     p_schema_version alias for $4;
     v_current bigint;
+    v_size integer;
     v_saved integer;
 begin
     perform eventstore.check_stream_id(p_stream_id);
@@ -31,10 +33,13 @@ begin
             message = 'snapshot state must not be NULL',
             hint = 'Pass the state as JSON; use ''null''::jsonb for an empty state.';
     end if;
-    if pg_column_size(p_state) > 16777216 then
+    -- Measured decompressed (#> '{}' is the value itself): a state read from a table
+    -- arrives compressed, and its stored size is not its size.
+    v_size := pg_column_size(p_state #> '{}');
+    if v_size > 16777216 then
         raise exception using
             errcode = 'ES400',
-            message = format('snapshot state must be at most 16 MiB, got %s bytes', pg_column_size(p_state)),
+            message = format('snapshot state must be at most 16 MiB, got %s bytes', v_size),
             hint = 'Keep snapshots small: store only what rebuilding the state needs.';
     end if;
     if p_schema_version is null or p_schema_version < 1 then
