@@ -10,6 +10,7 @@ before releasing it; the free-running tests add many overlapping rounds on top.
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 import uuid
@@ -372,6 +373,68 @@ def test_concurrent_snapshots_keep_the_newest(dsn, connect) -> None:
         list(pool.map(saver, range(8)))
     row = observer.execute("select version, state from eventstore.load_snapshot('snap-1')").fetchone()
     assert row == (39, {"v": 39})
+
+
+@pytest.mark.parametrize("isolation", ["repeatable read", "serializable"])
+def test_snapshot_saves_in_snapshot_transactions_answer_or_es409_and_the_newest_wins(
+    dsn, connect, isolation: str
+) -> None:
+    """Six REPEATABLE READ (or SERIALIZABLE) transactions take their snapshots, then save
+    the snapshot of one stream at once, each at its own version, in a new order every round.
+    A call answers true or false, or ES409 when a save it cannot see committed first (never
+    PostgreSQL's 40001); retried in a new transaction until it answers, the newest version
+    is the one stored. A SERIALIZABLE COMMIT may still fail with 40001 and is retried too."""
+    savers = 6
+    rounds = 40
+    observer = connect()
+    for r in range(rounds):
+        append(observer, f"rr-snap-{r}", -1, batch(*["E"] * savers))
+    orders = [random.Random(r).sample(range(savers), savers) for r in range(rounds)]
+    start = threading.Barrier(savers)
+
+    def saver(n: int) -> list[str]:
+        outcomes: list[str] = []
+        with psycopg.connect(dsn) as conn:
+            for r in range(rounds):
+                stream, version = f"rr-snap-{r}", orders[r][n]
+                first_try = True
+                while True:
+                    conn.execute(f"set transaction isolation level {isolation}")
+                    conn.execute("select 1")  # takes the transaction's snapshot before any save
+                    if first_try:
+                        start.wait(timeout=60)
+                        first_try = False
+                    try:
+                        row = conn.execute(
+                            "select eventstore.save_snapshot(%s, %s, %s::jsonb)",
+                            (stream, version, json.dumps({"v": version})),
+                        ).fetchone()
+                    except psycopg.Error as error:
+                        conn.rollback()
+                        outcomes.append(str(error.sqlstate))
+                        if error.sqlstate != "ES409":
+                            break
+                        continue
+                    assert row is not None
+                    try:
+                        conn.commit()
+                    except psycopg.errors.SerializationFailure:
+                        outcomes.append("40001 at commit")
+                        continue
+                    outcomes.append(str(row[0]))
+                    break
+        return outcomes
+
+    with ThreadPoolExecutor(max_workers=savers) as pool:
+        outcomes = [o for os in pool.map(saver, range(savers)) for o in os]
+    allowed = {"True", "False", "ES409"} | ({"40001 at commit"} if isolation == "serializable" else set())
+    assert set(outcomes) <= allowed, sorted(set(outcomes) - allowed)
+    assert outcomes.count("True") + outcomes.count("False") == savers * rounds
+    assert outcomes.count("ES409") > 0, "the saves never overlapped"
+    stored = observer.execute(
+        "select s.version, s.state from eventstore.snapshots s where s.stream_id like 'rr-snap-%'"
+    ).fetchall()
+    assert stored == [(savers - 1, {"v": savers - 1})] * rounds
 
 
 @pytest.mark.parametrize("isolation", ["repeatable read", "serializable"])

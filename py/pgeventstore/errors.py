@@ -46,8 +46,9 @@ class WrongExpectedVersion(EventStoreError):
     """ES409: the stream's version did not match; ``actual`` says where it is now.
 
     ``actual`` is None when the conflicting append committed after the snapshot of a
-    REPEATABLE READ or SERIALIZABLE transaction, which cannot see the new version: retry
-    in a new transaction.
+    REPEATABLE READ or SERIALIZABLE transaction, which cannot see the new version, and for
+    ``save_snapshot`` in such a transaction when a concurrent save of the stream's snapshot
+    committed first: retry in a new transaction.
     """
 
     sqlstate = "ES409"
