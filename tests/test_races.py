@@ -20,6 +20,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 APPEND = (
     "select stream_version, first_position, last_position from eventstore.append_to_stream(%s, %s, %s::jsonb)"
@@ -295,6 +297,53 @@ def test_a_retry_and_a_plain_append_in_two_transactions_do_not_deadlock(connect)
     assert not isinstance(result, str), f"the blocked writer failed with SQLSTATE {result}"
     assert result[0] == 2
     assert versions(observer, "mixed-1") == [0, 1, 2]
+
+
+def test_batches_with_crossed_event_ids_never_deadlock(dsn, connect) -> None:
+    """Two sessions append [X, Y] to one stream and [Y, X] to another at once, round after
+    round: one wins, the other gets ES412 naming the stream that holds the ids, never
+    PostgreSQL's 40P01.
+
+    Each session holds its first event while it inserts the second, so the two wait for
+    each other: PostgreSQL finds such a cycle after deadlock_timeout, set low here so that
+    the rounds run fast, and pg_stat_database shows that cycles did form."""
+    rounds = 300
+    observer = connect()
+    dbname = conninfo_to_dict(dsn)["dbname"]
+    observer.execute(
+        sql.SQL("alter database {} set deadlock_timeout = '20ms'").format(sql.Identifier(dbname))
+    )
+    start = threading.Barrier(2)
+    ids = [(uuid.uuid4(), uuid.uuid4()) for _ in range(rounds)]
+
+    def writer(side: int) -> list[str]:
+        outcomes: list[str] = []
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for r, (x, y) in enumerate(ids):
+                stream, order = (f"cross-a-{r}", [x, y]) if side == 0 else (f"cross-b-{r}", [y, x])
+                start.wait(timeout=60)
+                try:
+                    append(conn, stream, None, batch("First", "Second", ids=order))
+                    outcomes.append("stored")
+                except psycopg.Error as error:
+                    if error.sqlstate == "ES412":
+                        holder = json.loads(error.diag.message_detail or "{}")["stream_id"]
+                        outcomes.append(f"ES412 {holder}")
+                    else:
+                        outcomes.append(str(error.sqlstate))
+        return outcomes
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        a, b = pool.map(writer, range(2))
+    for r, pair in enumerate(zip(a, b, strict=True)):
+        winner, loser = (
+            (f"cross-a-{r}", f"cross-b-{r}") if pair[0] == "stored" else (f"cross-b-{r}", f"cross-a-{r}")
+        )
+        assert sorted(pair) == sorted(["stored", f"ES412 {winner}"]), (r, pair)
+        assert versions(observer, winner) == [0, 1]
+        assert versions(observer, loser) == []
+    row = observer.execute("select deadlocks from pg_stat_database where datname = %s", (dbname,)).fetchone()
+    assert row is not None and row[0] > 0, "no round formed a cycle"
 
 
 def test_mixed_free_running_writers_never_fail_unexpectedly(dsn, connect) -> None:
