@@ -1,7 +1,7 @@
 -- Argument validation: every bad argument of every function is ES400, names the
 -- problem, and changes nothing.
 begin;
-select plan(81);
+select plan(97);
 
 select eventstore.append_to_stream('valid-1', -1, '[{"type": "A", "data": 1}]');
 
@@ -51,6 +51,59 @@ select throws_ok($$select eventstore.load_snapshot('')$$, 'ES400', null, 'load_s
 select throws_ok($$select eventstore.load_stream(null)$$, 'ES400', null, 'load_stream: NULL stream id');
 select throws_ok($$select eventstore.load_stream(repeat('s', 256), 1)$$, 'ES400', null,
                  'load_stream: too long stream id');
+
+-- A stream id may not start with '-': its category (the part before the first '-') would
+-- be empty, and no category reader or consumer group could ever read its events.
+create function pg_temp.error_of(statement text)
+returns jsonb
+language plpgsql
+as $$
+declare
+    v_state text;
+    v_message text;
+    v_hint text;
+begin
+    execute statement;
+    return null;
+exception when others then
+    get stacked diagnostics v_state = returned_sqlstate, v_message = message_text, v_hint = pg_exception_hint;
+    return jsonb_build_object('sqlstate', v_state, 'message', v_message, 'hint', v_hint);
+end;
+$$;
+select throws_ok($$select eventstore.append_to_stream('-42', null, '[{"type": "A", "data": 1}]')$$,
+                 'ES400', 'stream id ''-42'' starts with ''-''', 'append_to_stream: a stream id starting with -');
+select is(pg_temp.error_of($$select eventstore.append_to_stream('-', -1, '[{"type": "A", "data": 1}]')$$),
+          jsonb_build_object(
+              'sqlstate', 'ES400', 'message', 'stream id ''-'' starts with ''-''',
+              'hint', 'A stream''s category is the part of its id before the first ''-'': this one''s '
+                      'would be empty, and no category reader or consumer group could read its events. '
+                      'Put the category first, e.g. ''order-123''.'),
+          'append_to_stream: the id ''-'', and the hint says why it is refused');
+select throws_ok($$select eventstore.append_to_stream('--1', -1,
+                     '[{"type": "A", "data": 1, "id": "7d0a6a4e-5a4f-4c36-9f55-0c6f2a1f4e01"}]')$$,
+                 'ES400', null, 'append_to_stream with an event id: a stream id starting with -');
+select throws_ok($$select eventstore.append_event('-42', -1, 'A', '1')$$,
+                 'ES400', 'stream id ''-42'' starts with ''-''', 'append_event -1: a stream id starting with -');
+select throws_ok($$select eventstore.append_event('-42', null, 'A', '1')$$,
+                 'ES400', null, 'append_event NULL: a stream id starting with -');
+select throws_ok($$select eventstore.read_stream('-42')$$, 'ES400', null, 'read_stream: a stream id starting with -');
+select throws_ok($$select eventstore.stream_version('-42')$$, 'ES400', null,
+                 'stream_version: a stream id starting with -');
+select throws_ok($$select eventstore.load_stream('-42')$$, 'ES400', null, 'load_stream: a stream id starting with -');
+select throws_ok($$select eventstore.save_snapshot('-42', 0, '{}')$$, 'ES400', null,
+                 'save_snapshot: a stream id starting with -');
+select throws_ok($$select eventstore.load_snapshot('-42')$$, 'ES400', null,
+                 'load_snapshot: a stream id starting with -');
+select throws_ok($$select eventstore.list_streams(null, 100, '-42')$$, 'ES400', null,
+                 'list_streams: an after starting with -');
+select is(pg_temp.error_of($$select eventstore.append_to_stream(E'-\n', -1, '[{"type": "A", "data": 1}]')$$) ->> 'sqlstate',
+          'ES400', 'a stream id starting with - and holding a control character');
+select lives_ok($$select eventstore.append_to_stream('order--1', null, '[{"type": "A", "data": 1}]')$$,
+                'a - later in the id is valid (category order)');
+select lives_ok($$select eventstore.append_event('0-42', -1, 'A', '1')$$,
+                'a category of one digit is valid');
+select is(eventstore.stream_id_is_valid(' -1'), true, 'a space before the - is a category of its own');
+select is_empty($$select * from eventstore.list_streams('')$$, 'no stream has an empty category');
 
 -- Expected version: NULL, -1, -2 or >= 0.
 select throws_ok($$select eventstore.append_to_stream('valid-1', -3, '[{"type": "A", "data": 1}]')$$,
@@ -188,8 +241,8 @@ select throws_ok($$select eventstore.save_snapshot('valid-1', null, '{}')$$, 'ES
 -- None of the rejected calls wrote anything.
 select results_eq(
     $$select stream_id collate "default", max(version) from eventstore.events group by stream_id order by stream_id$$,
-    $$values ('big-1'::text, 9999::bigint), ('fast-2', 0), (repeat('s', 255), 0), ('valid-1', 4),
-             (repeat('é', 255), 0)$$,
+    $$values ('0-42'::text, 0::bigint), ('big-1', 9999), ('fast-2', 0), ('order--1', 0), (repeat('s', 255), 0),
+             ('valid-1', 4), (repeat('é', 255), 0)$$,
     'only the accepted appends are stored');
 select is_empty($$select * from eventstore.snapshots$$, 'no snapshot was stored');
 

@@ -29,7 +29,10 @@
 --   -2), the original result is returned and nothing is written. A partial or
 --   out-of-place match is ES409; an id stored in another stream is ES412. Twin retries
 --   running at once race for the first version like any writers, and the loser then
---   finds the winner's batch and returns its result.
+--   finds the winner's batch and returns its result. Concurrent batches that share ids
+--   in any order do not deadlock: one stores them, the other then gets ES412
+--   (eventstore.append_with_ids, which a batch with an id after its first event goes
+--   through).
 -- * Errors: ES400 invalid argument, ES409 wrong expected version (DETAIL is a JSON object
 --   with stream_id, expected_version and actual_version), ES412 duplicate event id,
 --   25006 while this database receives the event log by logical replication
@@ -76,6 +79,15 @@ begin
         if current_setting('transaction_isolation') <> 'read committed'
            and current_setting('eventstore.append_in_snapshot', true) is distinct from 'on' then
             return eventstore.append_in_snapshot(p_stream_id, p_expected, p_events);
+        end if;
+        -- Decompressed once (#> '{}' is the value itself): a batch read from a table
+        -- arrives compressed, and each read of it below would decompress all of it again.
+        p_events := p_events #> '{}';
+        -- An event after the first with an id can wait for a concurrent append while this
+        -- one holds its first event: such a batch runs under eventstore.append_with_ids.
+        if current_setting('eventstore.append_with_ids', true) is distinct from 'on'
+           and p_events @? '$[1 to last].id ? (@ != null)' then
+            return eventstore.append_with_ids(p_stream_id, p_expected, p_events);
         end if;
         -- Calls of void functions sit in IF conditions: plpgsql evaluates those as simple
         -- expressions, several times cheaper than PERFORM, which runs a whole query.

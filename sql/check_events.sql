@@ -6,8 +6,11 @@
 -- 64 MiB in all, whose keys are type (string, 1 to 255 characters), data (required, any
 -- JSON, at most 1 MiB), metadata (optional object or null, at most 1 MiB) and id
 -- (optional canonical uuid string or null), with no id given twice; otherwise raises
--- ES400 naming the first offending event (0-based index). This is the one home of the
--- batch rules; eventstore.is_plain_batch is a cheaper test that admits a subset.
+-- ES400 naming the first offending event (0-based index). Sizes are of the jsonb value
+-- uncompressed (pg_column_size of it as a literal), also for a batch read from a table,
+-- which arrives compressed or out of line; the batch is decompressed once, not once per
+-- event. This is the one home of the batch rules; eventstore.is_plain_batch is a cheaper
+-- test that admits a subset.
 create or replace function eventstore.check_events(events jsonb)
 returns uuid[]
 language plpgsql
@@ -17,6 +20,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     p_events alias for $1;
+    v_events jsonb;
     event_count integer;
     ids uuid[];
     id_count integer := 0;
@@ -24,13 +28,16 @@ declare
     v_problem text;
     v_id text;
 begin
-    if p_events is null or jsonb_typeof(p_events) <> 'array' then
+    -- #> '{}' is the value itself, decompressed: its size is the size the rules mean, and
+    -- reading an event from it does not decompress the whole batch again.
+    v_events := p_events #> '{}';
+    if v_events is null or jsonb_typeof(v_events) <> 'array' then
         raise exception using
             errcode = 'ES400',
             message = 'events must be a JSON array of event objects',
             hint = 'Pass e.g. ''[{"type": "OrderPlaced", "data": {"total": 100}}]''.';
     end if;
-    event_count := jsonb_array_length(p_events);
+    event_count := jsonb_array_length(v_events);
     if event_count = 0 then
         raise exception using
             errcode = 'ES400',
@@ -43,15 +50,15 @@ begin
             message = format('a batch holds at most 10000 events, got %s', event_count),
             hint = 'Split the batch into several appends, each with the expected version the previous one returned.';
     end if;
-    if pg_column_size(p_events) > 67108864 then
+    if pg_column_size(v_events) > 67108864 then
         raise exception using
             errcode = 'ES400',
-            message = format('a batch holds at most 64 MiB of JSON, got %s bytes', pg_column_size(p_events)),
+            message = format('a batch holds at most 64 MiB of JSON, got %s bytes', pg_column_size(v_events)),
             hint = 'Split the batch into several appends, each with the expected version the previous one returned.';
     end if;
 
     for i in 0 .. event_count - 1 loop
-        v_event := p_events -> i;
+        v_event := v_events -> i;
         v_problem := case
             when jsonb_typeof(v_event) <> 'object' then
                 'is not a JSON object'

@@ -21,14 +21,23 @@ begin
                     'stream id must not be NULL'
                 when length(p_stream_id) not between 1 and 255 then
                     format('stream id must be 1 to 255 characters long, got %s', length(p_stream_id))
+                when left(p_stream_id, 1) = '-' then
+                    format('stream id %s starts with ''-''', quote_literal(p_stream_id))
                 else
                     format('stream id %s contains a control character', quote_literal(p_stream_id))
             end,
-            hint = 'Pass a stream id of 1 to 255 characters without control characters, '
-                   'e.g. a category and an entity id: ''order-123''.';
+            hint = case
+                when left(p_stream_id, 1) = '-' and length(p_stream_id) <= 255 then
+                    'A stream''s category is the part of its id before the first ''-'': this one''s '
+                    'would be empty, and no category reader or consumer group could read its events. '
+                    'Put the category first, e.g. ''order-123''.'
+                else
+                    'Pass a stream id of 1 to 255 characters without control characters, '
+                    'e.g. a category and an entity id: ''order-123''.'
+            end;
     end if;
 end;
 $$;
 
 comment on function eventstore.check_stream_id(text) is
-    'Raises ES400 unless the argument is a valid stream id (1 to 255 characters, no control characters).';
+    'Raises ES400 unless the argument is a valid stream id (1 to 255 characters, no control characters, not starting with ''-'').';

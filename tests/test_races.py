@@ -10,6 +10,7 @@ before releasing it; the free-running tests add many overlapping rounds on top.
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 import uuid
@@ -19,6 +20,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 APPEND = (
     "select stream_version, first_position, last_position from eventstore.append_to_stream(%s, %s, %s::jsonb)"
@@ -296,6 +299,53 @@ def test_a_retry_and_a_plain_append_in_two_transactions_do_not_deadlock(connect)
     assert versions(observer, "mixed-1") == [0, 1, 2]
 
 
+def test_batches_with_crossed_event_ids_never_deadlock(dsn, connect) -> None:
+    """Two sessions append [X, Y] to one stream and [Y, X] to another at once, round after
+    round: one wins, the other gets ES412 naming the stream that holds the ids, never
+    PostgreSQL's 40P01.
+
+    Each session holds its first event while it inserts the second, so the two wait for
+    each other: PostgreSQL finds such a cycle after deadlock_timeout, set low here so that
+    the rounds run fast, and pg_stat_database shows that cycles did form."""
+    rounds = 300
+    observer = connect()
+    dbname = conninfo_to_dict(dsn)["dbname"]
+    observer.execute(
+        sql.SQL("alter database {} set deadlock_timeout = '20ms'").format(sql.Identifier(dbname))
+    )
+    start = threading.Barrier(2)
+    ids = [(uuid.uuid4(), uuid.uuid4()) for _ in range(rounds)]
+
+    def writer(side: int) -> list[str]:
+        outcomes: list[str] = []
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for r, (x, y) in enumerate(ids):
+                stream, order = (f"cross-a-{r}", [x, y]) if side == 0 else (f"cross-b-{r}", [y, x])
+                start.wait(timeout=60)
+                try:
+                    append(conn, stream, None, batch("First", "Second", ids=order))
+                    outcomes.append("stored")
+                except psycopg.Error as error:
+                    if error.sqlstate == "ES412":
+                        holder = json.loads(error.diag.message_detail or "{}")["stream_id"]
+                        outcomes.append(f"ES412 {holder}")
+                    else:
+                        outcomes.append(str(error.sqlstate))
+        return outcomes
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        a, b = pool.map(writer, range(2))
+    for r, pair in enumerate(zip(a, b, strict=True)):
+        winner, loser = (
+            (f"cross-a-{r}", f"cross-b-{r}") if pair[0] == "stored" else (f"cross-b-{r}", f"cross-a-{r}")
+        )
+        assert sorted(pair) == sorted(["stored", f"ES412 {winner}"]), (r, pair)
+        assert versions(observer, winner) == [0, 1]
+        assert versions(observer, loser) == []
+    row = observer.execute("select deadlocks from pg_stat_database where datname = %s", (dbname,)).fetchone()
+    assert row is not None and row[0] > 0, "no round formed a cycle"
+
+
 def test_mixed_free_running_writers_never_fail_unexpectedly(dsn, connect) -> None:
     """Writers whose transactions mix a plain append, an id-carrying append and its retry
     on one stream never fail, and every stream stays gapless."""
@@ -372,6 +422,68 @@ def test_concurrent_snapshots_keep_the_newest(dsn, connect) -> None:
         list(pool.map(saver, range(8)))
     row = observer.execute("select version, state from eventstore.load_snapshot('snap-1')").fetchone()
     assert row == (39, {"v": 39})
+
+
+@pytest.mark.parametrize("isolation", ["repeatable read", "serializable"])
+def test_snapshot_saves_in_snapshot_transactions_answer_or_es409_and_the_newest_wins(
+    dsn, connect, isolation: str
+) -> None:
+    """Six REPEATABLE READ (or SERIALIZABLE) transactions take their snapshots, then save
+    the snapshot of one stream at once, each at its own version, in a new order every round.
+    A call answers true or false, or ES409 when a save it cannot see committed first (never
+    PostgreSQL's 40001); retried in a new transaction until it answers, the newest version
+    is the one stored. A SERIALIZABLE COMMIT may still fail with 40001 and is retried too."""
+    savers = 6
+    rounds = 40
+    observer = connect()
+    for r in range(rounds):
+        append(observer, f"rr-snap-{r}", -1, batch(*["E"] * savers))
+    orders = [random.Random(r).sample(range(savers), savers) for r in range(rounds)]
+    start = threading.Barrier(savers)
+
+    def saver(n: int) -> list[str]:
+        outcomes: list[str] = []
+        with psycopg.connect(dsn) as conn:
+            for r in range(rounds):
+                stream, version = f"rr-snap-{r}", orders[r][n]
+                first_try = True
+                while True:
+                    conn.execute(f"set transaction isolation level {isolation}")
+                    conn.execute("select 1")  # takes the transaction's snapshot before any save
+                    if first_try:
+                        start.wait(timeout=60)
+                        first_try = False
+                    try:
+                        row = conn.execute(
+                            "select eventstore.save_snapshot(%s, %s, %s::jsonb)",
+                            (stream, version, json.dumps({"v": version})),
+                        ).fetchone()
+                    except psycopg.Error as error:
+                        conn.rollback()
+                        outcomes.append(str(error.sqlstate))
+                        if error.sqlstate != "ES409":
+                            break
+                        continue
+                    assert row is not None
+                    try:
+                        conn.commit()
+                    except psycopg.errors.SerializationFailure:
+                        outcomes.append("40001 at commit")
+                        continue
+                    outcomes.append(str(row[0]))
+                    break
+        return outcomes
+
+    with ThreadPoolExecutor(max_workers=savers) as pool:
+        outcomes = [o for os in pool.map(saver, range(savers)) for o in os]
+    allowed = {"True", "False", "ES409"} | ({"40001 at commit"} if isolation == "serializable" else set())
+    assert set(outcomes) <= allowed, sorted(set(outcomes) - allowed)
+    assert outcomes.count("True") + outcomes.count("False") == savers * rounds
+    assert outcomes.count("ES409") > 0, "the saves never overlapped"
+    stored = observer.execute(
+        "select s.version, s.state from eventstore.snapshots s where s.stream_id like 'rr-snap-%'"
+    ).fetchall()
+    assert stored == [(savers - 1, {"v": savers - 1})] * rounds
 
 
 @pytest.mark.parametrize("isolation", ["repeatable read", "serializable"])

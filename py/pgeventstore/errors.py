@@ -2,7 +2,9 @@
 
 The database decides every rule; a failed call raises a psycopg error whose SQLSTATE
 (``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES419``, ``ES423``) :func:`translate` turns into the matching
-exception below. Connection and server errors stay psycopg's own.
+exception below. A value the call's SQL types cannot hold at all (PostgreSQL's data
+exceptions, SQLSTATE class 22, raised while it converts the arguments) is an
+:class:`InvalidArgument` too. Connection and server errors stay psycopg's own.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ class EventStoreError(Exception):
 
 
 class InvalidArgument(EventStoreError):
-    """ES400: an argument is malformed or out of range; nothing was written."""
+    r"""ES400: an argument is malformed or out of range; nothing was written.
+
+    Also raised, with PostgreSQL's own code as ``sqlstate``, for a value that its SQL type
+    cannot hold, refused as the call's arguments are converted (SQLSTATE class 22: an
+    integer beyond a ``bigint`` version or an ``integer`` count, an event id that is no
+    uuid, JSON that ``jsonb`` cannot store such as ``1e1000000`` or ``\u0000``), and, with
+    ``sqlstate`` empty, for text that psycopg cannot send (a NUL character).
+    """
 
     sqlstate = "ES400"
 
@@ -46,8 +55,9 @@ class WrongExpectedVersion(EventStoreError):
     """ES409: the stream's version did not match; ``actual`` says where it is now.
 
     ``actual`` is None when the conflicting append committed after the snapshot of a
-    REPEATABLE READ or SERIALIZABLE transaction, which cannot see the new version: retry
-    in a new transaction.
+    REPEATABLE READ or SERIALIZABLE transaction, which cannot see the new version, and for
+    ``save_snapshot`` in such a transaction when a concurrent save of the stream's snapshot
+    committed first: retry in a new transaction.
     """
 
     sqlstate = "ES409"
@@ -103,12 +113,26 @@ class CheckpointLost(Exception):
     """
 
 
+# The hint of an InvalidArgument for a value its SQL type cannot hold.
+_TYPE_HINT = (
+    "Pass versions and positions within bigint, counts within integer, event ids as uuids, "
+    "and JSON that jsonb can store (no \\u0000, no numbers beyond its range)."
+)
+
+
 def translate(error: psycopg.Error) -> Exception:
     """The pgeventstore exception for ``error``, or ``error`` itself if it is not ours."""
     diag = error.diag
     state = diag.sqlstate
     message = diag.message_primary or str(error)
     hint = diag.message_hint
+    if isinstance(error, psycopg.DataError):
+        # Class 22, or psycopg's refusal to send a value (text with NUL): the value cannot
+        # even become the call's argument, so none of the store's rules could judge it.
+        why = f" ({diag.message_detail})" if diag.message_detail else ""
+        invalid = InvalidArgument(f"{message}{why}", hint=hint or _TYPE_HINT)
+        invalid.sqlstate = state or ""
+        return invalid
     if state == "ES409":
         detail: dict[str, Any] = json.loads(diag.message_detail or "{}")
         return WrongExpectedVersion(
