@@ -268,6 +268,14 @@ def test_a_cluster_restored_from_pg_dump_appends_at_once(empty_dsn: str) -> None
     ]
 
 
+def test_a_database_that_takes_no_writes_exits_12(dsn: str) -> None:
+    """25006, here from a read-only transaction, is ReadOnlyStore: its own exit code, one line."""
+    read_only = f"{dsn} options='-c default_transaction_read_only=on'"
+    result = one_line(process(read_only, "append", "order-1", "Placed", "{}"), 12)
+    assert "read-only transaction" in result and "Hint: Write on the primary" in result
+    assert event_count(dsn) == 0
+
+
 def test_cannot_connect_and_no_dsn() -> None:
     down = process("host=127.0.0.1 port=1 connect_timeout=2", "streams")
     assert down.returncode == 7

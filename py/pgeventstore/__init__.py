@@ -16,6 +16,7 @@ from pgeventstore.errors import (
     EventStoreError,
     InvalidArgument,
     LogDiverged,
+    ReadOnlyStore,
     StreamNotFound,
     WrongExpectedVersion,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "LogFilter",
     "NewEvent",
     "Projection",
+    "ReadOnlyStore",
     "RecordedEvent",
     "Repository",
     "RetryPolicy",

@@ -42,6 +42,7 @@ from pgeventstore.errors import (
     EventStoreError,
     InvalidArgument,
     LogDiverged,
+    ReadOnlyStore,
     StreamNotFound,
     WrongExpectedVersion,
 )
@@ -61,12 +62,15 @@ from pgeventstore.values import (
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Exit code of each store error; anything else unexpected exits 1.
+#: 25006: a logical subscriber of the log, a hot standby or a read-only transaction.
+EXIT_READ_ONLY = 12
 EXIT_CODES: dict[type[EventStoreError], int] = {
     WrongExpectedVersion: 3,
     StreamNotFound: 4,
     DuplicateEventId: 5,
     InvalidArgument: 6,
     LogDiverged: 8,
+    ReadOnlyStore: EXIT_READ_ONLY,
 }
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
@@ -180,8 +184,7 @@ def explain(error: BaseException, dsn: str | None) -> tuple[str, int]:
             return f"cannot connect to the database: {error}", EXIT_CANNOT_CONNECT
         return f"database error: {error}", EXIT_UNEXPECTED
     if isinstance(error, psycopg.Error) and error.sqlstate:
-        # Any other refusal of the server (e.g. 25006, an append where the log is
-        # replicated in): its own message and hint say what to do.
+        # Any other refusal of the server: its own message and hint say what to do.
         hint = f". Hint: {error.diag.message_hint}" if error.diag.message_hint else ""
         return f"{error.diag.message_primary or error}{hint}", EXIT_UNEXPECTED
     if isinstance(error, ClusterError):

@@ -1,7 +1,8 @@
 """Exceptions of pgeventstore, and the one place that maps SQLSTATEs to them.
 
 The database decides every rule; a failed call raises a psycopg error whose SQLSTATE
-(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES419``, ``ES423``) :func:`translate` turns into the matching
+(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES419``, ``ES423``, and PostgreSQL's ``25006``)
+:func:`translate` turns into the matching
 exception below. A value the call's SQL types cannot hold at all (PostgreSQL's data
 exceptions, SQLSTATE class 22, raised while it converts the arguments) is an
 :class:`InvalidArgument` too. Connection and server errors stay psycopg's own.
@@ -120,6 +121,21 @@ _TYPE_HINT = (
 )
 
 
+class ReadOnlyStore(EventStoreError):
+    """25006: this database does not take writes to the store.
+
+    A logical subscriber of the event log (append on the publisher; at the cutover,
+    disable or drop the subscription), a hot standby, or a read-only transaction; the
+    hint says which. Nothing was written.
+    """
+
+    sqlstate = "25006"
+
+
+#: PostgreSQL's own 25006 (a hot standby, a read-only transaction) carries no hint.
+_READ_ONLY_HINT = "Write on the primary, outside a read-only transaction."
+
+
 def translate(error: psycopg.Error) -> Exception:
     """The pgeventstore exception for ``error``, or ``error`` itself if it is not ours."""
     diag = error.diag
@@ -155,6 +171,8 @@ def translate(error: psycopg.Error) -> Exception:
         return EventsImmutable(message, hint=hint)
     if state == "ES419":
         return LogDiverged(message, hint=hint)
+    if state == "25006":
+        return ReadOnlyStore(message, hint=hint or _READ_ONLY_HINT)
     return error
 
 
