@@ -19,6 +19,7 @@ from psycopg.rows import TupleRow
 from yoyo import read_migrations
 
 from pgeventstore import __version__
+from pgeventstore.errors import translated
 
 #: Advisory lock key (any bigint no other component uses) that serializes concurrent
 #: installs, whose function files would otherwise fail with "tuple concurrently updated".
@@ -115,10 +116,12 @@ def migrate(dsn: str) -> list[str]:
     locks the migrations take (one already under way when a migration drops a function can
     fail once, as README "Upgrades" says). Running it twice changes nothing the second
     time; concurrent runs wait for each other (an advisory lock, released even when a run
-    is killed).
+    is killed). A migration that refuses what it finds raises the store's exception for its
+    SQLSTATE (0009: :class:`~pgeventstore.errors.StreamNotFound` while a checkpoint names an
+    event without a log number) and changes nothing.
     """
     migrations = read_migrations(str(migrations_dir()))
-    with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
+    with psycopg.connect(dsn, autocommit=True) as conn, translated(), conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s)", (_INSTALL_LOCK_KEY,))
         recorded = _recorded_migrations(conn)
         pending = [m for m in migrations if m.id not in recorded]
