@@ -107,9 +107,10 @@ update eventstore.checkpoints c
    and c.position <> 0;
 
 -- A checkpoint above 0 names its event (eventstore.check_log_cursor detects a diverged log
--- by it). This also refuses what a caller of the release's save_checkpoint still under way
--- at the upgrade would store (a global position without an event id), instead of a
--- position read as a log number.
+-- by it). A call of the release's save_checkpoint that waited for this upgrade's lock and
+-- goes on after it stores a global position without touching event_id: this refuses it
+-- when it saves a first checkpoint or moves one from 0; moved from another checkpoint, it
+-- keeps that one's event id, which its new number does not name (ES419 when loaded).
 alter table eventstore.checkpoints
     add constraint checkpoints_event_id_check check ((position = 0) = (event_id is null));
 

@@ -28,9 +28,9 @@ from psycopg.conninfo import make_conninfo
 
 from pgeventstore import schema
 from pgeventstore.errors import LogDiverged, StreamNotFound
-from pgeventstore.store import EventStore, LogFilter
+from pgeventstore.store import EventStore
 from pgeventstore.subscription import Projection, Subscription
-from pgeventstore.values import NewEvent, RecordedEvent
+from pgeventstore.values import LogFilter, NewEvent, RecordedEvent
 from test_dump_restore import stopped_cluster
 from test_install import RELEASE_SCRIPT, catalog, cli, ledger, migration_ids, psql_file, tool
 
