@@ -9,8 +9,9 @@ installed in one place, the schema's own ledger ``eventstore.schema_migrations``
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psycopg
@@ -19,6 +20,7 @@ from psycopg.rows import TupleRow
 from yoyo import read_migrations
 
 from pgeventstore import __version__
+from pgeventstore.errors import translate
 
 #: Advisory lock key (any bigint no other component uses) that serializes concurrent
 #: installs, whose function files would otherwise fail with "tuple concurrently updated".
@@ -101,6 +103,21 @@ def _remove_legacy_bookkeeping(conn: psycopg.Connection[TupleRow], migration_ids
         conn.execute(sql.SQL("drop table if exists {}").format(sql.SQL(", ").join(old.values())))
 
 
+@contextlib.contextmanager
+def _refusals_translated() -> Iterator[None]:
+    """Re-raise a migration's refusal (a store SQLSTATE, ``ES...``) as its exception.
+
+    Any other failure stays psycopg's: a migration or function file that fails is no
+    caller's invalid argument.
+    """
+    try:
+        yield
+    except psycopg.Error as error:
+        if not (error.sqlstate or "").startswith("ES"):
+            raise
+        raise translate(error) from error
+
+
 def migrate(dsn: str) -> list[str]:
     """Apply the pending migrations and every function file in one transaction.
 
@@ -115,10 +132,12 @@ def migrate(dsn: str) -> list[str]:
     locks the migrations take (one already under way when a migration drops a function can
     fail once, as README "Upgrades" says). Running it twice changes nothing the second
     time; concurrent runs wait for each other (an advisory lock, released even when a run
-    is killed).
+    is killed). A migration that refuses what it finds raises the store's exception for its
+    SQLSTATE (0009: :class:`~pgeventstore.errors.StreamNotFound` while a checkpoint names an
+    event without a log number) and changes nothing.
     """
     migrations = read_migrations(str(migrations_dir()))
-    with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
+    with psycopg.connect(dsn, autocommit=True) as conn, _refusals_translated(), conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s)", (_INSTALL_LOCK_KEY,))
         recorded = _recorded_migrations(conn)
         pending = [m for m in migrations if m.id not in recorded]
