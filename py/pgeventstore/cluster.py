@@ -363,7 +363,9 @@ class Cluster:
         standby.data_dir.parent.mkdir(parents=True, exist_ok=True)
         if standby._user is not None:
             os.chown(standby.data_dir.parent, standby._user.pw_uid, standby._user.pw_gid)
-        standby._run("pg_basebackup", "-D", str(standby.data_dir), "-R", "-X", "stream", "-d", self.dsn())
+        standby._run(
+            "pg_basebackup", "-D", str(standby.data_dir), "-R", "-X", "stream", "-c", "fast", "-d", self.dsn()
+        )
         return standby
 
     def promote(self) -> None:
