@@ -503,13 +503,17 @@ def append_lines(
     try:
         return store.run(call, conn)
     except InvalidArgument as error:
+        if error.sqlstate != InvalidArgument.sqlstate:
+            # PostgreSQL's jsonb input refused a value (class 22): find the line it holds.
+            line = refused_line(dsn, lines)
+            raise Located(span(name, [line] if line else lines), error) from error
         # The database names the batch's 0-based index of the event it refuses.
         found = re.fullmatch(r"event (\d+) (.*)", error.message, re.DOTALL)
         if found is not None and int(found[1]) < len(lines):
             refused = InvalidArgument(f"the event {found[2]}", hint=error.hint)
             raise Located(f"{name} line {lines[int(found[1])].number}", refused) from error
         raise Located(span(name, lines), error) from error
-    except (psycopg.DataError, psycopg.errors.ProgramLimitExceeded) as error:
+    except psycopg.errors.ProgramLimitExceeded as error:
         line = refused_line(dsn, lines)
         raise Located(span(name, [line] if line else lines), error) from error
     except EventStoreError as error:
