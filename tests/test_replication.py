@@ -76,7 +76,8 @@ def subscribe(publisher: Cluster, subscriber: Cluster, dbname: str, name: str = 
     execute(publisher.dsn(dbname), PUBLICATION)
     execute(
         subscriber.dsn(dbname),
-        f"create subscription {name} connection '{publisher.dsn(dbname)}' publication eventstore",
+        f"create subscription {name} connection '{publisher.dsn_for_server_of(subscriber, dbname)}' "
+        "publication eventstore",
     )
     # The initial copy is over when every table is ready.
     wait_for(
@@ -473,7 +474,8 @@ def test_readers_on_a_subscriber_read_nothing_until_its_copy_is_over(topology: T
         )
         execute(
             subscriber_dsn,
-            f"create subscription eventstore_copying connection '{publisher_dsn}' publication eventstore",
+            "create subscription eventstore_copying connection "
+            f"'{topology.primary.dsn_for_server_of(topology.subscriber, 'copying')}' publication eventstore",
         )
         wait_for(
             lambda: (

@@ -173,6 +173,17 @@ class Cluster:
             host="127.0.0.1", port=str(self.port), user="postgres", dbname=dbname, passfile=str(self.passfile)
         )
 
+    def dsn_for_server_of(self, other: Cluster, dbname: str = "postgres") -> str:
+        """A DSN for ``dbname`` here that the server processes of ``other`` can use.
+
+        For a standby's WAL receiver or a logical subscription: they run as the server
+        user, who cannot read this cluster's passfile, so ``other`` keeps a copy of the
+        password of its own, readable by that user only.
+        """
+        passfile = other.home / f"upstream-{self.port}.passfile"
+        other._write(passfile, self.passfile.read_text(encoding="utf-8"), server=True)
+        return make_conninfo(self.dsn(dbname), passfile=str(passfile))
+
     def _server_bindir(self) -> Path:
         """Where the server user runs the binaries from: :attr:`bindir`, or a copy it can reach."""
         if self._user is None or blocking_folder(self.bindir / "initdb", self._user) is None:
@@ -206,6 +217,8 @@ class Cluster:
             [str(self._server_bindir() / args[0]), *args[1:]],
             cwd=self.home,
             input=stdin,
+            # Never the caller's terminal or pipe: a program that wants a password fails.
+            stdin=None if stdin is not None else subprocess.DEVNULL,
             capture_output=True,
             text=True,
             check=False,
@@ -363,8 +376,22 @@ class Cluster:
         standby.data_dir.parent.mkdir(parents=True, exist_ok=True)
         if standby._user is not None:
             os.chown(standby.data_dir.parent, standby._user.pw_uid, standby._user.pw_gid)
+        # The copy has this cluster's password: the standby's clients read it from its own
+        # passfile, pg_basebackup and its WAL receiver from the server user's copy.
+        standby._write(standby.passfile, self.passfile.read_text(encoding="utf-8"), server=False)
+        source = self.dsn_for_server_of(standby)
         standby._run(
-            "pg_basebackup", "-D", str(standby.data_dir), "-R", "-X", "stream", "-c", "fast", "-d", self.dsn()
+            "pg_basebackup",
+            "-D",
+            str(standby.data_dir),
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-w",
+            "-d",
+            source,
         )
         return standby
 
