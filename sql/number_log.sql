@@ -39,12 +39,15 @@ begin
     perform eventstore.check_max_count(number_log.max_count);
     if pg_is_in_recovery()
        or current_setting('transaction_read_only') = 'on'
-       or current_setting('transaction_isolation') <> 'read committed'
-       or eventstore.log_is_replicated() then
+       or current_setting('transaction_isolation') <> 'read committed' then
         return 0;
     end if;
     v_offset := current_setting('eventstore.log_offset', true);
     if coalesce(v_offset, '') = '' then
+        -- check_log_frame refuses a subscriber (25006): ask first.
+        if eventstore.log_is_replicated() then
+            return 0;
+        end if;
         v_offset := eventstore.check_log_frame()::text;
     end if;
     -- Only lock when an event is readable and not numbered: the first event after the
@@ -63,6 +66,12 @@ begin
      order by e.transaction_id, e.global_position
      limit 1;
     if v_readable is not true then
+        return 0;
+    end if;
+    -- Whether this database is a logical subscriber is a catalog query planned anew on
+    -- each call, so it is asked only when there is something to number (a subscription
+    -- may have been enabled since this session's first call).
+    if eventstore.log_is_replicated() then
         return 0;
     end if;
     if not pg_try_advisory_xact_lock(123589385977858) then
