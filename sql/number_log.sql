@@ -32,29 +32,46 @@ as $$
 declare
     v_offset text;
     v_head eventstore.log;
+    v_readable boolean;
     v_lock_timeout text;
     v_numbered bigint;
 begin
     perform eventstore.check_max_count(number_log.max_count);
     if pg_is_in_recovery()
        or current_setting('transaction_read_only') = 'on'
-       or current_setting('transaction_isolation') <> 'read committed'
-       or eventstore.log_is_replicated() then
+       or current_setting('transaction_isolation') <> 'read committed' then
         return 0;
     end if;
     v_offset := current_setting('eventstore.log_offset', true);
     if coalesce(v_offset, '') = '' then
+        -- check_log_frame refuses a subscriber (25006): ask first.
+        if eventstore.log_is_replicated() then
+            return 0;
+        end if;
         v_offset := eventstore.check_log_frame()::text;
     end if;
-    -- Only lock when an event is readable and not numbered: the range after the newest
-    -- numbered event and below the readable bound is empty otherwise.
+    -- Only lock when an event is readable and not numbered: the first event after the
+    -- newest numbered one, in the gap-safe order, is then below the readable bound (one
+    -- statement, so the events and the bound are of one snapshot). Asked as the first row
+    -- in the index's order, not as NOT EXISTS, so that the plan is the index's range scan
+    -- whatever the estimates: for NOT EXISTS, a generic plan (PL/pgSQL reuses one) that
+    -- expects many matching rows, as on a table without statistics, may scan the table.
     select l.* into v_head from eventstore.log l order by l.log_number desc limit 1;
-    if not exists (select
-                     from eventstore.events e
-                    where (e.transaction_id, e.global_position)
-                          > (coalesce(v_head.transaction_id, '0'::xid8), coalesce(v_head.global_position, 0))
-                      and e.transaction_id
-                          < eventstore.framed_xid(pg_snapshot_xmin(pg_current_snapshot()), v_offset::bigint)) then
+    select e.transaction_id
+           < eventstore.framed_xid(pg_snapshot_xmin(pg_current_snapshot()), v_offset::bigint)
+      into v_readable
+      from eventstore.events e
+     where (e.transaction_id, e.global_position)
+           > (coalesce(v_head.transaction_id, '0'::xid8), coalesce(v_head.global_position, 0))
+     order by e.transaction_id, e.global_position
+     limit 1;
+    if v_readable is not true then
+        return 0;
+    end if;
+    -- Whether this database is a logical subscriber is a catalog query planned anew on
+    -- each call, so it is asked only when there is something to number (a subscription
+    -- may have been enabled since this session's first call).
+    if eventstore.log_is_replicated() then
         return 0;
     end if;
     if not pg_try_advisory_xact_lock(123589385977858) then

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from pgeventstore.cli import main
 
-WORKLOADS = ["1", "1b", "2", "2b", "3", "4", "5", "w1", "w3", "6", "7", "8a", "8b", "9a", "9b"]
+WORKLOADS = ["1", "1b", "2", "2b", "3", "4", "5", "w1", "w3", "6", "7", "8a", "8b", "9a", "9b", "10", "11"]
 
 
 def test_quick_bench_reports_every_workload(admin_dsn: str, tmp_path: Path) -> None:
@@ -40,10 +40,26 @@ def test_quick_bench_reports_every_workload(admin_dsn: str, tmp_path: Path) -> N
         measured = not row["note"].startswith("not measured")
         assert (row["store"]["events"] > 0) == measured, row
         assert (row["floor"]["events"] > 0) == measured, row
+    rows = {row["key"]: row for row in report["results"]}
+    # read_all pages by log number: the store's pass reads the whole log, as the floor's does.
+    assert rows["6"]["store"]["events"] == rows["6"]["floor"]["events"] > 0
+    numbering = rows["10"]
+    assert numbering["store"]["events"] == numbering["floor"]["events"], "every appended event is numbered"
+    assert numbering["details"]["number_log_calls"] == numbering["store"]["calls"] >= 1
+    assert numbering["details"]["workload_3_per_s"] == rows["3"]["store"]["events_per_s"]
+    assert numbering["target"]["text"].startswith("events numbered/s")
+    follow = rows["11"]["details"]
+    # The reader got every event the writers appended, once: a latency for each of them.
+    assert follow["events"] == rows["11"]["store"]["events"] > 0
+    assert (follow["missed"], follow["repeated"]) == (0, 0)
+    assert follow["p50_ms"] <= follow["p99_ms"] <= follow["max_ms"]
+    assert follow["writers"] == 8
+    assert "commit to readable p50" in rows["11"]["note"]
     assert "synchronous_commit" in report["settings"]
     table_lines = [line.split()[0] for line in result.output.splitlines() if line.strip()]
     for key in WORKLOADS:
         assert key in table_lines, result.output
+    assert "commit to readable p50" in result.output
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         left = conn.execute(
             "select count(*) from pg_database where datname like 'pgeventstore_test_bench_%'"

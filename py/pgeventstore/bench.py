@@ -7,6 +7,10 @@ alternate round by round (store first in even rounds, floor first in odd ones) s
 drift on a shared machine hits both alike; what matters is the ratio, not the absolute
 figures. Each call is timed on its own for the latency percentiles.
 
+Workloads 10 and 11 measure the global log's numbering (eventstore.number_log): how
+fast a backlog is numbered, against appending it, and how long an event takes from its
+commit to a reader following the log while eight clients append.
+
 The benchmark never touches existing data: it creates scratch databases (a template with
 the store and the floor tables, then one copy per group of workloads) on the server it is
 given and drops them at the end, so it needs a role that may create databases.
@@ -31,8 +35,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgeventstore import schema
 from pgeventstore.aggregate import AggregateType, Repository
-from pgeventstore.store import APPEND_EVENT_SQL, APPEND_SQL, EventStore
-from pgeventstore.values import NO_STREAM, NewEvent
+from pgeventstore.calls import APPEND_EVENT_SQL, APPEND_SQL, NUMBER_LOG_SQL
+from pgeventstore.store import EventStore
+from pgeventstore.values import NO_STREAM, LogFilter, NewEvent
 
 #: The payload of every event: a JSON object of about 200 bytes.
 PAYLOAD: dict[str, Any] = {
@@ -68,6 +73,10 @@ FLOOR_READ_STREAM_SQL = (
     f"select {EVENT_COLUMNS} from bench_floor.events "
     "where stream_id = %s::text and version >= %s::bigint order by version limit %s::integer"
 )
+STORE_READ_ALL_SQL = (
+    # The floor's nine columns: the log number (the store's cursor) and the event's.
+    f"select log_number, {EVENT_COLUMNS} from eventstore.read_all(%s::bigint, %s::integer)"
+)
 FLOOR_READ_ALL_SQL = (
     # Aliased: an output column named transaction_id (text) would be what ORDER BY sorts.
     f"select {EVENT_COLUMNS}, transaction_id::text as cursor_xid from bench_floor.events "
@@ -101,6 +110,8 @@ class Scale:
     aggregate_sizes: tuple[int, int]
     aggregate_loads: int
     growth_fill: int
+    numbering_backlog: int
+    follow_seconds: float
 
 
 FULL = Scale(
@@ -113,6 +124,8 @@ FULL = Scale(
     aggregate_sizes=(100, 100_000),
     aggregate_loads=100,
     growth_fill=200_000,
+    numbering_backlog=40_000,
+    follow_seconds=3.0,
 )
 QUICK = Scale(
     single_calls=15,
@@ -124,10 +137,20 @@ QUICK = Scale(
     aggregate_sizes=(100, 1_000),
     aggregate_loads=3,
     growth_fill=2_000,
+    numbering_backlog=1_000,
+    follow_seconds=0.3,
 )
 GROWTH_FILL = 5_000_000
 #: Turns per round of the single-client write workloads (see :func:`interleaved`).
 SINGLE_BLOCKS = 10
+#: Workload 11: the appending clients, and how long the reader sleeps once caught up.
+FOLLOW_WRITERS = 8
+POLL_INTERVAL = 0.005
+#: How long workload 11's reader may take, after the writers stopped, to get every event.
+DRAIN_SECONDS = 30.0
+#: How long workload 10 retries when number_log finds nothing readable (an older
+#: transaction of another session still open holds the backlog back).
+NUMBERING_PATIENCE = 30.0
 
 
 @dataclasses.dataclass
@@ -203,6 +226,8 @@ class Result:
     floor: Side
     target: Target | None
     note: str = ""
+    #: Figures of this workload that the two sides do not hold (workloads 10 and 11).
+    details: dict[str, Any] | None = None
 
     @property
     def ratio(self) -> float:
@@ -227,29 +252,30 @@ class Result:
                 "met": target.met,
             },
             "note": self.note,
+            "details": self.details,
         }
 
 
 Progress = Callable[[str], None]
 
 
-def timed(calls: int, op: Op) -> Side:
-    """Run ``op`` ``calls`` times on this thread, timing each call."""
+def timed(calls: int, op: Op, *, seconds: float | None = None) -> Side:
+    """Run ``op`` ``calls`` times (with ``seconds``: for that long) on this thread, timing each call."""
     side = Side()
     start = time.perf_counter()
-    for _ in range(calls):
+    while side.calls < calls if seconds is None else time.perf_counter() - start < seconds:
         began = time.perf_counter()
         events, conflicts = op()
         side.latencies.append(time.perf_counter() - began)
+        side.calls += 1
         side.events += events
         side.conflicts += conflicts
     side.seconds = time.perf_counter() - start
-    side.calls = calls
     return side
 
 
-def timed_concurrently(calls: int, ops: Sequence[Op]) -> Side:
-    """Run every op of ``ops`` ``calls`` times, each on its own thread, all starting together."""
+def timed_concurrently(calls: int, ops: Sequence[Op], *, seconds: float | None = None) -> Side:
+    """Run every op of ``ops`` ``calls`` times (or for ``seconds``), each on its own thread, together."""
     barrier = threading.Barrier(len(ops) + 1)
     results: list[Side] = [Side() for _ in ops]
     failures: list[BaseException] = []
@@ -257,7 +283,7 @@ def timed_concurrently(calls: int, ops: Sequence[Op]) -> Side:
     def client(index: int, op: Op) -> None:
         barrier.wait()
         try:
-            results[index] = timed(calls, op)
+            results[index] = timed(calls, op, seconds=seconds)
         except BaseException as error:  # re-raised on the main thread below
             failures.append(error)
 
@@ -333,6 +359,32 @@ def floor_insert(conn: Conn, stream_id: str, version: int) -> None:
     conn.execute(FLOOR_INSERT_SQL, (stream_id, version, EVENT_TYPE, PAYLOAD_JSON)).fetchone()
 
 
+def number_backlog(conn: Conn, count: int) -> Side:
+    """Call eventstore.number_log, as the log readers do, until it has numbered ``count`` events.
+
+    Each call is its own transaction with the default max_count (10,000), as the call a
+    reader makes first.
+    """
+    side = Side()
+    start = time.perf_counter()
+    while side.events < count:
+        began = time.perf_counter()
+        row = conn.execute(NUMBER_LOG_SQL).fetchone()
+        side.latencies.append(time.perf_counter() - began)
+        side.calls += 1
+        numbered = int(row[0]) if row else 0
+        side.events += numbered
+        if not numbered:
+            if time.perf_counter() - start > NUMBERING_PATIENCE:
+                raise RuntimeError(
+                    f"number_log numbered nothing for {NUMBERING_PATIENCE:.0f} s with "
+                    f"{count - side.events} event(s) left: a transaction older than them stays open"
+                )
+            time.sleep(POLL_INTERVAL)
+    side.seconds = time.perf_counter() - start
+    return side
+
+
 class Bench:
     """One benchmark run against the server behind ``admin_dsn``."""
 
@@ -363,8 +415,9 @@ class Bench:
     @property
     def steps(self) -> int:
         """How many progress steps the run makes (two per round and measured pair, plus setups)."""
-        # workloads 1-7 with 1b and 2b, 8 (two sizes), 9 (two states), the wrapper (two batch sizes)
-        pairs = 14
+        # workloads 1-7 with 1b and 2b, 8 (two sizes), 9 (two states), the wrapper (two batch
+        # sizes), 10 and 11
+        pairs = 16
         return pairs * 2 * self.rounds + 4
 
     def _dsn_for(self, dbname: str) -> str:
@@ -439,6 +492,9 @@ class Bench:
                 results += self.read_workloads()
             with self.group("growth"):
                 results += self.growth_workload()
+            with self.group("log"):
+                fastest = next(r for r in results if r.key == "3").store
+                results += [self.numbering_workload(fastest), self.follow_workload()]
             self.progress("done")
             return {
                 "durability": self.durability,
@@ -723,7 +779,7 @@ class Bench:
             "select setval(pg_get_serial_sequence('bench_floor.events', 'global_position'), "
             "(select max(global_position) from bench_floor.events))"
         )
-        conn.execute("vacuum analyze bench_floor.events, eventstore.events")
+        conn.execute("vacuum analyze bench_floor.events, eventstore.events, eventstore.log")
 
     def _fill_stream(
         self, conn: Conn, stream_id: str, length: int, batch: int, snapshot_every: int | None = None
@@ -747,6 +803,10 @@ class Bench:
         self._fill_stream(conn, "w7-stream", s.stream_length, min(s.stream_length, 1000))
         self._fill_stream(conn, "agg-small", small, 100, snapshot_every=100)
         self._fill_stream(conn, "agg-large", large, 100, snapshot_every=100)
+        # Workload 6 reads a numbered log, as the store's own read did before log numbers;
+        # workload 10 measures the numbering.
+        row = conn.execute("select count(*) from eventstore.events").fetchone()
+        number_backlog(conn, row[0] if row else 0)
         self._copy_to_floor(conn)
         self.progress("fill")
 
@@ -826,16 +886,13 @@ class Bench:
             start = time.perf_counter()
             while True:
                 began = time.perf_counter()
-                rows = conn.execute(
-                    f"select {EVENT_COLUMNS} from eventstore.read_all(%s::bigint, %s::integer)",
-                    (position, page),
-                ).fetchall()
+                rows = conn.execute(STORE_READ_ALL_SQL, (position, page)).fetchall()
                 side.latencies.append(time.perf_counter() - began)
                 side.calls += 1
                 side.events += len(rows)
                 if len(rows) < page:
                     break
-                position = rows[-1][2]
+                position = rows[-1][0]
             side.seconds = time.perf_counter() - start
             return side
 
@@ -968,6 +1025,167 @@ class Bench:
                 else f"fill of {fill:,} events only: run with --growth for 5,000,000",
             ),
         ]
+
+    # -- workloads 10 and 11: the log numbers -------------------------------------------------
+
+    def numbering_workload(self, fastest_append: Side) -> Result:
+        """Workload 10: number a backlog nothing has read, against appending that backlog.
+
+        Each round appends the backlog in 100-event batches (the fastest append workload,
+        3, as new streams), then numbers it: the numbering is compared with the appending
+        it follows and with workload 3's rate in the same run.
+        """
+        conn = self.connect()
+        backlog = self.scale.numbering_backlog
+        hundred = batch_json(100)
+        streams = itertools.count()
+
+        def append_batch() -> tuple[int, int]:
+            store_append(conn, f"w10-{next(streams)}", NO_STREAM, hundred)
+            return 100, 0
+
+        numbering, appending = Side(), Side()
+        for _ in range(self.rounds):
+            appending.add(timed(backlog // 100, append_batch))
+            self.progress("10 append a backlog")
+            numbering.add(number_backlog(conn, appending.events - numbering.events))
+            self.progress("10 number_log")
+        versus_fastest = numbering.rate / fastest_append.rate if fastest_append.rate else 0.0
+        return Result(
+            "10",
+            f"number_log of {backlog:,} unread events per round, 10,000 per call "
+            "(floor: appending them, 100 per call)",
+            numbering,
+            appending,
+            Target("events numbered/s >= workload 3's appended/s", versus_fastest, 1.0),
+            f"workload 3 appended {fastest_append.rate:,.0f} events/s",
+            {
+                "numbered_per_s": round(numbering.rate, 1),
+                "workload_3_per_s": round(fastest_append.rate, 1),
+                "numbered_per_workload_3": round(versus_fastest, 3),
+                "number_log_calls": numbering.calls,
+            },
+        )
+
+    def follow_workload(self) -> Result:
+        """Workload 11: commit-to-readable latency while 8 clients append one event per call.
+
+        A reader thread follows the log as a subscriber does (EventStore.read_log, pages
+        of 1,000 by log number, polling every POLL_INTERVAL once caught up; no NOTIFY),
+        and it alone numbers the events (through read_all): the default setup, no daemon.
+        An event's latency is the time the reader first got it minus the time its writer
+        got the commit's acknowledgement, both on this process's clock. The floor is the
+        same writers with no reader: the ratio is what following the log costs them.
+        """
+        writers = [self.connect() for _ in range(FOLLOW_WRITERS)]
+        store = EventStore(self.connect())
+        versions = [-1] * FOLLOW_WRITERS
+        # global_position -> when its writer got the commit acknowledgement
+        acked: dict[int, float] = {}
+        cursor: list[Any] = [0, None]  # the reader's log number and the id of that event
+        latencies: list[float] = []
+        counts = {"missed": 0, "repeated": 0}
+
+        def writer(i: int) -> Op:
+            def op() -> tuple[int, int]:
+                row = (
+                    writers[i]
+                    .execute(STORE_APPEND_EVENT_SQL, (f"w11-{i}", versions[i], EVENT_TYPE, PAYLOAD_JSON))
+                    .fetchone()
+                )
+                # autocommit: the result arrives once the append has committed
+                acked_at = time.perf_counter()
+                assert row is not None
+                versions[i], position = row[0], row[1]
+                acked[position] = acked_at
+                return 1, 0
+
+            return op
+
+        def follow(
+            writers_done: threading.Event, received: dict[int, float], failures: list[BaseException]
+        ) -> None:
+            try:
+                drain_until: float | None = None
+                while True:
+                    got = 0
+                    for event in store.read_log(LogFilter(), cursor[0], after_event_id=cursor[1]):
+                        now = time.perf_counter()
+                        if event.global_position in received:
+                            counts["repeated"] += 1
+                        else:
+                            received[event.global_position] = now
+                        cursor[:] = [event.log_number, event.id]
+                        got += 1
+                    if writers_done.is_set():
+                        if acked.keys() <= received.keys():
+                            return
+                        drain_until = drain_until or time.perf_counter() + DRAIN_SECONDS
+                        if time.perf_counter() > drain_until:
+                            return
+                    if not got:
+                        time.sleep(POLL_INTERVAL)
+            except BaseException as error:  # re-raised on the main thread
+                failures.append(error)
+
+        def with_reader() -> Side:
+            # Start at the head: what the rounds without a reader appended is not measured.
+            cursor[:] = [store.log_head(), None]
+            acked.clear()
+            received: dict[int, float] = {}
+            failures: list[BaseException] = []
+            writers_done = threading.Event()
+            reader = threading.Thread(target=follow, args=(writers_done, received, failures))
+            reader.start()
+            try:
+                side = timed_concurrently(0, ops, seconds=self.scale.follow_seconds)
+            finally:
+                writers_done.set()
+                reader.join()
+            if failures:
+                raise failures[0]
+            for position, acked_at in acked.items():
+                if position in received:
+                    latencies.append(received[position] - acked_at)
+                else:
+                    counts["missed"] += 1
+            return side
+
+        ops = [writer(i) for i in range(FOLLOW_WRITERS)]
+        # A session's first append checks the log frame: not part of the measure.
+        for op in ops:
+            op()
+        sides = interleaved(
+            self.rounds,
+            with_reader,
+            lambda: timed_concurrently(0, ops, seconds=self.scale.follow_seconds),
+            self.progress,
+            "11 commit to readable",
+        )
+        delay = Side(latencies=latencies)
+        details = {
+            "events": len(latencies),
+            "p50_ms": round(delay.percentile_ms(50), 3),
+            "p99_ms": round(delay.percentile_ms(99), 3),
+            "min_ms": round(min(latencies) * 1000, 3) if latencies else 0.0,
+            "max_ms": round(max(latencies) * 1000, 3) if latencies else 0.0,
+            "missed": counts["missed"],
+            "repeated": counts["repeated"],
+            "writers": FOLLOW_WRITERS,
+            "poll_interval_ms": POLL_INTERVAL * 1000,
+            "appends_per_s": round(sides[0].rate, 1),
+        }
+        return Result(
+            "11",
+            f"commit to readable: {FOLLOW_WRITERS} clients append one event per call, one reader "
+            f"follows read_all (polls every {POLL_INTERVAL * 1000:g} ms) and numbers (floor: no reader)",
+            *sides,
+            None,
+            f"commit to readable p50 {details['p50_ms']:.2f} ms, p99 {details['p99_ms']:.2f} ms, "
+            f"max {details['max_ms']:.2f} ms over {details['events']:,} events; "
+            f"missed {details['missed']}, repeated {details['repeated']}",
+            details,
+        )
 
 
 def format_table(report: dict[str, Any]) -> str:
