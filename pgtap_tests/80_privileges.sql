@@ -49,7 +49,7 @@ select is_empty(
        where p.pronamespace = 'eventstore'::regnamespace
          and p.prorettype <> 'trigger'::regtype and not p.prosecdef
          and p.proname not in ('category', 'consumer_group_member', 'stream_id_is_valid', 'is_plain_batch',
-                                'is_plain_event', 'notify_appended', 'framed_xid', 'log_key')$$,
+                                'is_plain_event', 'notify_appended', 'framed_xid', 'log_key', 'readable_data')$$,
     'every eventstore function but the trigger functions and the inlined rules is SECURITY DEFINER');
 select is_empty(
     $$select p.oid::regprocedure::text from pg_proc p

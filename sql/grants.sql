@@ -27,7 +27,7 @@ declare
         'append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint'];
     v_inlined constant text[] := array['category', 'consumer_group_member', 'stream_id_is_valid',
                                        'is_plain_batch', 'is_plain_event', 'notify_appended',
-                                       'framed_xid', 'log_key'];
+                                       'framed_xid', 'log_key', 'readable_data'];
     v_function record;
 begin
     revoke all on schema eventstore from public;

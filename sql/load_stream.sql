@@ -46,7 +46,7 @@ begin
 
     return query
         select 'event', e.version, e.global_position, e.event_id, e.event_type,
-               e.data, e.metadata, e.recorded_at, null::integer
+               eventstore.readable_data(e.data, e.metadata), e.metadata, e.recorded_at, null::integer
           from eventstore.events e
          where e.stream_id = p_stream_id
            and e.version > coalesce(v_snapshot_version, -1)

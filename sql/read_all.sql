@@ -47,7 +47,7 @@ begin
 
     return query
         select l.log_number, e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
-               e.data, e.metadata, e.recorded_at
+               eventstore.readable_data(e.data, e.metadata), e.metadata, e.recorded_at
           from eventstore.log l
           join eventstore.events e on e.global_position = l.global_position
          where l.log_number > read_all.after

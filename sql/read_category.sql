@@ -69,7 +69,7 @@ begin
 
     return query
         select l.log_number, e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
-               e.data, e.metadata, e.recorded_at
+               eventstore.readable_data(e.data, e.metadata), e.metadata, e.recorded_at
           from eventstore.events e
           join eventstore.log l on l.global_position = e.global_position
          where eventstore.category(e.stream_id) = read_category.category

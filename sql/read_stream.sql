@@ -42,7 +42,7 @@ begin
     if p_backward then
         return query
             select e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
-                   e.data, e.metadata, e.recorded_at
+                   eventstore.readable_data(e.data, e.metadata), e.metadata, e.recorded_at
               from eventstore.events e
              where e.stream_id = p_stream_id
                and (p_from is null or p_from = -1 or e.version <= p_from)
@@ -51,7 +51,7 @@ begin
     else
         return query
             select e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
-                   e.data, e.metadata, e.recorded_at
+                   eventstore.readable_data(e.data, e.metadata), e.metadata, e.recorded_at
               from eventstore.events e
              where e.stream_id = p_stream_id
                and e.version >= coalesce(p_from, 0)

@@ -1,0 +1,68 @@
+-- eventstore.forget_subject(subject): forget a data subject: destroy its key, so that the
+-- personal fields of every event naming it read as the redaction marker from now on.
+--
+-- Guarantees:
+-- * The key is set NULL in eventstore.subject_keys, with the time and the session's login
+--   role (session_user); nothing of the data is kept. A subject never named before is
+--   recorded as forgotten too. Forgetting again changes nothing and returns the first
+--   forgetting's time. ES400 for a NULL or empty subject.
+-- * From the commit on, every reader (read_stream, load_stream, read_all, read_category)
+--   returns the marker {"$redacted": true} for the subject's personal fields
+--   (eventstore.decrypt_personal_data), and appends naming the subject fail with ES451. An
+--   append that took the key before this call locked it stores an event that reads as
+--   redacted too.
+-- * Snapshots of the streams holding events of the subject are deleted (they may hold its
+--   data in clear); load_stream then replays those streams from their first event.
+-- * The result: the subject, when it was forgotten, how many stored events name it, and
+--   how many snapshots were deleted. Stored events, their log numbers and the readers'
+--   checkpoints do not change: no reader skips or fails.
+create or replace function eventstore.forget_subject(subject text)
+returns eventstore.forget_result
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    p_subject alias for $1;
+    v_result eventstore.forget_result;
+begin
+    if p_subject is null or p_subject = '' then
+        raise exception using
+            errcode = 'ES400',
+            message = 'subject must be a non-empty string',
+            hint = 'Pass the id the events name in metadata "$subject".';
+    end if;
+    v_result.subject := p_subject;
+
+    insert into eventstore.subject_keys as k (subject, key, forgotten_at, forgotten_by)
+    values (p_subject, null, now(), session_user)
+    on conflict on constraint subject_keys_pkey do update
+        set key = null, forgotten_at = excluded.forgotten_at, forgotten_by = excluded.forgotten_by
+        where k.key is not null
+    returning k.forgotten_at into v_result.forgotten_at;
+    if not found then
+        select k.forgotten_at into v_result.forgotten_at
+          from eventstore.subject_keys k
+         where k.subject = p_subject;
+    end if;
+
+    select count(*) into v_result.events
+      from eventstore.events e
+     where e.metadata ? '$subject'
+       and e.metadata ->> '$subject' = p_subject;
+
+    with deleted as (
+        delete from eventstore.snapshots s
+         where s.stream_id in (select e.stream_id
+                                 from eventstore.events e
+                                where e.metadata ? '$subject'
+                                  and e.metadata ->> '$subject' = p_subject)
+        returning 1
+    )
+    select count(*) into v_result.snapshots_deleted from deleted;
+    return v_result;
+end;
+$$;
+
+comment on function eventstore.forget_subject(text) is
+    'Forgets a data subject: destroys its key (its personal fields read as {"$redacted": true}), records who and when, deletes its streams'' snapshots.';
