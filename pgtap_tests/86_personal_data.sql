@@ -4,7 +4,7 @@
 -- subject fail with ES451. Plain events never reach the crypto functions.
 -- The statements commit (no enclosing transaction): the log readers number only the
 -- events of ended transactions.
-select plan(50);
+select plan(51);
 
 select has_extension('pgcrypto', 'pgcrypto is installed');
 select has_trigger('eventstore', 'events', 'events_seal_personal_data', 'events has the sealing trigger');
@@ -73,6 +73,8 @@ select throws_ok($$select eventstore.append_event('bad-1', -1, 'T', '{}', '{"$su
                  'metadata "$subject" must be a non-empty string, got 42', 'a non-string subject is ES400');
 select throws_ok($$select eventstore.append_event('bad-1', -1, 'T', '{}', '{"$subject": ""}')$$, 'ES400', null,
                  'an empty subject is ES400');
+select throws_ok($$select eventstore.append_event('bad-1', -1, 'T', '{"email": "e"}', '{"$personal": ["email"]}')$$, 'ES400',
+                 'metadata "$subject" must be a non-empty string, got nothing', '"$personal" without "$subject" is ES400');
 select throws_ok($$select eventstore.append_event('bad-1', -1, 'T', '{}', '{"$subject": "c-9", "$personal": "email"}')$$,
                  'ES400', null, '"$personal" that is not an array is ES400');
 select throws_ok($$select eventstore.append_event('bad-1', -1, 'T', '{}', '{"$subject": "c-9", "$personal": []}')$$,

@@ -3,7 +3,7 @@
 -- with the subject's key.
 --
 -- Guarantees:
--- * "$subject" must be a non-empty string (ES400). Its key is created on first use (one
+-- * "$subject" must be a non-empty string (ES400, also when only "$personal" is given). Its key is created on first use (one
 --   key per subject, also when appends of a new subject race); a subject forgotten by
 --   eventstore.forget_subject is refused with ES451.
 -- * Without "$personal" the whole of data is personal: the result is
@@ -31,7 +31,7 @@ begin
     if jsonb_typeof(p_metadata -> '$subject') is distinct from 'string' or v_subject = '' then
         raise exception using
             errcode = 'ES400',
-            message = format('metadata "$subject" must be a non-empty string, got %s', p_metadata -> '$subject'),
+            message = format('metadata "$subject" must be a non-empty string, got %s', coalesce((p_metadata -> '$subject')::text, 'nothing')),
             hint = 'Name the data subject with an opaque id (a customer id), never with personal data itself.';
     end if;
 

@@ -36,10 +36,12 @@ from pgeventstore.values import (
     AppendResult,
     ConsumerGroup,
     ExpectedVersion,
+    ForgetResult,
     LoadedStream,
     LogFilter,
     NewEvent,
     RecordedEvent,
+    Redaction,
     Snapshot,
     StoreStats,
     StreamInfo,
@@ -380,3 +382,31 @@ class AsyncEventStore:
     ) -> list[SubscriptionLag]:
         """Every checkpoint, how many events it is behind and which backend holds readers back."""
         return await self.run(self.calls.subscription_lag(), conn)
+
+    async def forget_subject(
+        self, subject: str, *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> ForgetResult:
+        """Forget a data subject (admin): destroy its key.
+
+        Its personal fields read as :data:`~pgeventstore.values.REDACTED` from now on,
+        everywhere. Appends naming the subject then raise
+        :class:`~pgeventstore.errors.SubjectForgotten`; its streams' snapshots are deleted.
+        Forgetting again returns the first forgetting's time.
+        """
+        return await self.run(self.calls.forget_subject(subject), conn)
+
+    async def redact_event(
+        self,
+        event_id: uuid.UUID,
+        reason: str,
+        *,
+        data: bool = True,
+        metadata: bool = False,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> Redaction:
+        """Replace one stored event's data and/or metadata with the redaction marker (admin).
+
+        The event keeps its stream, version, id and log number; readers that already read
+        it are sent nothing again. The returned record (also stored) says who, when and why.
+        """
+        return await self.run(self.calls.redact_event(event_id, reason, data, metadata), conn)

@@ -18,10 +18,12 @@ from pgeventstore.codec import JsonCodec
 from pgeventstore.values import (
     AppendResult,
     ExpectedVersion,
+    ForgetResult,
     LoadedStream,
     LogFilter,
     NewEvent,
     RecordedEvent,
+    Redaction,
     Snapshot,
     StatsEntry,
     StoreStats,
@@ -101,6 +103,13 @@ SAVE_CHECKPOINT_SQL = "select eventstore.save_checkpoint(%s::text, %s::bigint, %
 SUBSCRIPTION_LAG_SQL = (
     'select subscription, "position", events_behind, events_held_back, held_back_by_pid, '
     "held_back_since, updated_at from eventstore.subscription_lag()"
+)
+FORGET_SUBJECT_SQL = (
+    "select subject, forgotten_at, events, snapshots_deleted from eventstore.forget_subject(%s::text)"
+)
+REDACT_EVENT_SQL = (
+    "select redaction_id, event_id, redacted_data, redacted_metadata, reason, redacted_at, redacted_by "
+    "from eventstore.redact_event(%s::uuid, %s::text, %s::boolean, %s::boolean)"
 )
 LISTEN_SQL = f"listen {NOTIFY_CHANNEL}"
 UNLISTEN_SQL = f"unlisten {NOTIFY_CHANNEL}"
@@ -269,6 +278,15 @@ class StoreCalls:
     def subscription_lag(self) -> Call[list[SubscriptionLag]]:
         """``eventstore.subscription_lag``."""
         return Call(SUBSCRIPTION_LAG_SQL, (), lambda rows: [SubscriptionLag(*row) for row in rows])
+
+    def forget_subject(self, subject: str) -> Call[ForgetResult]:
+        """``eventstore.forget_subject``: destroy the subject's key."""
+        return Call(FORGET_SUBJECT_SQL, (subject,), lambda rows: ForgetResult(*rows[0]))
+
+    def redact_event(self, event_id: uuid.UUID, reason: str, data: bool, metadata: bool) -> Call[Redaction]:
+        """``eventstore.redact_event``: replace one event's data and/or metadata with the marker."""
+        params = (event_id, reason, data, metadata)
+        return Call(REDACT_EVENT_SQL, params, lambda rows: Redaction(*rows[0]))
 
     def listen(self) -> Call[None]:
         """``LISTEN`` on the channel appends notify."""

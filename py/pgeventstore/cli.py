@@ -10,7 +10,8 @@ codes are documented in the README ("Command line") and mapped in one place,
 (ES400 and PostgreSQL's own data errors), 7 cannot connect, 8 the log diverged (ES419),
 9 permission denied (the line names the role to grant), 10 the schema is missing or
 has pending migrations (``migrate`` fixes it; ``status --check`` tests it), 11 ``demo``
-refused a database holding other data, 130 interrupted (Ctrl-C).
+refused a database holding other data, 14 the append names a forgotten data subject
+(ES451), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from pgeventstore.errors import (
     LogDiverged,
     ReadOnlyStore,
     StreamNotFound,
+    SubjectForgotten,
     WrongExpectedVersion,
 )
 from pgeventstore.examples.demo import foreign_data, run_demo
@@ -71,6 +73,7 @@ EXIT_CODES: dict[type[EventStoreError], int] = {
     InvalidArgument: 6,
     LogDiverged: 8,
     ReadOnlyStore: EXIT_READ_ONLY,
+    SubjectForgotten: 14,
 }
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
@@ -1174,6 +1177,57 @@ def subscriptions(ctx: click.Context, as_json: bool) -> None:
     )
     for line in table(["SUBSCRIPTION", "CHECKPOINT", "BEHIND", "HELD BACK", "HELD BACK BY"], rows):
         click.echo(line)
+
+
+@main.command("forget-subject")
+@click.argument("subject")
+@json_option("One JSON object: subject, forgotten_at, events, snapshots_deleted.")
+@database_option
+@click.pass_context
+def forget_subject(ctx: click.Context, subject: str, as_json: bool) -> None:
+    """Forget data subject SUBJECT (eventstore_admin): destroy its key.
+
+    Its personal fields read as {"$redacted": true} from then on, appends naming it exit 14,
+    and its streams' snapshots are deleted. Forgetting again changes nothing.
+    """
+    result = open_store(ctx).forget_subject(subject)
+    if as_json:
+        click.echo(value_json(result))
+        return
+    click.echo(
+        f"forgot {subject} at {timestamp(result.forgotten_at)}: {result.events} event(s) now read its "
+        f"personal fields as redacted; {result.snapshots_deleted} snapshot(s) deleted"
+    )
+
+
+@main.command()
+@click.argument("event_id", type=click.UUID)
+@click.option("--reason", required=True, help="Why (recorded with who and when; never the data).")
+@click.option("--data/--keep-data", default=True, show_default=True, help="Replace the event's data.")
+@click.option("--metadata", is_flag=True, help="Replace the event's metadata too.")
+@json_option("One JSON object: the recorded redaction.")
+@database_option
+@click.pass_context
+def redact(
+    ctx: click.Context, event_id: uuid.UUID, reason: str, data: bool, metadata: bool, as_json: bool
+) -> None:
+    """Replace event EVENT_ID's data and/or metadata with {"$redacted": true} (eventstore_admin).
+
+    The event keeps its stream, version, id and log number; the redaction is recorded.
+    """
+    redaction = open_store(ctx).redact_event(event_id, reason, data=data, metadata=metadata)
+    if as_json:
+        click.echo(value_json(redaction))
+        return
+    replaced = " and ".join(
+        name
+        for name, done in (("data", redaction.redacted_data), ("metadata", redaction.redacted_metadata))
+        if done
+    )
+    click.echo(
+        f"redacted the {replaced} of event {event_id} at {timestamp(redaction.redacted_at)} "
+        f"(redaction {redaction.redaction_id}, by {redaction.redacted_by})"
+    )
 
 
 @main.command()

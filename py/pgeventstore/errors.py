@@ -1,7 +1,7 @@
 """Exceptions of pgeventstore, and the one place that maps SQLSTATEs to them.
 
 The database decides every rule; a failed call raises a psycopg error whose SQLSTATE
-(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES419``, ``ES423``, and PostgreSQL's ``25006``)
+(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES419``, ``ES423``, ``ES451``, and PostgreSQL's ``25006``)
 :func:`translate` turns into the matching
 exception below. A value the call's SQL types cannot hold at all (PostgreSQL's data
 exceptions, SQLSTATE class 22, raised while it converts the arguments) is an
@@ -106,6 +106,20 @@ class LogDiverged(EventStoreError):
     sqlstate = "ES419"
 
 
+class SubjectForgotten(EventStoreError):
+    """ES451: the append names a data subject that was forgotten; nothing was written.
+
+    ``subject`` is the forgotten subject. A forgotten subject stays forgotten: if the
+    person comes back, name them with a new subject id.
+    """
+
+    sqlstate = "ES451"
+
+    def __init__(self, message: str, *, subject: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.subject = subject
+
+
 class CheckpointLost(Exception):
     """Another instance of a projection saved its checkpoint first; this one's batch rolled back.
 
@@ -171,6 +185,9 @@ def translate(error: psycopg.Error) -> Exception:
         return EventsImmutable(message, hint=hint)
     if state == "ES419":
         return LogDiverged(message, hint=hint)
+    if state == "ES451":
+        detail = json.loads(diag.message_detail or "{}")
+        return SubjectForgotten(message, subject=detail["subject"], hint=hint)
     if state == "25006":
         return ReadOnlyStore(message, hint=hint or _READ_ONLY_HINT)
     return error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import types
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -19,14 +20,52 @@ STREAM_EXISTS: Final = -2
 ExpectedVersion = int | None
 
 
+#: The metadata key naming an event's data subject (docs/personal-data.md).
+SUBJECT_KEY: Final = "$subject"
+#: The metadata key listing the paths of an event's personal fields.
+PERSONAL_KEY: Final = "$personal"
+#: What a reader gets for a forgotten subject's personal field or a redacted event's data.
+REDACTED: Final[Mapping[str, Any]] = types.MappingProxyType({"$redacted": True})
+
+
+def is_redacted(value: Any) -> bool:
+    """Whether ``value`` (an event's data, metadata or one field of them) is the redaction marker."""
+    return isinstance(value, Mapping) and dict(value) == REDACTED
+
+
+#: A personal field: a top-level key, or a path of keys (array indexes as strings).
+PersonalPath = str | Sequence[str]
+
+
 @dataclasses.dataclass(frozen=True)
 class NewEvent:
-    """An event to append. ``id`` makes a retry idempotent; the database generates one if absent."""
+    """An event to append. ``id`` makes a retry idempotent; the database generates one if absent.
+
+    ``subject`` names the data subject the event holds personal data of (an opaque id such
+    as a customer id, never personal data itself) and ``personal`` the paths of those
+    fields in ``data`` (all of ``data`` when omitted): both go into ``metadata`` as
+    ``"$subject"`` and ``"$personal"``, and the database stores those fields encrypted
+    with the subject's key (:meth:`EventStore.forget_subject`; docs/personal-data.md).
+    """
 
     type: str
     data: Any
     metadata: Mapping[str, Any] | None = None
     id: uuid.UUID | None = None
+    subject: dataclasses.InitVar[str | None] = None
+    personal: dataclasses.InitVar[Sequence[PersonalPath] | None] = None
+
+    def __post_init__(self, subject: str | None, personal: Sequence[PersonalPath] | None) -> None:
+        if subject is None and personal is None:
+            return
+        marked: dict[str, Any] = dict(self.metadata or {})
+        if subject is not None:
+            marked[SUBJECT_KEY] = subject
+        if personal is not None:
+            # A lone string would otherwise become one path per character.
+            paths = [personal] if isinstance(personal, str) else personal
+            marked[PERSONAL_KEY] = [path if isinstance(path, str) else list(path) for path in paths]
+        object.__setattr__(self, "metadata", marked)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +87,12 @@ class RecordedEvent:
     metadata: Mapping[str, Any] | None
     recorded_at: datetime.datetime
     log_number: int | None = None
+
+    @property
+    def subject(self) -> str | None:
+        """The data subject named by the metadata's ``"$subject"``, if any."""
+        value = (self.metadata or {}).get(SUBJECT_KEY)
+        return value if isinstance(value, str) else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +197,33 @@ class LogFilter:
             raise TypeError(f"event_types must be a sequence of names, not the string {self.event_types!r}")
         if self.group is not None and self.category is None:
             raise ValueError("a consumer group shares a category: give category too")
+
+
+@dataclasses.dataclass(frozen=True)
+class ForgetResult:
+    """What :meth:`EventStore.forget_subject` did.
+
+    When the subject was forgotten (the first time, if it already was), how many stored
+    events name it, how many snapshots it deleted.
+    """
+
+    subject: str
+    forgotten_at: datetime.datetime
+    events: int
+    snapshots_deleted: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Redaction:
+    """One :meth:`EventStore.redact_event`: the event, what was replaced, why, when and by whom."""
+
+    redaction_id: int
+    event_id: uuid.UUID
+    redacted_data: bool
+    redacted_metadata: bool
+    reason: str
+    redacted_at: datetime.datetime
+    redacted_by: str
 
 
 @dataclasses.dataclass(frozen=True)
