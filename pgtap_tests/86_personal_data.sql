@@ -4,7 +4,7 @@
 -- subject fail with ES451. Plain events never reach the crypto functions.
 -- The statements commit (no enclosing transaction): the log readers number only the
 -- events of ended transactions.
-select plan(51);
+select plan(52);
 
 select has_extension('pgcrypto', 'pgcrypto is installed');
 select has_trigger('eventstore', 'events', 'events_seal_personal_data', 'events has the sealing trigger');
@@ -41,10 +41,15 @@ select is((select data from eventstore.events where stream_id = 'customer-1' and
 select is(array(select data from eventstore.read_stream('nested-1') order by version),
           array['{"a": {"b": 1, "c": 2}}', '{"a": {"b": 1, "c": 2}}']::jsonb[],
           'overlapping paths round-trip in either order');
+select eventstore.append_event('odd-1', -1, 'Odd', '{"a,b": 1, "q\"x": [2], "{c} d": {"e f": 3}, "keep": 4}',
+                               '{"$subject": "c-3", "$personal": ["a,b", "q\"x", ["{c} d", "e f"]]}');
+select is((select data from eventstore.read_stream('odd-1')), '{"a,b": 1, "q\"x": [2], "{c} d": {"e f": 3}, "keep": 4}'::jsonb,
+          'keys with commas, quotes, braces and spaces round-trip');
 select is(array(select data from eventstore.read_all(0, 100) order by log_number),
           array(select data from eventstore.read_stream('customer-1') union all
                 select data from eventstore.read_stream('customer-2') union all
-                select data from eventstore.read_stream('nested-1')),
+                select data from eventstore.read_stream('nested-1') union all
+                select data from eventstore.read_stream('odd-1')),
           'read_all returns what read_stream returns');
 select is((select data from eventstore.read_category('customer', 0, 100) where stream_id = 'customer-1' and version = 1),
           '{"name": "Ada King"}'::jsonb, 'read_category returns the fields decrypted');

@@ -22,8 +22,8 @@ declare
     v_ciphertext text := p_data ->> '$ciphertext';
     v_key bytea;
     v_sealed jsonb;
-    v_pair jsonb;
     v_path text[];
+    v_index integer;
 begin
     if v_ciphertext is null then
         return p_data;
@@ -32,14 +32,13 @@ begin
     if v_key is not null then
         v_sealed := eventstore.decrypt_with_key(v_ciphertext, v_key)::jsonb;
         p_data := p_data - '$ciphertext';
-        for v_pair in
-            select x.pair from jsonb_array_elements(v_sealed) with ordinality as x(pair, n) order by x.n desc
-        loop
-            v_path := array(select jsonb_array_elements_text(v_pair -> 0));
+        -- Expressions only, no query per field: each path is stored as a text[] literal.
+        for v_index in reverse jsonb_array_length(v_sealed) - 1 .. 0 loop
+            v_path := (v_sealed -> v_index ->> 0)::text[];
             if cardinality(v_path) = 0 then
-                p_data := v_pair -> 1;
+                p_data := v_sealed -> v_index -> 1;
             else
-                p_data := jsonb_set(p_data, v_path, v_pair -> 1);
+                p_data := jsonb_set(p_data, v_path, v_sealed -> v_index -> 1);
             end if;
         end loop;
         return p_data;

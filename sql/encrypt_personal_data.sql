@@ -12,8 +12,9 @@
 --   order, is set to JSON null and its value goes into the ciphertext, which is added as
 --   the key "$ciphertext". Paths absent from data are left absent; when none is present,
 --   data is returned unchanged.
--- * The ciphertext holds the pairs [path, value] in that order; eventstore.decrypt_personal_data
---   restores them in reverse order, which gives back exactly the data appended.
+-- * The ciphertext holds the pairs [path, value] in that order, each path as the text of a
+--   text[] ('{}' for the whole of data); eventstore.decrypt_personal_data restores them in
+--   reverse order, which gives back exactly the data appended.
 create or replace function eventstore.encrypt_personal_data(data jsonb, metadata jsonb)
 returns jsonb
 language plpgsql
@@ -54,7 +55,7 @@ begin
 
     if not (p_metadata ? '$personal') then
         return jsonb_build_object('$ciphertext',
-                                  eventstore.encrypt_with_key(jsonb_build_array(jsonb_build_array('[]'::jsonb, p_data))::text,
+                                  eventstore.encrypt_with_key(jsonb_build_array(jsonb_build_array('{}', p_data))::text,
                                                               v_key));
     end if;
     if jsonb_typeof(p_data) is distinct from 'object' or p_data ? '$ciphertext' then
@@ -65,7 +66,7 @@ begin
     end if;
     for v_path in select x.path from eventstore.personal_paths(p_metadata) as x(path) loop
         if p_data #> v_path is not null then
-            v_sealed := v_sealed || jsonb_build_array(jsonb_build_array(to_jsonb(v_path), p_data #> v_path));
+            v_sealed := v_sealed || jsonb_build_array(jsonb_build_array(v_path::text, p_data #> v_path));
             p_data := jsonb_set(p_data, v_path, 'null');
         end if;
     end loop;
