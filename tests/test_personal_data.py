@@ -324,3 +324,47 @@ def test_an_install_uses_pgcrypto_where_the_database_has_it(empty_dsn: str) -> N
     schema.migrate(empty_dsn)
     with EventStore(empty_dsn) as store:
         assert store.read_stream("p-1")[0].data == {"email": "e@example.com"}
+
+
+@pytest.mark.soak
+def test_a_logical_subscriber_with_the_keys_reads_forgets_and_redacts_as_the_publisher() -> None:
+    """The publication of docs/personal-data.md (docs/moving.md's plus the keys): the
+    subscriber decrypts, applies a forget and a redaction. (A soak test: two clusters of
+    its own take half a minute.)"""
+    from cluster_support import clusters, connect, create_store, execute, wait_for
+
+    with clusters() as made:
+        publisher = made.primary("publisher")
+        subscriber = made.primary("subscriber")
+        source, copy = create_store(publisher, "shop"), create_store(subscriber, "shop")
+        execute(
+            source,
+            "create publication eventstore for table eventstore.events, eventstore.log, "
+            "eventstore.snapshots, eventstore.checkpoints, eventstore.subject_keys",
+        )
+        execute(
+            copy,
+            f"create subscription eventstore connection '{publisher.dsn_for_server_of(subscriber, 'shop')}' "
+            "publication eventstore",
+        )
+        with EventStore(source) as store:
+            store.append(
+                "c-1", [NewEvent("Joined", {"name": "Ada", "n": 1}, subject="s-1", personal=["name"])]
+            )
+            store.append(
+                "c-2", [NewEvent("Joined", {"name": "Bob", "n": 2}, subject="s-2", personal=["name"])]
+            )
+            event_id = store.read_stream("c-2")[0].id
+
+            def data_on_copy(stream: str) -> Any:
+                with connect(copy) as conn:
+                    row = conn.execute("select data from eventstore.read_stream(%s)", (stream,)).fetchone()
+                return None if row is None else row[0]
+
+            wait_for(lambda: data_on_copy("c-2") == {"name": "Bob", "n": 2}, "the copy to decrypt")
+            store.forget_subject("s-1")
+            wait_for(
+                lambda: data_on_copy("c-1") == {"name": dict(REDACTED), "n": 1}, "the forget on the copy"
+            )
+            store.redact_event(event_id, "replicated redaction")
+            wait_for(lambda: data_on_copy("c-2") == dict(REDACTED), "the redaction on the copy", timeout=20)
