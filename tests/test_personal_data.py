@@ -270,6 +270,37 @@ def test_readers_running_through_a_forget_and_redactions_neither_fail_nor_skip(d
         assert any(e.subject == "s-1" and e.data["text"].startswith("secret") for e in now)
 
 
+def test_first_appends_of_one_subject_racing_share_one_key(dsn: str) -> None:
+    writers = 8
+    start = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                start.wait()
+                conn.execute(
+                    "select eventstore.append_event(%s, -1, 'Joined', %s, %s)",
+                    (f"race-{n}", json.dumps({"name": f"name {n}"}), '{"$subject": "racer"}'),
+                )
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with EventStore(dsn) as store, psycopg.connect(dsn) as conn:
+        assert conn.execute(
+            "select count(*) from eventstore.subject_keys where subject = 'racer'"
+        ).fetchone() == (1,)
+        assert [store.read_stream(f"race-{n}")[0].data for n in range(writers)] == [
+            {"name": f"name {n}"} for n in range(writers)
+        ]
+
+
 def test_the_commands_forget_and_redact(dsn: str) -> None:
     with EventStore(dsn) as store:
         store.append(
@@ -277,6 +308,8 @@ def test_the_commands_forget_and_redact(dsn: str) -> None:
         )
         event_id = store.read_stream("cli-1")[0].id
     runner = CliRunner()
+    exported = runner.invoke(main, ["--dsn", dsn, "export"])
+    assert exported.exit_code == 0 and '"email": "e@example.com"' in exported.output, exported.output
     forgot = runner.invoke(main, ["--dsn", dsn, "forget-subject", "c-7", "--json"])
     assert forgot.exit_code == 0, forgot.output
     assert json.loads(forgot.output)["events"] == 1
@@ -292,6 +325,9 @@ def test_the_commands_forget_and_redact(dsn: str) -> None:
     assert missing.exit_code == 4, missing.output
     with EventStore(dsn) as store:
         assert store.read_stream("cli-1")[0].data == REDACTED
+    exported = runner.invoke(main, ["--dsn", dsn, "export"])
+    assert exported.exit_code == 0, exported.output
+    assert "e@example.com" not in exported.output and "$ciphertext" not in exported.output
 
 
 def test_an_install_uses_pgcrypto_where_the_database_has_it(empty_dsn: str) -> None:
