@@ -2,7 +2,8 @@
 -- key, as base64 text (no line breaks) that fits in a JSON string.
 --
 -- Guarantees: OpenPGP symmetric encryption (pgcrypto's pgp_sym_encrypt: AES-256, a random
--- session key per message, an integrity check, no compression), with the hex of the 32-byte
+-- salt and IV per message, so equal plaintexts encrypt differently, an integrity check
+-- (MDC), no compression), with the hex of the 32-byte
 -- key as the passphrase; eventstore.decrypt_with_key with the same key returns plaintext.
 -- NULL for a NULL argument. pgcrypto stays wherever the database has it: this file finds
 -- its schema and binds its function when it creates this one (a SQL-standard body), so no
