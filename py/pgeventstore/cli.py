@@ -633,9 +633,18 @@ def status(ctx: click.Context, check: bool, as_json: bool) -> None:
 
 
 @main.command("sql")
-def sql_command() -> None:
-    """Print the self-contained install script for a DBA (apply with psql -v ON_ERROR_STOP=1 -f)."""
-    click.echo(schema.install_script(), nl=False)
+@click.option(
+    "--upgrade",
+    is_flag=True,
+    help="Print the psql script that also upgrades an installed store (applies only what it lacks).",
+)
+def sql_command(upgrade: bool) -> None:
+    """Print the self-contained install script for a DBA (apply with psql -v ON_ERROR_STOP=1 -f).
+
+    Without --upgrade it is plain SQL for an empty database, which any client can run;
+    with --upgrade it installs or upgrades like ``migrate``, and needs psql.
+    """
+    click.echo(schema.upgrade_script() if upgrade else schema.install_script(), nl=False)
 
 
 @main.command()
