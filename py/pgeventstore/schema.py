@@ -178,10 +178,10 @@ def install_script(files: Sequence[Path] | None = None) -> str:
 
 
 def upgrade_script() -> str:
-    """A psql script that installs the schema or upgrades an installed one, like :func:`migrate`.
+    r"""A psql script that installs the schema or upgrades an installed one, like :func:`migrate`.
 
     It holds every migration, each applied only when the ledger does not record it
-    (psql's ``\\gset`` and ``\\if``, so it needs psql 10 or later, not another client),
+    (psql's ``\gset`` and ``\if``, so it needs psql 10 or later, not another client),
     then every function file, in one transaction under :func:`migrate`'s advisory lock: a
     DBA without the Python package upgrades as ``migrate`` does, and concurrent runs of
     either wait for each other.
@@ -200,7 +200,8 @@ def upgrade_script() -> str:
         # Asked again before each migration: the first one creates the ledger.
         parts.append(
             f"\n-- ==== migration {path.parent.name}/{path.name}, unless the ledger records it ====\n"
-            "select pg_catalog.to_regclass('eventstore.schema_migrations') is null as pgeventstore_pending \\gset\n"
+            "select pg_catalog.to_regclass('eventstore.schema_migrations') is null"
+            " as pgeventstore_pending \\gset\n"
             "\\if :pgeventstore_pending\n"
             "\\else\n"
             "select not exists (select from eventstore.schema_migrations"
