@@ -207,9 +207,7 @@ def upgrade_script() -> str:
             "select not exists (select from eventstore.schema_migrations"
             f" where migration_id = '{path.stem}') as pgeventstore_pending \\gset\n"
             "\\endif\n"
-            "\\if :pgeventstore_pending\n"
-            + path.read_text(encoding="utf-8").rstrip()
-            + "\n\\endif\n"
+            "\\if :pgeventstore_pending\n" + path.read_text(encoding="utf-8").rstrip() + "\n\\endif\n"
         )
     for path in function_files():
         parts.append(f"\n-- ==== function file {path.parent.name}/{path.name} ====\n")
