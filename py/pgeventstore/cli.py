@@ -262,6 +262,39 @@ def open_store(ctx: click.Context) -> EventStore:
     return EventStore(conn, dumps=exact_dumps, loads=exact_loads)
 
 
+def open_reader(ctx: click.Context, replica: str | None) -> EventStore:
+    """The store a read-only command reads: the hot standby ``replica`` when given, else the database.
+
+    Reading a replica needs nothing from the primary, so the primary is not contacted.
+    """
+    if replica is None:
+        return open_store(ctx)
+    check_dsn(replica, "--replica")
+    ctx.find_root().obj["resolved_dsn"] = replica
+    conn = psycopg.connect(replica, autocommit=True)
+    ctx.call_on_close(conn.close)
+    return EventStore(conn, dumps=exact_dumps, loads=exact_loads)
+
+
+def check_dsn(dsn: str, option: str) -> None:
+    """An input error unless ``dsn`` is a libpq connection string or URL."""
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as error:
+        raise InputError(
+            f"{option}: not a libpq connection string or URL ({one_line(str(error))}): write e.g. "
+            "postgresql://user@standby:5432/shop or 'host=standby dbname=shop'"
+        ) from error
+
+
+#: ``--replica DSN`` of the read commands.
+replica_option = click.option(
+    "--replica",
+    metavar="DSN",
+    help="Read from this hot standby of the database instead (what it has replayed; it may lag).",
+)
+
+
 def _command_dsn(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:
         ctx.find_root().obj["dsn"] = value
@@ -734,6 +767,7 @@ def append_file(ctx: click.Context, stream: str, expected: ExpectedVersion, sour
 )
 @click.option("--backward", "-b", is_flag=True, help="Newest first, from --from or the end.")
 @json_option("One JSON object per line, all fields.")
+@replica_option
 @database_option
 @click.pass_context
 def read(
@@ -743,9 +777,10 @@ def read(
     limit: int | None,
     backward: bool,
     as_json: bool,
+    replica: str | None,
 ) -> None:
     """Print the events of STREAM (exit 4 when it has none)."""
-    store = open_store(ctx)
+    store = open_reader(ctx, replica)
     page_size = min(limit or BATCH_SIZE, BATCH_SIZE)
     events = store.iter_stream(stream, from_version=from_version, backward=backward, page_size=page_size)
     selected = itertools.islice(events, limit)
@@ -781,11 +816,19 @@ def read(
 )
 @click.option("--after", help="Continue a listing after this stream id.")
 @json_option("One JSON object per line.")
+@replica_option
 @database_option
 @click.pass_context
-def streams(ctx: click.Context, category: str | None, limit: int, after: str | None, as_json: bool) -> None:
+def streams(
+    ctx: click.Context,
+    category: str | None,
+    limit: int,
+    after: str | None,
+    as_json: bool,
+    replica: str | None,
+) -> None:
     """List streams with their versions, newest first."""
-    listed = open_store(ctx).list_streams(category=category, limit=limit, after=after)
+    listed = open_reader(ctx, replica).list_streams(category=category, limit=limit, after=after)
     if as_json:
         for info in listed:
             click.echo(value_json(info))
@@ -797,11 +840,12 @@ def streams(ctx: click.Context, category: str | None, limit: int, after: str | N
 
 @main.command()
 @json_option("One JSON object: the totals, and lists of categories and types.")
+@replica_option
 @database_option
 @click.pass_context
-def stats(ctx: click.Context, as_json: bool) -> None:
+def stats(ctx: click.Context, as_json: bool, replica: str | None) -> None:
     """Counts and sizes: in total, per category and per event type."""
-    result = open_store(ctx).stats()
+    result = open_reader(ctx, replica).stats()
     if as_json:
         click.echo(value_json(result))
         return
@@ -823,11 +867,12 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 @main.command()
 @click.argument("stream")
 @json_option("One JSON object: stream_id, version, state, schema_version, recorded_at.")
+@replica_option
 @database_option
 @click.pass_context
-def snapshot(ctx: click.Context, stream: str, as_json: bool) -> None:
+def snapshot(ctx: click.Context, stream: str, as_json: bool, replica: str | None) -> None:
     """Show the snapshot stored for STREAM (exit 4 when there is none)."""
-    found = open_store(ctx).load_snapshot(stream)
+    found = open_reader(ctx, replica).load_snapshot(stream)
     if found is None:
         raise StreamNotFound(f"stream {stream!r} has no snapshot")
     if as_json:
@@ -1112,6 +1157,12 @@ def dev_server_url(ctx: click.Context) -> None:
     help="Seconds between polls when no NOTIFY wakes it up.",
 )
 @json_option("One JSON object per event, all fields (as read --json).")
+@click.option(
+    "--replica",
+    metavar="DSN",
+    help="Read the events from this hot standby; the database numbers the log and is read "
+    "when the standby lags more than 5 s.",
+)
 @database_option
 @click.pass_context
 def tail(
@@ -1122,18 +1173,28 @@ def tail(
     follow: bool,
     poll_interval: float,
     as_json: bool,
+    replica: str | None,
 ) -> None:
     """Print the global log, one event a line: log number, stream@version, type, data.
 
     The log in its one order (see the documentation, "The global log"): an event is
     printed once every transaction older than its own has ended. --from takes a log
-    number; beyond the newest one, nothing is printed yet.
+    number; beyond the newest one, nothing is printed yet. With --replica the same events
+    are printed, read from the standby once it has replayed what the database had.
     """
     if poll_interval != poll_interval:  # NaN passes every range check
         raise click.BadParameter("not a number", param_hint="'--poll-interval'")
     log_filter = LogFilter(category=category, event_types=list(event_types) or None)
     events: Iterator[RecordedEvent]
-    if follow:
+    if replica is not None:
+        check_dsn(replica, "--replica")
+        store = EventStore(require_dsn(ctx), replicas=[replica], dumps=exact_dumps, loads=exact_loads)
+        ctx.call_on_close(store.close)
+        if follow:
+            events = subscription.follow(store, after, log_filter, poll_interval=poll_interval)
+        else:
+            events = store.read_log(log_filter, after, replica=store.wal_position())
+    elif follow:
         events = subscription.follow(
             require_dsn(ctx), after, log_filter, poll_interval=poll_interval, loads=exact_loads
         )
