@@ -219,7 +219,8 @@ def test_projection_reads_the_standby_and_commits_on_the_primary(paused: Pair) -
 
     def handler(conn: psycopg.Connection[Any], event: RecordedEvent) -> None:
         conn.execute(
-            "insert into totals values (%s, 1) on conflict (stream_id) do update set events = totals.events + 1",
+            "insert into totals values (%s, 1)"
+            " on conflict (stream_id) do update set events = totals.events + 1",
             (event.stream_id,),
         )
 
