@@ -5,7 +5,9 @@ One primary and one hot standby streaming from it (pg_basebackup -R), on 127.0.0
 (``pg_wal_replay_pause()``): a read that goes to it then returns its older state, which
 shows where a read went; a read that must wait for it waits, and goes to the primary
 after the store's ``replica_timeout``. The primary commits synchronously, as a
-production primary does, so a commit is sent to the standby as it is made.
+production primary does, so a commit is sent to the standby as it is made. The last
+test makes the standby synchronous, cuts it off while an append waits for it, and
+promotes it (docs/scaling.md, "High availability").
 """
 
 from __future__ import annotations
@@ -31,12 +33,12 @@ from cluster_support import (
     replayed,
     wait_for,
 )
-from pgeventstore import AsyncEventStore, AsyncSubscription, EventStore, NewEvent, RecordedEvent
+from pgeventstore import AsyncEventStore, AsyncSubscription, EventStore, NewEvent, RecordedEvent, WalPosition
 from pgeventstore.cli import EXIT_CANNOT_CONNECT, EXIT_USAGE, main
 from pgeventstore.cluster import Cluster
 from pgeventstore.errors import ReadOnlyStore
 from pgeventstore.subscription import Projection, Subscription, follow
-from pgeventstore.values import LogFilter, WalPosition
+from pgeventstore.values import LogFilter
 
 T = TypeVar("T")
 
@@ -50,9 +52,12 @@ class Pair:
 
     primary: Cluster
     standby: Cluster
+    #: The standby was promoted (the last test does it): the pair is no longer one.
+    promoted: bool = False
 
     def store(self, dbname: str) -> tuple[str, str]:
         """A new store ``dbname`` on the primary, replayed on the standby: both DSNs."""
+        assert not self.promoted, "the module's standby was promoted: add tests before the failover test"
         primary_dsn = create_store(self.primary, dbname)
         replayed(self.primary, self.standby)
         return primary_dsn, self.standby.dsn(dbname)
@@ -378,3 +383,70 @@ def test_command_line_reads_a_replica(paused: Pair) -> None:
     assert (
         malformed.exit_code == EXIT_USAGE and "--replica: not a libpq connection string" in malformed.output
     )
+
+
+def test_failover_to_a_synchronous_standby_keeps_every_cursor_and_checkpoint(pair: Pair) -> None:
+    """docs/scaling.md: a commit the standby has not confirmed is seen by no reader, so none is lost.
+
+    It promotes the module's standby: it runs last, and the pair serves no test after it.
+    """
+    primary, standby = pair.primary, pair.standby
+    pair.promoted = True
+    # Set on the primary only (not copied to the standby): the promoted standby must
+    # not wait for standbys of its own.
+    execute(primary.dsn(), "alter system set synchronous_standby_names = '*'", "select pg_reload_conf()")
+    wait_for(
+        lambda: one(primary.dsn(), "select count(*) from pg_stat_replication where sync_state = 'sync'") == 1,
+        "a synchronous standby",
+    )
+    primary_dsn = create_store(primary, "shop")
+    standby_dsn = standby.dsn("shop")
+    delivered: list[RecordedEvent] = []
+    with EventStore(primary_dsn, replicas=[standby_dsn]) as store:
+        for n in range(20):
+            store.append(f"order-{n % 6}", events("placed", 2))
+        assert Subscription(store, "mailer", delivered.append).catch_up() == 40
+        for n in range(5):
+            store.append(f"order-{n}", events("paid", 1))
+        # A reader on the primary numbers and gets these five, and keeps its cursor only.
+        seen = list(store.read_all(40))
+    assert [e.log_number for e in seen] == [41, 42, 43, 44, 45]
+
+    # The standby stops receiving: the next commit waits for it, and nobody sees it.
+    execute(standby.dsn(), "alter system set primary_conninfo = ''", "select pg_reload_conf()")
+    wait_for(lambda: one(standby.dsn(), "select count(*) from pg_stat_wal_receiver") == 0, "no walreceiver")
+    outcome: list[BaseException | None] = []
+
+    def unconfirmed_append() -> None:
+        try:
+            with psycopg.connect(primary_dsn, autocommit=True) as conn:
+                conn.execute("select eventstore.append_event('order-9', null, 'Lost', '{}')")
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)
+
+    appender = threading.Thread(target=unconfirmed_append)
+    appender.start()
+    wait_for(
+        lambda: one(primary_dsn, "select count(*) from pg_stat_activity where wait_event = 'SyncRep'") == 1,
+        "the append to wait for the standby",
+    )
+    with EventStore(primary_dsn) as store:
+        assert list(store.read_all(45)) == [] and store.log_head() == 45
+        assert store.stream_version("order-9") == -1
+    primary.stop("immediate")
+    appender.join(timeout=30)
+    assert len(outcome) == 1 and isinstance(outcome[0], psycopg.OperationalError), outcome
+
+    standby.promote()
+    with EventStore(standby_dsn) as promoted:
+        # Every cursor a reader was given is still valid there, and the checkpoint too.
+        for event in (delivered[-1], *seen):
+            after = promoted.read_log(LogFilter(), event.log_number, after_event_id=event.id)
+            assert [e.id for e in after] == [e.id for e in seen if e.log_number > event.log_number]
+        assert promoted.load_checkpoint("mailer") == 40
+        promoted.append("order-0", events("after the failover", 1))
+        resumed: list[RecordedEvent] = []
+        assert Subscription(promoted, "mailer", resumed.append).catch_up() == 6
+    assert [e.id for e in resumed[:5]] == [e.id for e in seen]
+    assert [e.log_number for e in resumed] == [41, 42, 43, 44, 45, 46]
