@@ -111,7 +111,16 @@ UNLISTEN_SQL = f"unlisten {NOTIFY_CHANNEL}"
 TAKE_TURN_SQL = "select pg_advisory_xact_lock(hashtextextended('pgeventstore.projection:' || %s, 0))"
 #: The primary's WAL insert position: past the commit record of every transaction that
 #: committed before, whether or not its commit was flushed yet (synchronous_commit off).
-WAL_POSITION_SQL = "select pg_current_wal_insert_lsn()::text"
+#: Where the last record ends exactly at a page boundary, the insert position is given
+#: after the next page's header (24 bytes, 40 at a segment's start), which a standby's
+#: replay position reaches only with the next record: the header is taken off.
+WAL_POSITION_SQL = (
+    "select case"
+    " when mod(l - '0/0'::pg_lsn, pg_size_bytes(current_setting('wal_segment_size'))) = 40 then l - 40"
+    " when mod(l - '0/0'::pg_lsn, current_setting('wal_block_size')::numeric) = 24 then l - 24"
+    " else l end::text"
+    " from pg_current_wal_insert_lsn() as l"
+)
 #: On a streaming standby, whether it has replayed a position of its primary; NULL on a
 #: server that is not in recovery (a promoted standby, a logical subscriber), whose WAL
 #: positions are not the primary's.
