@@ -13,6 +13,7 @@ promotes it (docs/scaling.md, "High availability").
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -372,6 +373,15 @@ def test_command_line_reads_a_replica(paused: Pair) -> None:
     output, waited = timed(lambda: cli("tail", "--no-follow", "--replica", standby_dsn))
     resumer.join()
     assert [line.split("\t")[0] for line in output.splitlines()] == ["1", "2", "3"]
+    assert 0.5 < waited < 5
+    # export too: the standby's snapshot, once it has the numbers the primary assigned.
+    paused.pause()
+    with EventStore(primary_dsn) as store:
+        store.append("order-2", events("third", 1))
+    resumer = paused.resume_after(0.6)
+    exported, waited = timed(lambda: cli("export", "--replica", standby_dsn))
+    resumer.join()
+    assert [json.loads(line)["log_number"] for line in exported.splitlines()] == [1, 2, 3, 4]
     assert 0.5 < waited < 5
     # A replica that does not answer is the error of any database that does not.
     unreachable = CliRunner().invoke(

@@ -287,11 +287,26 @@ def check_dsn(dsn: str, option: str) -> None:
         ) from error
 
 
+def replicated_store(ctx: click.Context, replica: str) -> EventStore:
+    """A store on the database whose replica is the hot standby ``replica`` (closed when the command ends)."""
+    check_dsn(replica, "--replica")
+    store = EventStore(require_dsn(ctx), replicas=[replica], dumps=exact_dumps, loads=exact_loads)
+    ctx.call_on_close(store.close)
+    return store
+
+
 #: ``--replica DSN`` of the read commands.
 replica_option = click.option(
     "--replica",
     metavar="DSN",
     help="Read from this hot standby of the database instead (what it has replayed; it may lag).",
+)
+#: ``--replica DSN`` of the commands that read the global log as the database has it.
+replica_log_option = click.option(
+    "--replica",
+    metavar="DSN",
+    help="Read the events from this hot standby; the database numbers the log and is read "
+    "when the standby lags more than 5 s.",
 )
 
 
@@ -890,30 +905,34 @@ def snapshot(ctx: click.Context, stream: str, as_json: bool, replica: str | None
     "--output", "-o", type=click.File("w", encoding="utf-8"), default="-", help="File to write ('-': stdout)."
 )
 @click.option("--category", "-c", help="Only events of streams of this category.")
+@replica_log_option
 @database_option
 @click.pass_context
-def export(ctx: click.Context, output: IO[str], category: str | None) -> None:
+def export(ctx: click.Context, output: IO[str], category: str | None, replica: str | None) -> None:
     """Write the global log as JSON lines, in log order, one event a line.
 
     Each line has the event's log_number, stream_id, version, id, type, data, metadata
     and recorded_at (and its global_position, which an import ignores). The log is
     numbered up to its head first, then read from one consistent snapshot (a repeatable
     read transaction), so importing the file into an empty store gives the same log.
+    With --replica the snapshot is the standby's, once it has replayed those numbers.
     """
-    store = open_store(ctx)
+    store = open_store(ctx) if replica is None else replicated_store(ctx, replica)
     with store.connection() as conn:
         while store.number_log(conn=conn):
             pass
-        with conn.transaction():
-            conn.execute("set transaction isolation level repeatable read, read only")
-            bar = Progress("exporting")
-            if bar.shown:
-                # The bar's 100%: the numbered events (a read of every event, so only for a terminal).
-                bar.total = store.log_head(conn=conn)
-            with bar:
-                for event in store.read_all(category=category, page_size=BATCH_SIZE, conn=conn):
-                    output.write(event_json(event) + "\n")
-                    bar.advance(1)
+    if replica is not None:
+        store = store.reader(store.wal_position())
+    with store.connection() as conn, conn.transaction():
+        conn.execute("set transaction isolation level repeatable read, read only")
+        bar = Progress("exporting")
+        if bar.shown:
+            # The bar's 100%: the numbered events (a read of every event, so only for a terminal).
+            bar.total = store.log_head(conn=conn)
+        with bar:
+            for event in store.read_all(category=category, page_size=BATCH_SIZE, conn=conn):
+                output.write(event_json(event) + "\n")
+                bar.advance(1)
     if bar.shown:
         click.echo(f"exported {bar.events} event(s)", err=True)
 
@@ -1157,12 +1176,7 @@ def dev_server_url(ctx: click.Context) -> None:
     help="Seconds between polls when no NOTIFY wakes it up.",
 )
 @json_option("One JSON object per event, all fields (as read --json).")
-@click.option(
-    "--replica",
-    metavar="DSN",
-    help="Read the events from this hot standby; the database numbers the log and is read "
-    "when the standby lags more than 5 s.",
-)
+@replica_log_option
 @database_option
 @click.pass_context
 def tail(
@@ -1187,9 +1201,7 @@ def tail(
     log_filter = LogFilter(category=category, event_types=list(event_types) or None)
     events: Iterator[RecordedEvent]
     if replica is not None:
-        check_dsn(replica, "--replica")
-        store = EventStore(require_dsn(ctx), replicas=[replica], dumps=exact_dumps, loads=exact_loads)
-        ctx.call_on_close(store.close)
+        store = replicated_store(ctx, replica)
         if follow:
             events = subscription.follow(store, after, log_filter, poll_interval=poll_interval)
         else:
