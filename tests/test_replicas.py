@@ -281,25 +281,34 @@ def test_async_store_and_subscription_read_the_standby(paused: Pair) -> None:
     assert [e.log_number for e in delivered] == [1, 2, 3, 4, 5]
 
 
-def test_a_live_subscription_on_a_stuttering_standby_gets_exactly_the_primary_log(paused: Pair) -> None:
-    """Writers append while the standby's replay pauses and resumes; the subscription misses nothing."""
-    primary_dsn, standby_dsn = paused.store("live")
+def stuttering_run(pair: Pair, dbname: str, appends: int) -> None:
+    """Four writers append (and roll back) while the standby's replay pauses and resumes.
+
+    A live subscription reading the standby must deliver exactly the primary's log.
+    """
+    primary_dsn, standby_dsn = pair.store(dbname)
     delivered: list[RecordedEvent] = []
     stop_stutter = threading.Event()
     errors: list[BaseException] = []
 
+    def guarded(function: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                function()
+            except BaseException as error:
+                errors.append(error)
+
+        return run
+
     def writer(seed: int) -> None:
-        try:
-            with EventStore(primary_dsn) as store, store.connection() as conn:
-                for n in range(150):
-                    if n % 10 == 3:
-                        # A rolled-back append: it must never be delivered.
-                        with pytest.raises(RuntimeError), conn.transaction():
-                            store.append(f"acct-{seed}-{n % 7}", events("rolled back", 1), conn=conn)
-                            raise RuntimeError
-                    store.append(f"acct-{seed}-{n % 7}", events("kept", 1 + n % 3), conn=conn)
-        except BaseException as error:
-            errors.append(error)
+        with EventStore(primary_dsn) as store, store.connection() as conn:
+            for n in range(appends):
+                if n % 10 == 3:
+                    # A rolled-back append: it must never be delivered.
+                    with pytest.raises(RuntimeError), conn.transaction():
+                        store.append(f"acct-{seed}-{n % 7}", events("rolled back", 1), conn=conn)
+                        raise RuntimeError
+                store.append(f"acct-{seed}-{n % 7}", events("kept", 1 + n % 3), conn=conn)
 
     def stutter() -> None:
         while not stop_stutter.is_set():
@@ -310,26 +319,35 @@ def test_a_live_subscription_on_a_stuttering_standby_gets_exactly_the_primary_lo
 
     with EventStore(primary_dsn, replicas=[standby_dsn], replica_timeout=30) as store:
         subscription = Subscription(store, "ledger", delivered.append, batch_size=50, poll_interval=0.05)
-        follower = threading.Thread(target=subscription.run)
-        stutterer = threading.Thread(target=stutter)
-        writers = [threading.Thread(target=writer, args=(seed,)) for seed in range(4)]
+        follower = threading.Thread(target=guarded(subscription.run))
+        stutterer = threading.Thread(target=guarded(stutter))
+        writers = [threading.Thread(target=guarded(lambda s=seed: writer(s))) for seed in range(4)]
         for thread in [follower, stutterer, *writers]:
             thread.start()
         for thread in writers:
             thread.join()
         stop_stutter.set()
         stutterer.join()
-        paused.resume()
+        pair.resume()
         final = list(store.read_all())
-        wait_for(lambda: len(delivered) >= len(final), f"{len(final)} events delivered", timeout=60)
+        wait_for(lambda: len(delivered) >= len(final) or bool(errors), f"{len(final)} events delivered")
         subscription.stop()
         follower.join(timeout=30)
+        assert not errors, errors
         assert store.load_checkpoint("ledger") == len(final)
-    assert not errors, errors
-    assert len(final) == 4 * sum(1 + n % 3 for n in range(150))
+    assert len(final) == 4 * sum(1 + n % 3 for n in range(appends))
     ids = [e.id for e in delivered]
     print(f"\nlive subscription on a stuttering standby: {len(ids)} events, {len(set(ids))} distinct")
     assert ids == [e.id for e in final]
+
+
+def test_a_live_subscription_on_a_stuttering_standby_gets_exactly_the_primary_log(paused: Pair) -> None:
+    stuttering_run(paused, "live", appends=150)
+
+
+@pytest.mark.soak
+def test_soak_live_subscription_on_a_stuttering_standby(paused: Pair) -> None:
+    stuttering_run(paused, "live_soak", appends=5000)
 
 
 def test_follow_reads_the_standby(paused: Pair) -> None:
