@@ -34,7 +34,15 @@ from cluster_support import (
     replayed,
     wait_for,
 )
-from pgeventstore import AsyncEventStore, AsyncSubscription, EventStore, NewEvent, RecordedEvent, WalPosition
+from pgeventstore import (
+    AsyncEventStore,
+    AsyncProjection,
+    AsyncSubscription,
+    EventStore,
+    NewEvent,
+    RecordedEvent,
+    WalPosition,
+)
 from pgeventstore.cli import EXIT_CANNOT_CONNECT, EXIT_USAGE, main
 from pgeventstore.cluster import Cluster
 from pgeventstore.errors import ReadOnlyStore
@@ -256,29 +264,47 @@ def test_projection_reads_the_standby_and_commits_on_the_primary(paused: Pair) -
         ]
 
 
-def test_async_store_and_subscription_read_the_standby(paused: Pair) -> None:
+def test_async_store_subscription_and_projection_read_the_standby(paused: Pair) -> None:
     primary_dsn, standby_dsn = paused.store("async")
+    execute(primary_dsn, "create table seen (log_number bigint primary key)")
 
-    async def scenario() -> tuple[list[RecordedEvent], int, float]:
+    async def record(conn: psycopg.AsyncConnection[Any], event: RecordedEvent) -> None:
+        await conn.execute("insert into seen values (%s)", (event.log_number,))
+
+    async def scenario() -> tuple[list[RecordedEvent], list[float]]:
         delivered: list[RecordedEvent] = []
+        waits: list[float] = []
         async with AsyncEventStore(primary_dsn, replicas=[standby_dsn], replica_timeout=30) as store:
+            projection = AsyncProjection(store, "seen", record)
             await store.append("order-1", events("first", 2))
-            await AsyncSubscription(store, "mailer", delivered.append).catch_up()
+            assert await AsyncSubscription(store, "mailer", delivered.append).catch_up() == 2
+            assert await projection.catch_up() == 2
             await asyncio.to_thread(paused.pause)
             await store.append("order-1", events("second", 3))
             assert len(await store.read_stream("order-1", replica=True)) == 2
             assert len(await store.read_stream("order-1")) == 5
-            started = time.monotonic()
-            resumer = paused.resume_after(0.6)
-            handled = await AsyncSubscription(store, "mailer", delivered.append).catch_up()
-            waited = time.monotonic() - started
-            await asyncio.to_thread(resumer.join)
-            assert len(await store.read_stream("order-1", replica=await store.wal_position())) == 5
-        return delivered, handled, waited
+            # Each catches up while the standby lacks its last events: it waits for them.
+            for follower, appended, handled in (
+                (AsyncSubscription(store, "mailer", delivered.append), 0, 3),
+                (projection, 2, 5),
+            ):
+                await asyncio.to_thread(paused.pause)
+                if appended:
+                    await store.append("order-2", events("third", appended))
+                started = time.monotonic()
+                resumer = paused.resume_after(0.6)
+                assert await follower.catch_up() == handled
+                waits.append(time.monotonic() - started)
+                await asyncio.to_thread(resumer.join)
+            assert len(await store.read_stream("order-2", replica=await store.wal_position())) == 2
+            assert await store.load_checkpoint("seen") == 7
+        return delivered, waits
 
-    delivered, handled, waited = asyncio.run(scenario())
-    assert handled == 3 and 0.5 < waited < 10
+    delivered, waits = asyncio.run(scenario())
+    assert all(0.5 < waited < 10 for waited in waits), waits
     assert [e.log_number for e in delivered] == [1, 2, 3, 4, 5]
+    with connect(primary_dsn) as conn:
+        assert [n for (n,) in conn.execute("select log_number from seen order by 1")] == list(range(1, 8))
 
 
 def stuttering_run(pair: Pair, dbname: str, appends: int) -> None:
