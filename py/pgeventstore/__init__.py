@@ -49,6 +49,7 @@ from pgeventstore.values import (
     StoreStats,
     StreamInfo,
     SubscriptionLag,
+    WalPosition,
 )
 
 __all__ = [
@@ -92,6 +93,7 @@ __all__ = [
     "StreamNotFound",
     "Subscription",
     "SubscriptionLag",
+    "WalPosition",
     "WrongExpectedVersion",
     "event_id",
     "follow",
