@@ -53,6 +53,7 @@ from pgeventstore.values import (
     StoreStats,
     StreamInfo,
     SubscriptionLag,
+    WalPosition,
     is_redacted,
 )
 
@@ -101,6 +102,7 @@ __all__ = [
     "SubjectForgotten",
     "Subscription",
     "SubscriptionLag",
+    "WalPosition",
     "WrongExpectedVersion",
     "event_id",
     "follow",
