@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
+import decimal
 import json
 import threading
 import time
@@ -23,6 +25,7 @@ from click.testing import CliRunner
 from pgeventstore import (
     REDACTED,
     AsyncEventStore,
+    EventRegistry,
     EventStore,
     InvalidArgument,
     NewEvent,
@@ -103,6 +106,31 @@ def test_async_store_forgets_and_redacts(dsn: str) -> None:
     event, redaction = asyncio.run(run())
     assert event.data == {"email": REDACTED}
     assert (redaction.redacted_data, redaction.reason) == (False, "async test")
+
+
+registry = EventRegistry()
+
+
+@registry.register()
+@dataclasses.dataclass(frozen=True)
+class Paid:
+    payer: str
+    amount: decimal.Decimal
+    at: datetime.datetime
+
+
+def test_typed_events_decode_the_marker_as_the_marker(dsn: str) -> None:
+    """A registered class's personal fields, and its data redacted as a whole, decode as the marker."""
+    paid = Paid("Ada", decimal.Decimal("3.10"), datetime.datetime(2026, 1, 3, tzinfo=datetime.UTC))
+    with EventStore(dsn) as store:
+        marking = {"$subject": "payer-1", "$personal": ["payer", "at"]}
+        store.append("pay-1", [registry.new_event(paid, metadata=marking), registry.new_event(paid)])
+        stored = store.read_stream("pay-1")
+        assert [registry.event(e).data for e in stored] == [paid, paid]
+        store.forget_subject("payer-1")
+        store.redact_event(stored[1].id, "test")
+        decoded = [registry.event(e).data for e in store.read_stream("pay-1")]
+    assert decoded == [Paid(REDACTED, decimal.Decimal("3.10"), REDACTED), REDACTED]
 
 
 @dataclasses.dataclass(frozen=True)

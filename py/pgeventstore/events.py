@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from pgeventstore.values import NewEvent, RecordedEvent
+from pgeventstore.values import NewEvent, RecordedEvent, is_redacted
 
 __all__ = ["SCHEMA_VERSION_KEY", "Event", "EventRegistry", "Upcaster", "from_json"]
 
@@ -78,10 +78,11 @@ def from_json(annotation: Any, value: Any) -> Any:
 
     Handles dataclasses (by their type hints), ``tuple[X, ...]``, ``list[X]``, optionals,
     ``datetime``/``date``, ``Decimal``, ``UUID``, enums and plain JSON values: the types
-    :func:`~pgeventstore.codec.json_default` writes.
+    :func:`~pgeventstore.codec.json_default` writes. The redaction marker stays the marker
+    wherever it is (a forgotten subject's field, a redacted event's data): a reducer sees it.
     """
-    if value is None:
-        return None
+    if value is None or is_redacted(value):
+        return value
     if annotation is datetime.datetime:
         return datetime.datetime.fromisoformat(value)
     if annotation is datetime.date:
@@ -186,7 +187,12 @@ class EventRegistry:
         return data
 
     def decode(self, event_type: str, data: Any, metadata: Mapping[str, Any] | None) -> Any:
-        """Stored JSON ``data`` as the current shape: an instance of the registered class, or JSON."""
+        """Stored JSON ``data`` as the current shape: an instance of the registered class, or JSON.
+
+        Data redacted as a whole is the redaction marker, neither upcast nor decoded.
+        """
+        if is_redacted(data):
+            return data
         version = (metadata or {}).get(SCHEMA_VERSION_KEY, 1)
         current = self.upcast(event_type, data, version)
         cls = self._classes.get(event_type)
