@@ -9,10 +9,14 @@
 -- pgcrypto (contrib; a trusted extension, so a database owner may create it) provides the
 -- cipher. A database that has it already, in whatever schema, keeps it there: the function
 -- files bind its functions when they are created (sql/encrypt_with_key.sql). Otherwise it
--- goes into a schema of its own, so that nobody can plant look-alikes next to it.
+-- goes into a schema of its own, so that nobody can plant look-alikes next to it. A server
+-- without the contrib modules gets the store without it: appends naming a data subject
+-- fail with ES452 until pgcrypto is created and the function files are applied again.
 do $$
 begin
-    if not exists (select from pg_catalog.pg_extension x where x.extname operator(pg_catalog.=) 'pgcrypto') then
+    if not exists (select from pg_catalog.pg_extension x where x.extname operator(pg_catalog.=) 'pgcrypto')
+       and exists (select from pg_catalog.pg_available_extensions a
+                    where a.name operator(pg_catalog.=) 'pgcrypto') then
         create schema if not exists eventstore_crypto;
         revoke all on schema eventstore_crypto from public;
         create extension pgcrypto with schema eventstore_crypto;

@@ -3,15 +3,29 @@
 --
 -- Guarantees: the plaintext for a ciphertext made with this key; NULL for a NULL argument;
 -- pgcrypto raises for another key or altered ciphertext (its integrity check). Bound to
--- pgcrypto's function when created, wherever its schema is (as encrypt_with_key).
+-- pgcrypto's function when created, wherever its schema is (as encrypt_with_key); ES452
+-- without pgcrypto.
 do $do$
 declare
     v_schema text;
 begin
-    select n.nspname into strict v_schema
+    select n.nspname into v_schema
       from pg_catalog.pg_extension x
       join pg_catalog.pg_namespace n on n.oid operator(pg_catalog.=) x.extnamespace
      where x.extname operator(pg_catalog.=) 'pgcrypto';
+    if v_schema is null then
+        create or replace function eventstore.decrypt_with_key(ciphertext text, key bytea)
+        returns text
+        language plpgsql
+        stable
+        set search_path = pg_catalog, pg_temp
+        as $function$
+        begin
+            perform eventstore.raise_pgcrypto_missing();
+        end;
+        $function$;
+        return;
+    end if;
     execute pg_catalog.format($function$
         create or replace function eventstore.decrypt_with_key(ciphertext text, key bytea)
         returns text

@@ -7,15 +7,29 @@
 -- key as the passphrase; eventstore.decrypt_with_key with the same key returns plaintext.
 -- NULL for a NULL argument. pgcrypto stays wherever the database has it: this file finds
 -- its schema and binds its function when it creates this one (a SQL-standard body), so no
--- search_path, at creation or at a call, can redirect it.
+-- search_path, at creation or at a call, can redirect it. Without pgcrypto in the database
+-- it raises ES452 (eventstore.raise_pgcrypto_missing).
 do $do$
 declare
     v_schema text;
 begin
-    select n.nspname into strict v_schema
+    select n.nspname into v_schema
       from pg_catalog.pg_extension x
       join pg_catalog.pg_namespace n on n.oid operator(pg_catalog.=) x.extnamespace
      where x.extname operator(pg_catalog.=) 'pgcrypto';
+    if v_schema is null then
+        create or replace function eventstore.encrypt_with_key(plaintext text, key bytea)
+        returns text
+        language plpgsql
+        volatile
+        set search_path = pg_catalog, pg_temp
+        as $function$
+        begin
+            perform eventstore.raise_pgcrypto_missing();
+        end;
+        $function$;
+        return;
+    end if;
     execute pg_catalog.format($function$
         create or replace function eventstore.encrypt_with_key(plaintext text, key bytea)
         returns text

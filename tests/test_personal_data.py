@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from pgeventstore import (
     REDACTED,
     AsyncEventStore,
+    EncryptionUnavailable,
     EventRegistry,
     EventStore,
     InvalidArgument,
@@ -432,3 +433,27 @@ def test_a_logical_subscriber_with_the_keys_reads_forgets_and_redacts_as_the_pub
             )
             store.redact_event(event_id, "replicated redaction")
             wait_for(lambda: data_on_copy("c-2") == dict(REDACTED), "the redaction on the copy", timeout=20)
+
+
+def test_without_pgcrypto_the_store_works_and_personal_data_is_es452(dsn: str) -> None:
+    """A database without pgcrypto (here: dropped, its bound functions with it) gets the
+    crypto functions raising ES452 from the next install; plain events work; once pgcrypto
+    is created again, an install binds them to it."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("drop extension pgcrypto cascade")
+    schema.migrate(dsn)
+    with EventStore(dsn) as store:
+        store.append("plain-1", [NewEvent("Plain", {"n": 1})])
+        with pytest.raises(EncryptionUnavailable, match="needs the pgcrypto extension"):
+            store.append("p-1", [NewEvent("Joined", {"name": "Ada"}, subject="s-1", personal=["name"])])
+        assert [e.data for e in store.read_stream("plain-1")] == [{"n": 1}]
+        result = CliRunner().invoke(
+            main, ["--dsn", dsn, "append", "p-1", "X", "{}", "-m", '{"$subject": "s-1"}']
+        )
+        assert result.exit_code == 14, result.output
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("create extension pgcrypto schema public")
+    schema.migrate(dsn)
+    with EventStore(dsn) as store:
+        store.append("p-1", [NewEvent("Joined", {"name": "Ada"}, subject="s-1", personal=["name"])])
+        assert store.read_stream("p-1")[0].data == {"name": "Ada"}

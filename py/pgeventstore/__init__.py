@@ -12,6 +12,7 @@ from pgeventstore.codec import JsonCodec, json_default
 from pgeventstore.errors import (
     CheckpointLost,
     DuplicateEventId,
+    EncryptionUnavailable,
     EventsImmutable,
     EventStoreError,
     InvalidArgument,
@@ -74,6 +75,7 @@ __all__ = [
     "ConsumerGroup",
     "DomainError",
     "DuplicateEventId",
+    "EncryptionUnavailable",
     "Event",
     "EventRegistry",
     "EventStore",

@@ -10,8 +10,9 @@ codes are documented in the README ("Command line") and mapped in one place,
 (ES400 and PostgreSQL's own data errors), 7 cannot connect, 8 the log diverged (ES419),
 9 permission denied (the line names the role to grant), 10 the schema is missing or
 has pending migrations (``migrate`` fixes it; ``status --check`` tests it), 11 ``demo``
-refused a database holding other data, 14 the append names a forgotten data subject
-(ES451), 130 interrupted (Ctrl-C).
+refused a database holding other data, 14 personal data refused: the append names a
+forgotten data subject (ES451) or the database has no pgcrypto (ES452), 130 interrupted
+(Ctrl-C).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from pgeventstore.codec import exact_dumps, exact_loads
 from pgeventstore.devserver import DATABASE, DevServer
 from pgeventstore.errors import (
     DuplicateEventId,
+    EncryptionUnavailable,
     EventStoreError,
     InvalidArgument,
     LogDiverged,
@@ -74,6 +76,7 @@ EXIT_CODES: dict[type[EventStoreError], int] = {
     LogDiverged: 8,
     ReadOnlyStore: EXIT_READ_ONLY,
     SubjectForgotten: 14,
+    EncryptionUnavailable: 14,
 }
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2

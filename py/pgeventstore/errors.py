@@ -1,8 +1,8 @@
 """Exceptions of pgeventstore, and the one place that maps SQLSTATEs to them.
 
 The database decides every rule; a failed call raises a psycopg error whose SQLSTATE
-(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES419``, ``ES423``, ``ES451``, and PostgreSQL's ``25006``)
-:func:`translate` turns into the matching
+(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES419``, ``ES423``, ``ES451``, ``ES452``,
+and PostgreSQL's ``25006``) :func:`translate` turns into the matching
 exception below. A value the call's SQL types cannot hold at all (PostgreSQL's data
 exceptions, SQLSTATE class 22, raised while it converts the arguments) is an
 :class:`InvalidArgument` too. Connection and server errors stay psycopg's own.
@@ -134,6 +134,16 @@ class SubjectForgotten(EventStoreError):
         self.subject = subject
 
 
+class EncryptionUnavailable(EventStoreError):
+    """ES452: the append names a data subject, but the database has no pgcrypto; nothing was written.
+
+    Install PostgreSQL's contrib modules on the server, ``create extension pgcrypto``, and
+    run ``pgeventstore migrate`` again.
+    """
+
+    sqlstate = "ES452"
+
+
 class CheckpointLost(Exception):
     """Another instance of a projection saved its checkpoint first; this one's batch rolled back.
 
@@ -206,6 +216,8 @@ def translate(error: psycopg.Error) -> Exception:
     if state == "ES451":
         detail = json.loads(diag.message_detail or "{}")
         return SubjectForgotten(message, subject=detail["subject"], hint=hint)
+    if state == "ES452":
+        return EncryptionUnavailable(message, hint=hint)
     if state == "25006":
         return ReadOnlyStore(message, hint=hint or _READ_ONLY_HINT)
     return error
