@@ -104,6 +104,10 @@ SUBSCRIPTION_LAG_SQL = (
 )
 LISTEN_SQL = f"listen {NOTIFY_CHANNEL}"
 UNLISTEN_SQL = f"unlisten {NOTIFY_CHANNEL}"
+#: The sharded store (:mod:`pgeventstore.shard`): a shard's range of global positions, and
+#: the router's shards and partitions.
+MAKE_SHARD_SQL = "select eventstore.make_shard(%s::integer)"
+CONFIGURE_ROUTER_SQL = "select eventstore_router.configure(%s::text[], %s::integer)"
 #: Instances of one projection take turns, batch by batch (see ``Projection``). An
 #: advisory lock, unlike a row lock, takes no transaction id, which would hold back the
 #: batch's own read of the log.
