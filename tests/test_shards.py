@@ -22,7 +22,7 @@ from psycopg.rows import TupleRow
 
 import test_aggregate
 import test_store
-from pgeventstore import EventStore, InvalidArgument, NewEvent, NotOnRouter, schema, shard
+from pgeventstore import EventStore, InvalidArgument, LogDiverged, NewEvent, NotOnRouter, schema, shard
 from pgeventstore.cli import main
 from pgeventstore.cluster import Cluster, temporary_cluster
 
@@ -260,6 +260,24 @@ def test_read_shards_merges_the_shards_logs_through_a_cursor(sharded: Sharded, s
         )
     assert diverged.value.sqlstate == "ES419"
     assert "REMOTE" not in (diverged.value.diag.message_primary or "")
+
+
+def test_python_reads_the_shards_logs_page_by_page(sharded: Sharded, store: EventStore) -> None:
+    for n in range(10):
+        store.append(f"py-{n}", [NewEvent("A", {"i": i}) for i in range(n % 2 + 1)])
+    whole = _page(sharded.router, [], 1000)
+    cursor = shard.ShardCursor()
+    read: list[tuple[int, int, str, int]] = []
+    while (page := store.run(shard.read_shards(store.calls.codec, cursor, 4))).events:
+        read += [(number, e.log_number or 0, e.stream_id, e.version) for number, e in page.events]
+        cursor = page.cursor
+    assert read == whole
+    heads = tuple(one(dsn, "select eventstore.log_head()") for dsn in sharded.shards)
+    assert cursor.log_numbers == heads
+    assert store.run(shard.read_shards(store.calls.codec, cursor)).events == ()
+    moved = shard.ShardCursor(cursor.log_numbers, (uuid.uuid4(), cursor.event_ids[1]))
+    with pytest.raises(LogDiverged):
+        store.run(shard.read_shards(store.calls.codec, moved))
 
 
 def test_list_streams_pages_across_shards(sharded: Sharded, store: EventStore) -> None:

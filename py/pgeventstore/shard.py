@@ -6,23 +6,29 @@ stream runs on the shard of that stream's partition, ``hashtext(stream_id) & (N-
 N partitions, and callers see the unsharded store's results and errors, so the Python
 client and any other language work unchanged against the router. :func:`init` installs
 both sides; :func:`router_script` and :func:`shard_script` print the same as SQL for a
-DBA. See docs/scaling.md, "Sharding writes with PL/Proxy".
+DBA. :func:`read_shards` reads the shards' global logs as one through a
+:class:`ShardCursor`. See docs/scaling.md, "Sharding writes with PL/Proxy".
 """
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
 from pgeventstore import schema
-from pgeventstore.calls import CONFIGURE_ROUTER_SQL, MAKE_SHARD_SQL
+from pgeventstore.calls import CONFIGURE_ROUTER_SQL, MAKE_SHARD_SQL, READ_SHARDS_SQL, Call
+from pgeventstore.codec import JsonCodec
 from pgeventstore.errors import translated
+from pgeventstore.values import RecordedEvent
 
-__all__ = ["init", "router_files", "router_script", "shard_script"]
+__all__ = ["ShardCursor", "ShardPage", "init", "read_shards", "router_files", "router_script", "shard_script"]
 
 
 def router_files() -> list[Path]:
@@ -93,3 +99,64 @@ def shard_script(number: int) -> str:
     """The DBA's SQL script for an empty shard database: the store, made shard ``number``."""
     make_shard = sql.SQL(MAKE_SHARD_SQL.replace("%s", "{}")).format(sql.Literal(number)).as_string(None)
     return schema.install_script(trailer=f"\n-- ==== this store is shard {number} ====\n{make_shard};\n")
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardCursor:
+    """Where a reader of the shards' logs is: per shard (shard 0 first), the log number read to.
+
+    ``event_ids`` holds the id of the event at each of those numbers (None: not known, as
+    at the start), which each shard checks (ES419,
+    :class:`~pgeventstore.errors.LogDiverged`, when its log no longer has it there). The
+    empty cursor is the start of every shard's log; a shard beyond the end of the tuples
+    starts at 0 too.
+    """
+
+    log_numbers: tuple[int, ...] = ()
+    event_ids: tuple[uuid.UUID | None, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardPage:
+    """A page of the shards' logs: ``(shard, event)`` in the merge order, and the cursor after it."""
+
+    events: tuple[tuple[int, RecordedEvent], ...]
+    cursor: ShardCursor
+
+
+def _advance(cursor: ShardCursor, events: Sequence[tuple[int, RecordedEvent]]) -> ShardCursor:
+    """``cursor`` moved, for each shard with events in the page, to its last one."""
+    size = max([len(cursor.log_numbers), *(number + 1 for number, _ in events)])
+    numbers = list(cursor.log_numbers) + [0] * (size - len(cursor.log_numbers))
+    ids = list(cursor.event_ids) + [None] * (size - len(cursor.event_ids))
+    for number, event in events:
+        numbers[number] = event.log_number if event.log_number is not None else numbers[number]
+        ids[number] = event.id
+    return ShardCursor(tuple(numbers), tuple(ids))
+
+
+def read_shards(
+    codec: JsonCodec,
+    cursor: ShardCursor,
+    limit: int = 1000,
+    *,
+    event_types: Sequence[str] | None = None,
+    category: str | None = None,
+) -> Call[ShardPage]:
+    """The call reading the page after ``cursor`` of every shard's log, on the router.
+
+    Run it with ``store.run(...)`` of an :class:`~pgeventstore.EventStore` or
+    :class:`~pgeventstore.AsyncEventStore` connected to the router (``codec``: that
+    store's ``store.calls.codec``). ``eventstore.read_shards`` merges the shards' logs in
+    the order (log number, shard); reading page after page with each page's ``cursor``
+    returns every event of every shard once, in each shard's log order. An empty page
+    means every shard is caught up.
+    """
+    types = list(event_types) if event_types is not None else None
+    params = (list(cursor.log_numbers), limit, types, category, list(cursor.event_ids))
+
+    def parse(rows: list[tuple[Any, ...]]) -> ShardPage:
+        events = tuple((row[0], codec.recorded_event(row[1:])) for row in rows)
+        return ShardPage(events, _advance(cursor, events))
+
+    return Call(READ_SHARDS_SQL, params, parse)
