@@ -312,6 +312,31 @@ def test_configuration_refusals(sharded: Sharded) -> None:
     assert shard.init(sharded.router, sharded.shards, PARTITIONS) == []
 
 
+def test_an_added_shard_takes_the_partitions_assigned_to_it(
+    cluster: tuple[Cluster, str, str], sharded: Sharded, store: EventStore
+) -> None:
+    c, store_template, _ = cluster
+    third = c.dsn_for_server_of(c, _create(c, store_template))
+    one(third, "select eventstore.make_shard(2)")
+    one(sharded.router, "select eventstore_router.configure(%s, %s)", ([*sharded.shards, third], PARTITIONS))
+    stream = streams_on(sharded, 0, 1, "moved")[0]
+    partition = one(sharded.router, "select eventstore_router.partition_of(%s)", (stream,))
+    assert store.append(stream, [NewEvent("A", {})]).first_position >> 48 == 0
+    one(sharded.router, "select eventstore_router.assign_partition(%s, 2)", (partition,))
+    assert shard_of(sharded, stream) == 2
+    # The move copies nothing: the stream starts afresh on shard 2 (docs/scaling.md copies it first).
+    assert store.stream_version(stream) == -1
+    assert store.append(stream, [NewEvent("A", {})]).first_position >> 48 == 2
+    assert one(third, "select eventstore.stream_version(%s)", (stream,)) == 0
+    for bad in (
+        "select eventstore_router.assign_partition(%s, 3)",
+        "select eventstore_router.assign_partition(%s + 1000, 0)",
+    ):
+        with psycopg.connect(sharded.router, autocommit=True) as conn, pytest.raises(psycopg.Error) as caught:
+            conn.execute(bad, (partition,))
+        assert caught.value.sqlstate == "ES400"
+
+
 def test_a_store_with_events_can_only_be_shard_zero(sharded: Sharded, store: EventStore) -> None:
     store.append(streams_on(sharded, 0, 1)[0], [NewEvent("A", {})])
     with psycopg.connect(sharded.shards[0], autocommit=True) as conn, pytest.raises(psycopg.Error) as caught:
