@@ -188,6 +188,20 @@ def test_errors_reach_the_caller_as_the_shard_raised_them(
     assert "REMOTE" not in (on_router[1] or "")
 
 
+def test_the_roles_call_the_router_as_they_call_a_store(sharded: Sharded) -> None:
+    with psycopg.connect(sharded.router, autocommit=True) as conn:
+        conn.execute("set role eventstore_writer")
+        conn.execute("select eventstore.append_event('roles-1', -1, 'A', '{}')")
+        conn.execute("set role eventstore_reader")
+        assert conn.execute("select count(*) from eventstore.read_shards(array[]::bigint[])").fetchone() == (
+            1,
+        )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select eventstore.append_event('roles-2', -1, 'A', '{}')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select eventstore_router.configure(array['x'], 8)")
+
+
 def test_streams_spread_over_the_shards_in_disjoint_position_ranges(
     sharded: Sharded, store: EventStore
 ) -> None:

@@ -66,3 +66,6 @@ exception when others then
     perform eventstore_router.reraise(v_state, v_message, v_detail, v_hint);
 end;
 $$;
+
+comment on function eventstore_router.list_streams_at(text, text, integer, text) is
+    'eventstore.list_streams on the shard of the stream at_stream (which checks the after argument).';

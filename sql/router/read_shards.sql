@@ -33,6 +33,9 @@ as $$
       from eventstore.read_all(after, max_count, event_types, category, after_event_id);
 $$;
 
+comment on function eventstore_router.read_all(integer, bigint, integer, text[], text, uuid) is
+    'eventstore.read_all on the shard holding the partition on_partition.';
+
 create or replace function eventstore.read_shards(
     after bigint[],
     max_count integer default 1000,
@@ -90,3 +93,6 @@ exception when others then
     perform eventstore_router.reraise(v_state, v_message, v_detail, v_hint);
 end;
 $$;
+
+comment on function eventstore.read_shards(bigint[], integer, text[], text, uuid[]) is
+    'The global logs of all shards as one, merged by (log_number, shard), after a cursor of per-shard log numbers.';
