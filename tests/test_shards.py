@@ -10,7 +10,7 @@ refused on the router) is shown here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,17 @@ from psycopg.rows import TupleRow
 
 import test_aggregate
 import test_store
-from pgeventstore import EventStore, InvalidArgument, LogDiverged, NewEvent, NotOnRouter, schema, shard
+import test_store_async
+from pgeventstore import (
+    AsyncEventStore,
+    EventStore,
+    InvalidArgument,
+    LogDiverged,
+    NewEvent,
+    NotOnRouter,
+    schema,
+    shard,
+)
 from pgeventstore.cli import main
 from pgeventstore.cluster import Cluster, temporary_cluster
 
@@ -146,6 +156,24 @@ ROUTED_AGGREGATE_TESTS: list[Callable[[EventStore], None]] = [
 @pytest.mark.parametrize("case", ROUTED_STORE_TESTS + ROUTED_AGGREGATE_TESTS, ids=lambda case: case.__name__)
 def test_store_api_through_the_router(case: Callable[[EventStore], None], store: EventStore) -> None:
     case(store)
+
+
+#: The asynchronous store's tests that hold through a router (concurrent appends included).
+ROUTED_ASYNC_STORE_TESTS: list[Callable[[AsyncEventStore], Awaitable[None]]] = [
+    test_store_async.test_append_read_and_versions,
+    test_store_async.test_snapshots_and_load_stream,
+    test_store_async.test_list_streams_and_stats,
+    test_store_async.test_concurrent_appends_one_wins,
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", ROUTED_ASYNC_STORE_TESTS, ids=lambda case: case.__name__)
+async def test_async_store_api_through_the_router(
+    case: Callable[[AsyncEventStore], Awaitable[None]], sharded: Sharded
+) -> None:
+    async with AsyncEventStore(sharded.router) as store:
+        await case(store)
 
 
 def _error(dsn: str, query: str, params: tuple[Any, ...]) -> tuple[str | None, ...]:
