@@ -74,20 +74,25 @@ def cluster() -> Iterator[tuple[Cluster, str, str]]:
 
 
 @pytest.fixture
-def sharded(cluster: tuple[Cluster, str, str]) -> Sharded:
-    """A fresh router with two fresh shards, PARTITIONS partitions.
+def sharded(cluster: tuple[Cluster, str, str]) -> Iterator[Sharded]:
+    """A fresh router with two fresh shards, PARTITIONS partitions; dropped afterwards.
 
     Copies of the installed templates, configured as ``shard.init`` would (which
     test_cli_init_and_the_dba_scripts_build_the_same_router runs), without installing
     everything again for every test.
     """
     c, store_template, router_template = cluster
-    shards = [c.dsn_for_server_of(c, _create(c, store_template)) for _ in range(2)]
+    names = [_create(c, store_template) for _ in range(2)]
+    shards = [c.dsn_for_server_of(c, name) for name in names]
     for number, dsn in enumerate(shards):
         one(dsn, "select eventstore.make_shard(%s)", (number,))
-    router = c.dsn(_create(c, router_template))
+    router_name = _create(c, router_template)
+    router = c.dsn(router_name)
     one(router, "select eventstore_router.configure(%s, %s)", (shards, PARTITIONS))
-    return Sharded(router, shards)
+    yield Sharded(router, shards)
+    with psycopg.connect(c.dsn(), autocommit=True) as conn:
+        for name in [router_name, *names]:
+            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
 
 
 @pytest.fixture
