@@ -352,6 +352,15 @@ def test_per_shard_functions_are_refused_on_the_router(sharded: Sharded, store: 
     assert result.exit_code == 15, result.output
 
 
+def test_migrate_alone_cannot_unroute_a_router(sharded: Sharded, store: EventStore) -> None:
+    store.append("kept-1", [NewEvent("A", {})])
+    with pytest.raises(NotOnRouter):
+        schema.migrate(sharded.router)
+    assert store.stream_version("kept-1") == 0
+    assert shard.init(sharded.router, sharded.shards, PARTITIONS) == []
+    assert store.stream_version("kept-1") == 0
+
+
 def test_configuration_refusals(sharded: Sharded) -> None:
     for shards, partitions in [(sharded.shards, 6), (sharded.shards[:1], PARTITIONS), (sharded.shards, 16)]:
         with pytest.raises(InvalidArgument):

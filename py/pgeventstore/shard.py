@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
 
 from pgeventstore import schema
@@ -80,8 +81,11 @@ def init(router_dsn: str, shard_dsns: Sequence[str], partitions: int) -> list[st
             conn.execute(sql.SQL(path.read_text(encoding="utf-8")))
         conn.execute(_install_routing(shard_dsns, partitions))
 
+    # The router refuses a change to its functions without this setting
+    # (sql/router/refuse_unrouted_install.sql): migrate's part comes before the routing.
+    options = f"{conninfo_to_dict(router_dsn).get('options') or ''} -c eventstore_router.installing=on"
     with translated():
-        return schema.migrate(router_dsn, then=install_routing)
+        return schema.migrate(make_conninfo(router_dsn, options=options.strip()), then=install_routing)
 
 
 def router_script(connstrs: Sequence[str], partitions: int) -> str:
