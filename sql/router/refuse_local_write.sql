@@ -3,8 +3,8 @@
 --
 -- Guarantees: any insert, update, delete or truncate of the router's copies of
 -- eventstore.events, eventstore.snapshots and eventstore.checkpoints raises ES501, so a
--- write that missed the routing (say, after `pgeventstore migrate` alone re-applied the
--- unsharded functions to the router) fails loudly instead of landing on the router.
+-- write that misses the routing (an internal function of the store, such as
+-- eventstore.append_with_ids, called on the router) fails loudly instead of landing there.
 create or replace function eventstore_router.refuse_local_write()
 returns trigger
 language plpgsql
@@ -14,7 +14,7 @@ begin
     raise exception using
         errcode = 'ES501',
         message = format('the router of a sharded store keeps no rows in %s.%s', tg_table_schema, tg_table_name),
-        hint = 'Upgrade a router with pgeventstore shard init (it re-installs the routing), never with migrate alone.';
+        hint = 'Call the store''s API functions on the router; they run on the shards.';
 end;
 $$;
 
