@@ -30,6 +30,8 @@ from pgeventstore import (
     LogDiverged,
     NewEvent,
     NotOnRouter,
+    RecordedEvent,
+    Subscription,
     schema,
     shard,
 )
@@ -325,6 +327,16 @@ def test_python_reads_the_shards_logs_page_by_page(sharded: Sharded, store: Even
     moved = shard.ShardCursor(cursor.log_numbers, (uuid.uuid4(), cursor.event_ids[1]))
     with pytest.raises(LogDiverged):
         store.run(shard.read_shards(store.calls.codec, moved))
+
+
+def test_one_subscription_per_shard_sees_every_event_once(sharded: Sharded, store: EventStore) -> None:
+    appended = {store.append(f"sub-{n}", [NewEvent("A", {"n": n})]).first_position for n in range(12)}
+    seen: list[RecordedEvent] = []
+    for dsn in sharded.shards:
+        assert Subscription(dsn, "per-shard", seen.append, listen=False).catch_up() > 0
+    assert sorted(e.global_position for e in seen) == sorted(appended)
+    with pytest.raises(NotOnRouter):
+        Subscription(sharded.router, "on-router", seen.append, listen=False).catch_up()
 
 
 def test_list_streams_pages_across_shards(sharded: Sharded, store: EventStore) -> None:
