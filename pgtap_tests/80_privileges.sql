@@ -15,7 +15,8 @@ insert into expected_grants
 select 'eventstore_reader', unnest(array[
     'category', 'version', 'stream_version', 'read_stream', 'load_snapshot', 'load_stream',
     'read_all', 'read_category', 'load_checkpoint', 'subscription_lag', 'is_processed',
-    'list_streams', 'stats', 'consumer_group_member', 'number_log', 'log_head', 'log_number_of']);
+    'list_streams', 'stats', 'consumer_group_member', 'number_log', 'log_head', 'log_number_of',
+    'list_streams_before', 'read_shards']);
 insert into expected_grants
 select 'eventstore_writer', unnest(array['append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint']);
 grant select on expected_grants to public;

@@ -22,7 +22,7 @@ declare
         'category', 'version', 'stream_version', 'read_stream', 'load_snapshot', 'load_stream',
         'read_all', 'read_category', 'load_checkpoint', 'subscription_lag', 'is_processed',
         'list_streams', 'stats', 'consumer_group_member', 'number_log', 'log_head',
-        'log_number_of'];
+        'log_number_of', 'list_streams_before', 'read_shards'];
     v_writer constant text[] := array[
         'append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint'];
     v_inlined constant text[] := array['category', 'consumer_group_member', 'stream_id_is_valid',

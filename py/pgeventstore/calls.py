@@ -105,6 +105,16 @@ SUBSCRIPTION_LAG_SQL = (
 )
 LISTEN_SQL = f"listen {NOTIFY_CHANNEL}"
 UNLISTEN_SQL = f"unlisten {NOTIFY_CHANNEL}"
+#: The sharded store (:mod:`pgeventstore.shard`): a shard's range of global positions, and
+#: the router's shards and partitions.
+MAKE_SHARD_SQL = "select eventstore.make_shard(%s::integer)"
+CONFIGURE_ROUTER_SQL = "select eventstore_router.configure(%s::text[], %s::integer)"
+#: The shards' logs as one, on the router: the shard first, then the event in the order
+#: :meth:`JsonCodec.recorded_event` reads it, the log number last.
+READ_SHARDS_SQL = (
+    f"select shard, {LOG_EVENT_COLUMNS} from eventstore.read_shards("
+    "%s::bigint[], %s::integer, %s::text[], %s::text, %s::uuid[])"
+)
 #: Instances of one projection take turns, batch by batch (see ``Projection``). An
 #: advisory lock, unlike a row lock, takes no transaction id, which would hold back the
 #: batch's own read of the log.

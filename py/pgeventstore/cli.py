@@ -10,7 +10,8 @@ codes are documented in the README ("Command line") and mapped in one place,
 (ES400 and PostgreSQL's own data errors), 7 cannot connect, 8 the log diverged (ES419),
 9 permission denied (the line names the role to grant), 10 the schema is missing or
 has pending migrations (``migrate`` fixes it; ``status --check`` tests it), 11 ``demo``
-refused a database holding other data, 130 interrupted (Ctrl-C).
+refused a database holding other data, 15 the router of a sharded store does not answer
+the call (ES501: call it on each shard), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import click
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from pgeventstore import __version__, schema, subscription
+from pgeventstore import __version__, schema, shard, subscription
 from pgeventstore.cluster import ClusterError
 from pgeventstore.codec import exact_dumps, exact_loads
 from pgeventstore.devserver import DATABASE, DevServer
@@ -42,6 +43,7 @@ from pgeventstore.errors import (
     EventStoreError,
     InvalidArgument,
     LogDiverged,
+    NotOnRouter,
     ReadOnlyStore,
     StreamNotFound,
     WrongExpectedVersion,
@@ -71,6 +73,7 @@ EXIT_CODES: dict[type[EventStoreError], int] = {
     InvalidArgument: 6,
     LogDiverged: 8,
     ReadOnlyStore: EXIT_READ_ONLY,
+    NotOnRouter: 15,
 }
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
@@ -693,6 +696,59 @@ def sql_command(upgrade: bool) -> None:
     with --upgrade it installs or upgrades like ``migrate``, and needs psql.
     """
     click.echo(schema.upgrade_script() if upgrade else schema.install_script(), nl=False)
+
+
+@main.group("shard")
+def shard_group() -> None:
+    """A sharded store: a router database routing the store's functions to shards (PL/Proxy)."""
+
+
+@shard_group.command("init")
+@click.option(
+    "--shard",
+    "shards",
+    multiple=True,
+    required=True,
+    metavar="DSN",
+    help="A shard database, repeated in shard order (shard 0 first); the router's server uses it too.",
+)
+@click.option(
+    "--partitions",
+    type=int,
+    default=256,
+    show_default=True,
+    help="How many partitions the streams are hashed into: a power of two, many per shard.",
+)
+@database_option
+@click.pass_context
+def shard_init(ctx: click.Context, shards: tuple[str, ...], partitions: int) -> None:
+    """Install or upgrade the store on every shard and the routing on the router (--dsn)."""
+    applied = shard.init(require_dsn(ctx), shards, partitions)
+    click.echo(
+        f"router up to date ({len(applied)} migration(s) applied), {len(shards)} shard(s), "
+        f"{partitions} partitions"
+    )
+
+
+@shard_group.command("router-sql")
+@click.argument("connstrs", nargs=-1, required=True, metavar="CONNSTR...")
+@click.option(
+    "--partitions",
+    type=int,
+    default=256,
+    show_default=True,
+    help="How many partitions the streams are hashed into: a power of two, many per shard.",
+)
+def shard_router_sql(connstrs: tuple[str, ...], partitions: int) -> None:
+    """Print the install script of an empty router database, its shards' connection strings in order."""
+    click.echo(shard.router_script(connstrs, partitions), nl=False)
+
+
+@shard_group.command("shard-sql")
+@click.argument("number", type=int)
+def shard_shard_sql(number: int) -> None:
+    """Print the install script of an empty database that becomes shard NUMBER."""
+    click.echo(shard.shard_script(number), nl=False)
 
 
 @main.command()

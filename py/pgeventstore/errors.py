@@ -1,7 +1,7 @@
 """Exceptions of pgeventstore, and the one place that maps SQLSTATEs to them.
 
 The database decides every rule; a failed call raises a psycopg error whose SQLSTATE
-(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES419``, ``ES423``, and PostgreSQL's ``25006``)
+(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES419``, ``ES423``, ``ES501``, and PostgreSQL's ``25006``)
 :func:`translate` turns into the matching
 exception below. A value the call's SQL types cannot hold at all (PostgreSQL's data
 exceptions, SQLSTATE class 22, raised while it converts the arguments) is an
@@ -120,6 +120,17 @@ class LogDiverged(EventStoreError):
     sqlstate = "ES419"
 
 
+class NotOnRouter(EventStoreError):
+    """ES501: the router of a sharded store does not answer this call; call it on each shard.
+
+    The global log, its numbers and cursors, checkpoints and subscriptions are per shard
+    (every shard is a complete store); the router reads the merged log with
+    ``eventstore.read_shards``. Also raised for a write to the router's own tables.
+    """
+
+    sqlstate = "ES501"
+
+
 class CheckpointLost(Exception):
     """Another instance of a projection saved its checkpoint first; this one's batch rolled back.
 
@@ -189,6 +200,8 @@ def translate(error: psycopg.Error) -> Exception:
         return EventsImmutable(message, hint=hint)
     if state == "ES419":
         return LogDiverged(message, hint=hint)
+    if state == "ES501":
+        return NotOnRouter(message, hint=hint)
     if state == "25006":
         return ReadOnlyStore(message, hint=hint or _READ_ONLY_HINT)
     return error
