@@ -31,6 +31,7 @@ from pgeventstore.model import (
     RetryPolicy,
     event_id,
 )
+from pgeventstore.recovery import ReconnectPolicy
 from pgeventstore.store import EventStore
 from pgeventstore.subscription import Projection, Subscription, follow
 from pgeventstore.values import (
@@ -82,6 +83,7 @@ __all__ = [
     "NewEvent",
     "Projection",
     "ReadOnlyStore",
+    "ReconnectPolicy",
     "RecordedEvent",
     "Repository",
     "RetryPolicy",

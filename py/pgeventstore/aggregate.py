@@ -40,6 +40,7 @@ from pgeventstore.model import (
     Handler,
     RetryPolicy,
 )
+from pgeventstore.observability import span
 from pgeventstore.store import EventStore
 from pgeventstore.values import NewEvent
 
@@ -55,7 +56,8 @@ __all__ = [
     "RetryPolicy",
 ]
 
-logger = logging.getLogger(__name__)
+# One logger for both flavours (see pgeventstore.observability).
+logger = logging.getLogger("pgeventstore.aggregate")
 
 S = TypeVar("S")
 
@@ -116,29 +118,37 @@ class Repository(Generic[S]):
         # Resolved before any I/O, so an unknown handler fails with nothing done.
         function = self.aggregate_type.command_handler(handler)
         command = command_id or uuid.uuid4()
-        attempt = 1
-        while True:
-            current = self.load(stream_id, conn=conn)
-            decided = self.aggregate_type.decide(current, function, args, context, command)
-            if not decided:
-                return current
-            try:
-                return self._save(current, decided, conn)
-            except WrongExpectedVersion as conflict:
-                # actual is None when the caller's REPEATABLE READ or SERIALIZABLE transaction
-                # cannot see the new version: every retry in it would fail the same way.
-                if attempt == self.retry.attempts or conflict.actual is None:
-                    raise
-                logger.info(
-                    "%s: concurrent append (expected version %s, actual %s), retry %d of %d",
-                    stream_id,
-                    conflict.expected,
-                    conflict.actual,
-                    attempt,
-                    self.retry.attempts - 1,
-                )
-                _compat.sleep(self.retry.delay(attempt))
-                attempt += 1
+        attributes = {
+            "pgeventstore.stream_id": stream_id,
+            "pgeventstore.command": getattr(function, "__name__", str(handler)),
+            "pgeventstore.command_id": str(command),
+        }
+        with span("pgeventstore.execute", "internal", attributes) as traced:
+            attempt = 1
+            while True:
+                current = self.load(stream_id, conn=conn)
+                decided = self.aggregate_type.decide(current, function, args, context, command)
+                if not decided:
+                    return current
+                try:
+                    return self._save(current, decided, conn)
+                except WrongExpectedVersion as conflict:
+                    # actual is None when the caller's REPEATABLE READ or SERIALIZABLE transaction
+                    # cannot see the new version: every retry in it would fail the same way.
+                    if attempt == self.retry.attempts or conflict.actual is None:
+                        raise
+                    logger.info(
+                        "%s: concurrent append (expected version %s, actual %s), retry %d of %d",
+                        stream_id,
+                        conflict.expected,
+                        conflict.actual,
+                        attempt,
+                        self.retry.attempts - 1,
+                    )
+                    if traced is not None:
+                        traced.add_event("conflict", {"expected": str(conflict.expected)})
+                    _compat.sleep(self.retry.delay(attempt))
+                    attempt += 1
 
     def _save(
         self, current: Aggregate[S], decided: tuple[NewEvent, ...], conn: psycopg.Connection[Any] | None

@@ -1085,6 +1085,18 @@ def dev_server_url(ctx: click.Context) -> None:
     click.echo(url)
 
 
+def _log_reconnections() -> None:
+    """Print the messages of ``pgeventstore.recovery`` (a lost connection, the wait) on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("pgeventstore: %(message)s"))
+    recovery = logging.getLogger("pgeventstore.recovery")
+    recovery.addHandler(handler)
+    recovery.setLevel(logging.INFO)
+    recovery.propagate = False
+    # The pool's own attempts while the server is away would repeat those lines.
+    logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
+
 @main.command()
 @click.option("--category", "-c", help="Only streams of this category (the id before the first '-').")
 @click.option(
@@ -1134,9 +1146,14 @@ def tail(
     log_filter = LogFilter(category=category, event_types=list(event_types) or None)
     events: Iterator[RecordedEvent]
     if follow:
-        events = subscription.follow(
-            require_dsn(ctx), after, log_filter, poll_interval=poll_interval, loads=exact_loads
-        )
+        # A database that cannot be reached at the start is exit 7 at once; once following,
+        # a restart or a failover is waited out (pgeventstore.recovery), each retry one
+        # line on stderr.
+        open_store(ctx)
+        _log_reconnections()
+        store = EventStore(require_dsn(ctx), dumps=exact_dumps, loads=exact_loads)
+        ctx.call_on_close(store.close)
+        events = subscription.follow(store, after, log_filter, poll_interval=poll_interval)
     else:
         events = open_store(ctx).read_all(after, event_types=log_filter.event_types, category=category)
     for event in events:

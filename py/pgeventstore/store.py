@@ -13,6 +13,7 @@ idempotency are the SQL functions'. Each method executes one :class:`~pgeventsto
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ from pgeventstore.calls import (
 )
 from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
 from pgeventstore.errors import translated
+from pgeventstore.observability import log_slow_call, operation, span
 from pgeventstore.values import (
     ANY,
     AppendResult,
@@ -77,6 +79,11 @@ class EventStore:
     events and the application's own rows commit or roll back together. ``dumps``,
     ``loads`` and ``default`` configure the :class:`~pgeventstore.codec.JsonCodec`, which
     the repositories and subscriptions built on this store use too.
+
+    A call that takes ``slow_call`` seconds or longer (waiting for a pooled connection
+    included) is logged as a warning on the ``pgeventstore.store`` logger; None turns it
+    off. Every call is an OpenTelemetry span when tracing is on
+    (:mod:`pgeventstore.observability`).
     """
 
     def __init__(
@@ -86,7 +93,9 @@ class EventStore:
         dumps: JsonDumps | None = None,
         loads: JsonLoads | None = None,
         default: JsonDefault | None = None,
+        slow_call: float | None = 1.0,
     ) -> None:
+        self.slow_call = slow_call
         self.codec = JsonCodec(dumps, loads, default=default)
         self.calls = StoreCalls(self.codec)
         self._pool: ConnectionPool | None = None
@@ -135,9 +144,17 @@ class EventStore:
 
     def run(self, call: Call[T], conn: psycopg.Connection[Any] | None = None) -> T:
         """Execute ``call`` and parse its rows."""
-        with translated(), self.connection(conn) as c, c.cursor(row_factory=tuple_row) as cur:
-            cur.execute(call.query, call.params)
-            rows = cur.fetchall() if cur.description is not None else []
+        name = operation(call.query)
+        started = time.monotonic()
+        with span(name, "client", {"db.system.name": "postgresql", "db.operation.name": name}) as traced:
+            with translated(), self.connection(conn) as c, c.cursor(row_factory=tuple_row) as cur:
+                cur.execute(call.query, call.params)
+                rows = cur.fetchall() if cur.description is not None else []
+            if traced is not None:
+                traced.set_attribute("db.response.returned_rows", len(rows))
+        elapsed = time.monotonic() - started
+        if self.slow_call is not None and elapsed >= self.slow_call:
+            log_slow_call(call.query, elapsed, self.slow_call)
         return call.parse(rows)
 
     def append(
