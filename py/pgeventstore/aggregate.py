@@ -109,6 +109,12 @@ class Repository(Generic[S]):
         transaction usable for the retry; a lost connection is not retried, the caller's
         transaction being lost with it).
 
+        A command id that already executed on this stream (its events are stored, wherever
+        the stream has got to since) appends nothing and returns the aggregate as it is:
+        sending a request again with its command id is safe. A handler must therefore
+        decide the same first event for the same command id, which it does when the
+        command id names one request.
+
         Raises ValueError for an unregistered handler, the handler's
         :class:`~pgeventstore.model.DomainError` and whatever a reducer raises (nothing
         stored either way), :class:`~pgeventstore.errors.WrongExpectedVersion` when every
@@ -133,6 +139,17 @@ class Repository(Generic[S]):
                 try:
                     return self._save(current, decided, conn)
                 except WrongExpectedVersion as conflict:
+                    if conflict.actual == current.version:
+                        # The stream did not move, yet the append was refused: the store found
+                        # this command's event ids stored already (eventstore.find_stored_batch),
+                        # so the command was executed before: sent twice, or sent again after
+                        # its answer was lost. It takes effect once: the aggregate as it is.
+                        logger.info(
+                            "%s: command %s was executed before; nothing appended", stream_id, command
+                        )
+                        if traced is not None:
+                            traced.add_event("executed before")
+                        return current
                     # actual is None when the caller's REPEATABLE READ or SERIALIZABLE transaction
                     # cannot see the new version: every retry in it would fail the same way.
                     if attempt == self.retry.attempts or conflict.actual is None:
