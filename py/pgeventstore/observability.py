@@ -19,11 +19,16 @@ CLIENT), one per command a repository executes (``pgeventstore.execute``) and on
 event a subscription delivers or a projection applies (``pgeventstore.deliver``,
 ``pgeventstore.project``; kind CONSUMER). Without the package, or without a provider,
 spans cost next to nothing.
+
+Metrics: the append rate and every subscription's lag come from the database, through
+the queries :func:`postgres_exporter_queries` returns for the Prometheus
+``postgres_exporter``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -34,7 +39,7 @@ try:
 except ImportError:  # the otel extra is not installed: no spans
     _otel = None  # type: ignore[assignment]
 
-__all__ = ["Attributes", "log_slow_call", "operation", "span"]
+__all__ = ["Attributes", "log_slow_call", "operation", "postgres_exporter_queries", "span"]
 
 #: Span attributes: OpenTelemetry's primitive values.
 Attributes = Mapping[str, str | bool | int | float]
@@ -81,3 +86,18 @@ def span(name: str, kind: str, attributes: Attributes) -> Iterator[Any]:
     tracer = _otel.get_tracer("pgeventstore")
     with tracer.start_as_current_span(name, kind=span_kind, attributes=dict(attributes)) as current:
         yield current
+
+
+def postgres_exporter_queries() -> str:
+    """The query file of the ``postgres_exporter`` (``--extend.query-path``), as YAML text.
+
+    Metrics: ``pgeventstore_log_head`` (a counter: ``rate()`` of it is the append rate)
+    and, per subscription (label ``subscription``), ``pgeventstore_subscription_position``,
+    ``_events_behind``, ``_events_held_back``, ``_held_back_seconds`` and
+    ``_checkpoint_age_seconds``.
+    """
+    return (
+        importlib.resources.files("pgeventstore")
+        .joinpath("monitoring/postgres_exporter.yaml")
+        .read_text(encoding="utf-8")
+    )
