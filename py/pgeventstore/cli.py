@@ -1139,7 +1139,9 @@ def tail(
 
     The log in its one order (see the documentation, "The global log"): an event is
     printed once every transaction older than its own has ended. --from takes a log
-    number; beyond the newest one, nothing is printed yet.
+    number; beyond the newest one, nothing is printed yet. Following, it outlives a server
+    restart or a failover: it says on stderr that it reconnects, then goes on after the
+    last event it printed (a database it cannot reach at the start is exit 7).
     """
     if poll_interval != poll_interval:  # NaN passes every range check
         raise click.BadParameter("not a number", param_hint="'--poll-interval'")
