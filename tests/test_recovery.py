@@ -12,6 +12,7 @@ stops on (a handler's, a missing schema) stop a follower at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import subprocess
@@ -37,7 +38,9 @@ from pgeventstore import (
     RecordedEvent,
     Subscription,
 )
+from pgeventstore.async_subscription import follow
 from pgeventstore.cluster import FAST_SETTINGS, Cluster
+from pgeventstore.errors import LogDiverged, ReadOnlyStore
 from pgeventstore.recovery import retryable
 
 FAST = ReconnectPolicy(first_delay=0.05, max_delay=0.5)
@@ -54,8 +57,6 @@ def test_the_policy_retries_what_the_server_did_and_stops_on_what_the_caller_mus
     assert not retryable(psycopg.errors.UndefinedFunction())
     assert not retryable(psycopg.errors.UniqueViolation())
     assert not retryable(ValueError("a handler's own failure"))
-    from pgeventstore.errors import LogDiverged, ReadOnlyStore
-
     assert not retryable(LogDiverged("diverged"))
     assert not retryable(ReadOnlyStore("standby"))
     policy = ReconnectPolicy(first_delay=0.1, max_delay=1.0, attempts=3)
@@ -95,6 +96,8 @@ def test_a_subscription_waits_out_a_terminated_backend(dsn: str, caplog: pytest.
             second = NewEvent("Happened", {"n": 2}, id=uuid.uuid4())
             store.append("s-1", [second])
             wait_for(lambda: seen[-1:] == [second.id], "the event after the termination", timeout=30)
+            # The listener's loss may be noticed after the event came through another connection.
+            wait_for(lambda: "reconnected after" in caplog.text, "a batch after the reconnection", timeout=30)
         finally:
             follower.stop()
             worker.join(timeout=30)
@@ -105,22 +108,52 @@ def test_a_subscription_waits_out_a_terminated_backend(dsn: str, caplog: pytest.
     assert any("reconnected after" in m for m in messages), messages
 
 
+def diverge(dsn: str, position: int) -> None:
+    """Make log number ``position`` name another event, as a failover that lost commits would."""
+    execute(
+        dsn,
+        "begin",
+        "set local eventstore.permit_event_change = on",
+        f"update eventstore.log set event_id = gen_random_uuid() where log_number = {position}",
+        "commit",
+    )
+
+
 def test_what_the_policy_stops_on_stops_a_follower_at_once(dsn: str, empty_dsn: str) -> None:
     def refuse(event: RecordedEvent) -> None:
         raise ValueError(f"cannot handle {event.type}")
 
+    started = time.monotonic()
     with EventStore(dsn) as store:
-        store.append("s-1", [NewEvent("Happened", {})])
-        started = time.monotonic()
+        store.append("s-1", [NewEvent("Happened", {}) for _ in range(3)])
         with pytest.raises(ValueError, match="cannot handle Happened"):
             Subscription(store, "refusing", refuse, reconnect=FAST).run()
         assert store.load_checkpoint("refusing") == 0
+        # A checkpoint whose log number names another event now: ES419, never retried.
+        store.save_checkpoint("diverged", 2)
+        store.save_checkpoint("diverged-projection", 2)
+        diverge(dsn, 2)
+        with pytest.raises(LogDiverged):
+            Subscription(store, "diverged", lambda e: None, reconnect=FAST).run()
+        with pytest.raises(LogDiverged):
+            Projection(store, "diverged-projection", lambda conn, e: None, reconnect=FAST).run()
+        with pytest.raises(LogDiverged):
+            asyncio.run(AsyncSubscription(dsn, "diverged", lambda e: None, reconnect=FAST).run())
+    role = f"nobody_{uuid.uuid4().hex[:8]}"
+    execute(dsn, f"create role {role} nologin")
+    try:
+        # A session whose role holds none of the store's roles (libpq's options= sets the role).
+        unprivileged = f"{dsn} options='-c role={role}'"
+        with EventStore(unprivileged) as store, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            Subscription(store, "no-privilege", lambda e: None, reconnect=FAST).run()
+    finally:
+        execute(dsn, f"drop role {role}")
     with EventStore(empty_dsn) as store, pytest.raises(psycopg.errors.InvalidSchemaName):
         Subscription(store, "no-schema", lambda e: None, reconnect=FAST).run()
     assert time.monotonic() - started < 10
 
 
-# ---- a private cluster restarted under five followers ----
+# ---- a private cluster restarted under six followers ----
 
 PROJECTED = "create table projected (follower text, event_id uuid, n int, primary key (follower, event_id))"
 
@@ -180,6 +213,7 @@ def test_followers_and_tail_survive_a_server_restart(restartable: Cluster) -> No
         text=True,
     )
     tailed: list[int] = []
+    followed: list[int] = []
     tail_reader = threading.Thread(
         target=lambda: tailed.extend(int(line.split("\t")[0]) for line in tail.stdout or ())
     )
@@ -196,12 +230,21 @@ def test_followers_and_tail_survive_a_server_restart(restartable: Cluster) -> No
             projection = AsyncProjection(
                 store, "async-projection", async_project, poll_interval=0.05, reconnect=FAST
             )
+
+            async def follow_log() -> None:
+                async for event in follow(store, 0, poll_interval=0.05, reconnect=FAST):
+                    followed.append(event.log_number or 0)
+
             tasks = [asyncio.create_task(subscription.run()), asyncio.create_task(projection.run())]
-            while not halt_async.is_set() and not any(task.done() for task in tasks):
+            following = asyncio.create_task(follow_log())
+            while not halt_async.is_set() and not any(task.done() for task in [*tasks, following]):
                 await asyncio.sleep(0.02)
             subscription.stop()
             projection.stop()
+            following.cancel()
             await asyncio.gather(*tasks)
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
 
     def run_async() -> None:
         try:
@@ -256,6 +299,7 @@ def test_followers_and_tail_survive_a_server_restart(restartable: Cluster) -> No
                     and counts.get("sync") == len(expected)
                     and counts.get("async") == len(expected)
                     and len(tailed) >= len(expected)
+                    and len(followed) >= len(expected)
                 ) or bool(failures or async_failure)
 
             wait_for(caught_up, "every follower to catch up after the restart", timeout=60)
@@ -283,6 +327,7 @@ def test_followers_and_tail_survive_a_server_restart(restartable: Cluster) -> No
     # At least once: a batch whose checkpoint the restart kept from being saved comes again.
     assert set(delivered["sync"]) == expected and set(delivered["async"]) == expected
     assert tailed == list(range(1, len(expected) + 1)), "tail printed a log number twice or skipped one"
+    assert followed == list(range(1, len(expected) + 1)), "follow gave a log number twice or skipped one"
     stderr = tail.stderr.read() if tail.stderr else ""
     assert tail.returncode == 130, stderr
     assert "reconnecting in" in stderr and all(

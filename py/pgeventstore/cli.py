@@ -1086,13 +1086,13 @@ def dev_server_url(ctx: click.Context) -> None:
 
 
 def _log_reconnections() -> None:
-    """Print the messages of ``pgeventstore.recovery`` (a lost connection, the wait) on stderr."""
+    """Print the package's warnings, and what ``pgeventstore.recovery`` tells, on stderr, one line each."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("pgeventstore: %(message)s"))
-    recovery = logging.getLogger("pgeventstore.recovery")
-    recovery.addHandler(handler)
-    recovery.setLevel(logging.INFO)
-    recovery.propagate = False
+    package = logging.getLogger("pgeventstore")
+    package.addHandler(handler)
+    package.propagate = False
+    logging.getLogger("pgeventstore.recovery").setLevel(logging.INFO)
     # The pool's own attempts while the server is away would repeat those lines.
     logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
@@ -1153,7 +1153,8 @@ def tail(
         # line on stderr.
         open_store(ctx)
         _log_reconnections()
-        store = EventStore(require_dsn(ctx), dumps=exact_dumps, loads=exact_loads)
+        # Waiting for the server is what tail does while it is away: no slow-call warnings.
+        store = EventStore(require_dsn(ctx), dumps=exact_dumps, loads=exact_loads, slow_call=None)
         ctx.call_on_close(store.close)
         events = subscription.follow(store, after, log_filter, poll_interval=poll_interval)
     else:

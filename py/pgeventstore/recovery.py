@@ -24,7 +24,8 @@ Everything else stops the follower and is raised to its caller: the store's own
 exceptions (:class:`~pgeventstore.errors.LogDiverged` above all, and
 :class:`~pgeventstore.errors.ReadOnlyStore` when the DSN reaches a standby: name the
 primary, e.g. with ``target_session_attrs=read-write``), missing privileges (42501),
-a missing or older schema (3F000, 42883), and whatever a handler raises. libpq reports
+a missing or older schema (3F000, 42883), and whatever a handler raises (but a retryable
+database error a handler lets through is treated as the follower's own). libpq reports
 a refused password or an unknown database as a connection that could not be opened, so
 those are retried too, each attempt logged as a warning: bound them with
 :attr:`ReconnectPolicy.attempts`.
