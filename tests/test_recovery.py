@@ -1,4 +1,4 @@
-"""Followers of the log survive a server restart (issue 17): pgeventstore.recovery.
+"""Followers of the log survive a server restart and a failover (issue 17): pgeventstore.recovery.
 
 On a private cluster stopped and started again while events are appended, a
 Subscription, a Projection, their asyncio twins and ``pgeventstore tail`` all reconnect
@@ -6,7 +6,9 @@ and resume from their checkpoint (tail: from its cursor): the subscriptions get 
 event, the projections apply each exactly once (a second application would break the
 read model's primary key and stop them), tail prints every log number once, in order.
 On the session's server: a terminated backend is waited out, and the errors the policy
-stops on (a handler's, a missing schema) stop a follower at once.
+stops on (a handler's, ES419, missing privileges, a missing schema) stop a follower at
+once. After a failover to a streaming standby, followers on a DSN naming both servers
+resume on the promoted one.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
-from cluster_support import clusters, create_store, execute, wait_for
+from cluster_support import clusters, create_store, execute, one, replayed, wait_for
 from pgeventstore import (
     AsyncEventStore,
     AsyncProjection,
@@ -333,3 +336,72 @@ def test_followers_and_tail_survive_a_server_restart(restartable: Cluster) -> No
     assert "reconnecting in" in stderr and all(
         line.startswith("pgeventstore: ") for line in stderr.splitlines()
     ), stderr
+
+
+def test_followers_resume_on_the_promoted_standby_after_a_failover() -> None:
+    """A DSN naming both servers (target_session_attrs=read-write) finds the new primary."""
+    with clusters() as made:
+        primary = made.primary("primary")
+        create_store(primary, "shop")
+        standby = made.standby(primary, "standby")
+        both = make_conninfo(
+            host="127.0.0.1,127.0.0.1",
+            port=f"{primary.port},{standby.port}",
+            user="postgres",
+            dbname="shop",
+            passfile=str(primary.passfile),
+            target_session_attrs="read-write",
+        )
+        execute(both, PROJECTED)
+        delivered: list[uuid.UUID] = []
+        appended: list[uuid.UUID] = []
+        with EventStore(both) as store:
+            subscription = Subscription(
+                store, "sync", lambda e: delivered.append(e.id), poll_interval=0.05, reconnect=FAST
+            )
+            projection = Projection(
+                store, "sync-projection", sync_project, poll_interval=0.05, reconnect=FAST
+            )
+            failures: list[BaseException] = []
+
+            def guarded(target: Any) -> None:
+                try:
+                    target()
+                except BaseException as error:
+                    failures.append(error)
+
+            threads = [threading.Thread(target=guarded, args=(f.run,)) for f in (subscription, projection)]
+            for thread in threads:
+                thread.start()
+
+            def append(count: int) -> None:
+                for _ in range(count):
+                    event = NewEvent("Counted", {"n": len(appended)}, id=uuid.uuid4())
+                    store.append(f"counter-{len(appended) % 3}", [event])
+                    appended.append(event.id)
+
+            def projected() -> int:
+                return int(one(both, "select count(*) from projected where follower = 'sync'"))
+
+            try:
+                append(20)
+                wait_for(
+                    lambda: (len(set(delivered)) == 20 and projected() == 20) or bool(failures), "20 events"
+                )
+                replayed(primary, standby)
+                primary.stop("immediate")
+                standby.promote()
+                append(20)
+                wait_for(
+                    lambda: (len(set(delivered)) == 40 and projected() == 40) or bool(failures),
+                    "the events appended after the failover",
+                )
+            finally:
+                subscription.stop()
+                projection.stop()
+                for thread in threads:
+                    thread.join(timeout=60)
+        assert not failures, failures
+        assert set(delivered) == set(appended)
+        assert one(both, "select count(distinct event_id) from projected where follower = 'sync'") == 40
+        assert one(both, "select inet_server_port()") == standby.port
