@@ -142,7 +142,15 @@ def test_what_the_policy_stops_on_stops_a_follower_at_once(dsn: str, empty_dsn: 
             Projection(store, "diverged-projection", lambda conn, e: None, reconnect=FAST).run()
         with pytest.raises(LogDiverged):
             asyncio.run(AsyncSubscription(dsn, "diverged", lambda e: None, reconnect=FAST).run())
-    role = f"nobody_{uuid.uuid4().hex[:8]}"
+    # A store on one connection of the caller's: nothing can replace it once terminated.
+    with psycopg.connect(dsn, autocommit=True) as own:
+        single = EventStore(own)
+        single.log_head()
+        terminate_others(dsn)
+        with pytest.raises(psycopg.OperationalError):
+            Subscription(single, "single", lambda e: None, reconnect=FAST).run()
+        assert single.connection_lost
+        role = f"nobody_{uuid.uuid4().hex[:8]}"
     execute(dsn, f"create role {role} nologin")
     try:
         # A session whose role holds none of the store's roles (libpq's options= sets the role).

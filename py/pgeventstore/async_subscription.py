@@ -140,7 +140,12 @@ async def follow(
                         await _wait_for_append(listener, poll_interval)
             except psycopg.Error as error:
                 retry += 1
-                if reconnect is None or not retryable(error) or reconnect.gives_up(retry):
+                if (
+                    reconnect is None
+                    or not retryable(error)
+                    or reconnect.gives_up(retry)
+                    or store.connection_lost
+                ):
                     raise
                 delay = reconnect.delay(retry)
                 log_retry(f"follow after log number {after}", error, retry, delay)
@@ -244,12 +249,22 @@ class _AsyncFollower:
                 return self._handled - before
             except psycopg.Error as error:
                 self._retry += 1
-                if self.reconnect is None or not retryable(error) or self.reconnect.gives_up(self._retry):
+                policy = self.reconnect
+                if (
+                    policy is None
+                    or not retryable(error)
+                    or policy.gives_up(self._retry)
+                    or store.connection_lost
+                ):
                     raise
-                delay = self.reconnect.delay(self._retry)
+                delay = policy.delay(self._retry)
                 log_retry(self._who(), error, self._retry, delay)
+                if not live:
+                    await _acompat.sleep(delay)
+                    continue
+                # stop() cuts the wait short.
                 await _acompat.wait(self._stop, delay)
-                if live and self._stop.is_set():
+                if self._stop.is_set():
                     return self._handled - before
 
     async def catch_up(self) -> int:

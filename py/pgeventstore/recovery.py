@@ -28,7 +28,9 @@ a missing or older schema (3F000, 42883), and whatever a handler raises (but a r
 database error a handler lets through is treated as the follower's own). libpq reports
 a refused password or an unknown database as a connection that could not be opened, so
 those are retried too, each attempt logged as a warning: bound them with
-:attr:`ReconnectPolicy.attempts`.
+:attr:`ReconnectPolicy.attempts`. A store on one connection of the caller's cannot
+replace it: once it is lost, its followers raise
+(:attr:`~pgeventstore.store.EventStore.connection_lost`).
 """
 
 from __future__ import annotations

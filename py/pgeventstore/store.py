@@ -117,6 +117,15 @@ class EventStore:
         else:
             self._conn = source
 
+    @property
+    def connection_lost(self) -> bool:
+        """Whether the store runs on one connection of the caller's and it is closed or broken.
+
+        Nothing can replace such a connection, so followers on this store raise instead of
+        reconnecting; a store on a DSN or a pool replaces a lost connection by itself.
+        """
+        return self._conn is not None and self._conn.closed
+
     def close(self) -> None:
         """Close the pool if the store opened it."""
         if self._owns_pool and self._pool is not None:
