@@ -508,10 +508,10 @@ def append_lines(
             line = refused_line(dsn, lines)
             raise Located(span(name, [line] if line else lines), error) from error
         # The database names the batch's 0-based index of the event it refuses.
-        found = re.fullmatch(r"event (\d+) (.*)", error.message, re.DOTALL)
-        if found is not None and int(found[1]) < len(lines):
-            refused = InvalidArgument(f"the event {found[2]}", hint=error.hint)
-            raise Located(f"{name} line {lines[int(found[1])].number}", refused) from error
+        index = error.event_index
+        if index is not None and index < len(lines):
+            refused = InvalidArgument(f"the event {error.problem}", hint=error.hint)
+            raise Located(f"{name} line {lines[index].number}", refused) from error
         raise Located(span(name, lines), error) from error
     except psycopg.errors.ProgramLimitExceeded as error:
         line = refused_line(dsn, lines)
@@ -633,9 +633,18 @@ def status(ctx: click.Context, check: bool, as_json: bool) -> None:
 
 
 @main.command("sql")
-def sql_command() -> None:
-    """Print the self-contained install script for a DBA (apply with psql -v ON_ERROR_STOP=1 -f)."""
-    click.echo(schema.install_script(), nl=False)
+@click.option(
+    "--upgrade",
+    is_flag=True,
+    help="Print the psql script that also upgrades an installed store (applies only what it lacks).",
+)
+def sql_command(upgrade: bool) -> None:
+    """Print the self-contained install script for a DBA (apply with psql -v ON_ERROR_STOP=1 -f).
+
+    Without --upgrade it is plain SQL for an empty database, which any client can run;
+    with --upgrade it installs or upgrades like ``migrate``, and needs psql.
+    """
+    click.echo(schema.upgrade_script() if upgrade else schema.install_script(), nl=False)
 
 
 @main.command()
