@@ -1,10 +1,10 @@
-"""The bank example (examples/bank, issue 17) runs as written and survives a server restart.
+"""The bank example (examples/bank, issue 17) runs as written.
 
 Both variants run their requests, follow them with a projection and a subscription, and
 check the balances of the aggregates against the projection's (exit 1 when they
 differ). Here the balances are also checked against the workload worked out by hand,
-the same requests sent a second time (by the other variant) append nothing, and each
-variant runs through a restart of a private cluster with the right balances.
+and the same requests sent a second time (by the other variant) append nothing.
+tests/test_recovery.py runs each variant through a restart of the server.
 """
 
 from __future__ import annotations
@@ -12,15 +12,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 
-from cluster_support import clusters, create_store, one, wait_for
-from pgeventstore.cluster import FAST_SETTINGS, Cluster
+from cluster_support import one
 
 BANK = Path(__file__).resolve().parent.parent / "examples" / "bank"
 
@@ -79,42 +75,3 @@ def test_both_variants_run_as_written_and_a_request_sent_again_appends_nothing(d
     assert one(dsn, "select count(*) from eventstore.events") == events
     assert projected(dsn) == expected_balances(3, 6)
     assert one(dsn, "select count(*) from bank_alerts") == 6
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with clusters() as made:
-        yield made.primary("bank", settings=FAST_SETTINGS)
-
-
-def test_the_bank_survives_a_server_restart_mid_run(cluster: Cluster) -> None:
-    customers, rounds = 4, 24
-    dsns = {
-        script: create_store(cluster, script.removesuffix(".py"))
-        for script in ("run_sync.py", "run_async.py")
-    }
-    runs = {
-        script: start(script, dsn, "--customers", str(customers), "--rounds", str(rounds), "--pause", "0.01")
-        for script, dsn in dsns.items()
-    }
-    try:
-        wait_for(
-            lambda: all(one(dsn, "select count(*) from eventstore.events") >= 30 for dsn in dsns.values()),
-            "both runs under way",
-        )
-        assert all(process.poll() is None for process in runs.values()), "a run ended before the restart"
-        cluster.stop("fast")
-        time.sleep(0.3)
-        cluster.start()
-        outputs = {script: finish(process) for script, process in runs.items()}
-    finally:
-        for process in runs.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    balances, events, withdrawals = expected(customers, rounds)
-    for script, dsn in dsns.items():
-        assert projected(dsn) == balances, outputs[script]
-        # Every request once, however often it was sent.
-        assert one(dsn, "select count(*) from eventstore.events") == events
-        assert one(dsn, "select count(*) from bank_alerts") == withdrawals

@@ -29,7 +29,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from cluster_support import clusters, create_store, execute, one, replayed, wait_for
+from cluster_support import Clusters, clusters, create_store, execute, one, replayed, wait_for
 from pgeventstore import (
     AsyncEventStore,
     AsyncProjection,
@@ -42,9 +42,10 @@ from pgeventstore import (
     Subscription,
 )
 from pgeventstore.async_subscription import follow
-from pgeventstore.cluster import FAST_SETTINGS, Cluster
+from pgeventstore.cluster import Cluster
 from pgeventstore.errors import LogDiverged, ReadOnlyStore
 from pgeventstore.recovery import retryable
+from test_bank_example import expected, finish, projected, start
 
 FAST = ReconnectPolicy(first_delay=0.05, max_delay=0.5)
 
@@ -208,9 +209,15 @@ class Writer(threading.Thread):
 
 
 @pytest.fixture(scope="module")
-def restartable() -> Iterator[Cluster]:
+def made() -> Iterator[Clusters]:
     with clusters() as made:
-        yield made.primary("restarted", settings=FAST_SETTINGS)
+        yield made
+
+
+@pytest.fixture(scope="module")
+def restartable(made: Clusters) -> Cluster:
+    """One private cluster for the module's restarts (a failover test stops it and starts it again)."""
+    return made.primary("restarted")
 
 
 def test_followers_and_tail_survive_a_server_restart(restartable: Cluster) -> None:
@@ -346,17 +353,52 @@ def test_followers_and_tail_survive_a_server_restart(restartable: Cluster) -> No
     ), stderr
 
 
-def test_followers_resume_on_the_promoted_standby_after_a_failover() -> None:
+def test_the_bank_example_survives_a_server_restart_mid_run(restartable: Cluster) -> None:
+    customers, rounds = 4, 15
+    dsns = {
+        script: create_store(restartable, f"bank_{script[4:-3]}")
+        for script in ("run_sync.py", "run_async.py")
+    }
+    runs = {
+        script: start(script, dsn, "--customers", str(customers), "--rounds", str(rounds), "--pause", "0.01")
+        for script, dsn in dsns.items()
+    }
+    try:
+        wait_for(
+            lambda: all(one(dsn, "select count(*) from eventstore.events") >= 20 for dsn in dsns.values()),
+            "both runs under way",
+        )
+        assert all(process.poll() is None for process in runs.values()), "a run ended before the restart"
+        restartable.stop("fast")
+        time.sleep(0.3)
+        restartable.start()
+        outputs = {script: finish(process) for script, process in runs.items()}
+    finally:
+        for process in runs.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    balances, events, withdrawals = expected(customers, rounds)
+    for script, dsn in dsns.items():
+        assert projected(dsn) == balances, outputs[script]
+        # Every request once, however often it was sent.
+        assert one(dsn, "select count(*) from eventstore.events") == events
+        assert one(dsn, "select count(*) from bank_alerts") == withdrawals
+
+
+def test_followers_resume_on_the_promoted_standby_after_a_failover(
+    made: Clusters, restartable: Cluster
+) -> None:
     """A DSN naming both servers (target_session_attrs=read-write) finds the new primary."""
-    with clusters() as made:
-        primary = made.primary("primary")
-        create_store(primary, "shop")
-        standby = made.standby(primary, "standby")
+    primary = restartable
+    create_store(primary, "failover")
+    standby = made.standby(primary, "standby")
+    try:
         both = make_conninfo(
             host="127.0.0.1,127.0.0.1",
             port=f"{primary.port},{standby.port}",
             user="postgres",
-            dbname="shop",
+            dbname="failover",
             passfile=str(primary.passfile),
             target_session_attrs="read-write",
         )
@@ -413,3 +455,7 @@ def test_followers_resume_on_the_promoted_standby_after_a_failover() -> None:
         assert set(delivered) == set(appended)
         assert one(both, "select count(distinct event_id) from projected where follower = 'sync'") == 40
         assert one(both, "select inet_server_port()") == standby.port
+    finally:
+        # The module's cluster, for whatever runs after this test.
+        if not primary.running:
+            primary.start()
