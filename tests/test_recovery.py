@@ -4,11 +4,13 @@ On a private cluster stopped and started again while events are appended, a
 Subscription, a Projection, their asyncio twins and ``pgeventstore tail`` all reconnect
 and resume from their checkpoint (tail: from its cursor): the subscriptions get every
 event, the projections apply each exactly once (a second application would break the
-read model's primary key and stop them), tail prints every log number once, in order.
-On the session's server: a terminated backend is waited out, and the errors the policy
+read model's primary key and stop them), tail and asyncio ``follow`` give every log
+number once, in order; both variants of the bank example (examples/bank) run through a
+restart with the right balances, every request stored once. On the session's server: a terminated backend is waited out, and the errors the policy
 stops on (a handler's, ES419, missing privileges, a missing schema) stop a follower at
-once. After a failover to a streaming standby, followers on a DSN naming both servers
-resume on the promoted one.
+once (a store on one connection that was lost too). After a failover to a streaming
+standby of the module's cluster, followers on a DSN naming both servers resume on the
+promoted one.
 """
 
 from __future__ import annotations
