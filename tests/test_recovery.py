@@ -6,11 +6,11 @@ and resume from their checkpoint (tail: from its cursor): the subscriptions get 
 event, the projections apply each exactly once (a second application would break the
 read model's primary key and stop them), tail and asyncio ``follow`` give every log
 number once, in order; both variants of the bank example (examples/bank) run through a
-restart with the right balances, every request stored once. On the session's server: a terminated backend is waited out, and the errors the policy
-stops on (a handler's, ES419, missing privileges, a missing schema) stop a follower at
-once (a store on one connection that was lost too). After a failover to a streaming
-standby of the module's cluster, followers on a DSN naming both servers resume on the
-promoted one.
+restart with the right balances, every request stored once. On the session's server: a
+terminated backend is waited out, and the errors the policy stops on (a handler's,
+ES419, missing privileges, a missing schema, a lost connection of a store on one
+connection) stop a follower at once. After a failover to a streaming standby of the
+module's cluster, followers on a DSN naming both servers resume on the promoted one.
 """
 
 from __future__ import annotations
