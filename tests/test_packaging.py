@@ -122,6 +122,7 @@ def test_the_wheel_carries_the_schema_and_the_licence(built: Built) -> None:
         licence = archive.read(f"pgeventstore-{__version__}.dist-info/licenses/LICENSE")
     assert licence == (ROOT / "LICENSE").read_bytes()
     assert "pgeventstore/py.typed" in names
+    assert "pgeventstore/monitoring/postgres_exporter.yaml" in names
     assert {name.split("/")[0] for name in names} == {"pgeventstore", f"pgeventstore-{__version__}.dist-info"}
 
 

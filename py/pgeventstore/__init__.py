@@ -32,6 +32,7 @@ from pgeventstore.model import (
     RetryPolicy,
     event_id,
 )
+from pgeventstore.recovery import ReconnectPolicy
 from pgeventstore.store import EventStore
 from pgeventstore.subscription import Projection, Subscription, follow
 from pgeventstore.values import (
@@ -85,6 +86,7 @@ __all__ = [
     "NotOnRouter",
     "Projection",
     "ReadOnlyStore",
+    "ReconnectPolicy",
     "RecordedEvent",
     "Repository",
     "RetryPolicy",

@@ -33,6 +33,7 @@ from pgeventstore.calls import (
 )
 from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
 from pgeventstore.errors import translated
+from pgeventstore.observability import log_slow_call, operation, span
 from pgeventstore.values import (
     ANY,
     AppendResult,
@@ -94,6 +95,11 @@ class AsyncEventStore:
     the replica is not in recovery). Without replicas every read goes to the primary.
     Subscriptions and projections on a store with replicas read the log from them and
     keep their checkpoints on the primary (:mod:`pgeventstore.subscription`).
+
+    A call that takes ``slow_call`` seconds or longer (waiting for a pooled connection
+    included) is logged as a warning on the ``pgeventstore.store`` logger; None turns it
+    off. Every call is an OpenTelemetry span when tracing is on
+    (:mod:`pgeventstore.observability`).
     """
 
     def __init__(
@@ -105,12 +111,15 @@ class AsyncEventStore:
         default: JsonDefault | None = None,
         replicas: Sequence[Source] = (),
         replica_timeout: float = 5.0,
+        slow_call: float | None = 1.0,
     ) -> None:
+        self.slow_call = slow_call
         self.codec = JsonCodec(dumps, loads, default=default)
         self.calls = StoreCalls(self.codec)
         #: The stores of the replicas (each on its own source, with this store's codec).
         self.replicas = tuple(
-            AsyncEventStore(replica, dumps=dumps, loads=loads, default=default) for replica in replicas
+            AsyncEventStore(replica, dumps=dumps, loads=loads, default=default, slow_call=slow_call)
+            for replica in replicas
         )
         self.replica_timeout = replica_timeout
         self._next_replica = 0
@@ -132,6 +141,15 @@ class AsyncEventStore:
             self._pool = source
         else:
             self._conn = source
+
+    @property
+    def connection_lost(self) -> bool:
+        """Whether the store runs on one connection of the caller's and it is closed or broken.
+
+        Nothing can replace such a connection, so followers on this store raise instead of
+        reconnecting; a store on a DSN or a pool replaces a lost connection by itself.
+        """
+        return self._conn is not None and self._conn.closed
 
     async def close(self) -> None:
         """Close the pool if the store opened it, and those of its replicas."""
@@ -164,10 +182,18 @@ class AsyncEventStore:
 
     async def run(self, call: Call[T], conn: psycopg.AsyncConnection[Any] | None = None) -> T:
         """Execute ``call`` and parse its rows."""
-        with translated():
-            async with self.connection(conn) as c, c.cursor(row_factory=tuple_row) as cur:
-                await cur.execute(call.query, call.params)
-                rows = await cur.fetchall() if cur.description is not None else []
+        name = operation(call.query)
+        started = time.monotonic()
+        with span(name, "client", {"db.system.name": "postgresql", "db.operation.name": name}) as traced:
+            with translated():
+                async with self.connection(conn) as c, c.cursor(row_factory=tuple_row) as cur:
+                    await cur.execute(call.query, call.params)
+                    rows = await cur.fetchall() if cur.description is not None else []
+            if traced is not None:
+                traced.set_attribute("db.response.returned_rows", len(rows))
+        elapsed = time.monotonic() - started
+        if self.slow_call is not None and elapsed >= self.slow_call:
+            log_slow_call(call.query, elapsed, self.slow_call)
         return call.parse(rows)
 
     async def wal_position(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> WalPosition:

@@ -1214,6 +1214,18 @@ def dev_server_url(ctx: click.Context) -> None:
     click.echo(url)
 
 
+def _log_reconnections() -> None:
+    """Print the package's warnings, and what ``pgeventstore.recovery`` tells, on stderr, one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("pgeventstore: %(message)s"))
+    package = logging.getLogger("pgeventstore")
+    package.addHandler(handler)
+    package.propagate = False
+    logging.getLogger("pgeventstore.recovery").setLevel(logging.INFO)
+    # The pool's own attempts while the server is away would repeat those lines.
+    logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
+
 @main.command()
 @click.option("--category", "-c", help="Only streams of this category (the id before the first '-').")
 @click.option(
@@ -1260,21 +1272,35 @@ def tail(
     printed once every transaction older than its own has ended. --from takes a log
     number; beyond the newest one, nothing is printed yet. With --replica the same events
     are printed, read from the standby once it has replayed what the database had.
+    Following, it outlives a server restart or a failover: it says on stderr that it
+    reconnects, then goes on after the last event it printed (a database it cannot reach
+    at the start is exit 7).
     """
     if poll_interval != poll_interval:  # NaN passes every range check
         raise click.BadParameter("not a number", param_hint="'--poll-interval'")
     log_filter = LogFilter(category=category, event_types=list(event_types) or None)
     events: Iterator[RecordedEvent]
-    if replica is not None:
-        store = replicated_store(ctx, replica)
-        if follow:
-            events = subscription.follow(store, after, log_filter, poll_interval=poll_interval)
-        else:
-            events = store.read_log(log_filter, after, replica=store.wal_position())
-    elif follow:
-        events = subscription.follow(
-            require_dsn(ctx), after, log_filter, poll_interval=poll_interval, loads=exact_loads
+    if follow:
+        # A database that cannot be reached at the start is exit 7 at once; once following,
+        # a restart or a failover is waited out (pgeventstore.recovery), each retry one
+        # line on stderr.
+        open_store(ctx)
+        _log_reconnections()
+        if replica is not None:
+            check_dsn(replica, "--replica")
+        # Waiting for the server is what tail does while it is away: no slow-call warnings.
+        store = EventStore(
+            require_dsn(ctx),
+            replicas=[replica] if replica is not None else (),
+            dumps=exact_dumps,
+            loads=exact_loads,
+            slow_call=None,
         )
+        ctx.call_on_close(store.close)
+        events = subscription.follow(store, after, log_filter, poll_interval=poll_interval)
+    elif replica is not None:
+        store = replicated_store(ctx, replica)
+        events = store.read_log(log_filter, after, replica=store.wal_position())
     else:
         events = open_store(ctx).read_all(after, event_types=log_filter.event_types, category=category)
     for event in events:
