@@ -18,6 +18,11 @@ select 'eventstore_reader', unnest(array[
     'list_streams', 'stats', 'consumer_group_member', 'number_log', 'log_head', 'log_number_of']);
 insert into expected_grants
 select 'eventstore_writer', unnest(array['append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint']);
+-- the eventsourcing library's persistence module (88_eventsourcing.sql)
+insert into expected_grants
+select 'eventstore_reader', unnest(array['read_versioned', 'stream_log_numbers', 'category_head', 'max_tracking_id']);
+insert into expected_grants
+select 'eventstore_writer', unnest(array['append_versioned', 'record_tracking']);
 grant select on expected_grants to public;
 
 -- ---- the roles ----
