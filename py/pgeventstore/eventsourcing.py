@@ -4,7 +4,8 @@ Select it with ``PERSISTENCE_MODULE=pgeventstore.eventsourcing`` and the library
 ``POSTGRES_*`` settings (``POSTGRES_DBNAME``, ``POSTGRES_HOST``, ``POSTGRES_PORT``,
 ``POSTGRES_USER``, ``POSTGRES_PASSWORD``, ``POSTGRES_CONNECT_TIMEOUT``,
 ``POSTGRES_POOL_SIZE``, ``POSTGRES_MAX_OVERFLOW``; ``ORIGINATOR_ID_TYPE`` ``uuid`` or
-``text``). The store must be installed (``pgeventstore migrate``); the login role needs
+``text``), or a libpq connection string in ``PGEVENTSTORE_DSN`` (which they override).
+The store must be installed (``pgeventstore migrate``); the login role needs
 ``eventstore_writer`` only. The mapping (docs/eventsourcing.md):
 
 * an application's events go to the streams ``<category>-<originator id>``, whose
@@ -464,6 +465,8 @@ class PgEventStoreProcessRecorder(
 class Factory(InfrastructureFactory[PgEventStoreTrackingRecorder]):
     """Constructs this store's recorders from the library's ``POSTGRES_*`` settings."""
 
+    #: A libpq connection string, as the command line takes it; POSTGRES_* settings override its parts.
+    PGEVENTSTORE_DSN = "PGEVENTSTORE_DSN"
     POSTGRES_DBNAME = "POSTGRES_DBNAME"
     POSTGRES_HOST = "POSTGRES_HOST"
     POSTGRES_PORT = "POSTGRES_PORT"
@@ -480,7 +483,7 @@ class Factory(InfrastructureFactory[PgEventStoreTrackingRecorder]):
     process_recorder_class = PgEventStoreProcessRecorder
 
     def __init__(self, env: Environment | EnvType | None) -> None:
-        """Open the pool the settings describe; unset settings are libpq's defaults."""
+        """Open the pool the settings describe; what they leave unset is libpq's default."""
         super().__init__(env)
         params: dict[str, str] = {}
         for key, setting in [
@@ -499,7 +502,7 @@ class Factory(InfrastructureFactory[PgEventStoreTrackingRecorder]):
             msg = f"Invalid {self.ORIGINATOR_ID_TYPE} {id_type!r}: 'uuid' or 'text' expected"
             raise OSError(msg)
         self.datastore = PgEventStoreDatastore(
-            make_conninfo(**params),
+            make_conninfo(self.env.get(self.PGEVENTSTORE_DSN) or "", **params),
             pool_size=self._integer(self.POSTGRES_POOL_SIZE, 5),
             max_overflow=self._integer(self.POSTGRES_MAX_OVERFLOW, 10),
             originator_id_type=cast(OriginatorIdType, id_type),
