@@ -28,8 +28,7 @@ declare
     v_version bigint;
     v_metadata jsonb;
     v_previous numeric;
-    v_number jsonb;
-    v_position bigint := 0;
+    v_bad record;
 begin
     if jsonb_typeof(append_versioned.events) is distinct from 'array' then
         raise exception using
@@ -52,35 +51,43 @@ begin
                                            'expected_version', null, 'actual_version', v_version)::text,
                 hint = 'Append to this stream with eventstore.append_to_stream.';
         end if;
-        v_previous := (v_metadata ->> 'originator_version')::numeric;
+        v_previous := (v_metadata -> 'originator_version')::numeric;
     end if;
 
-    for v_number in select x.event #> '{metadata,originator_version}'
-                      from jsonb_array_elements(append_versioned.events) as x(event)
-    loop
-        v_position := v_position + 1;
-        if jsonb_typeof(v_number) is distinct from 'number'
-           or v_number::text::numeric <> trunc(v_number::text::numeric)
-           or v_number::text::numeric not between -9223372036854775808 and 9223372036854775807 then
+    -- One statement finds the first event whose number is malformed or not above the one
+    -- before it (the stream's last, for the first event).
+    select b.n, b.given, b.number, coalesce(b.before, v_previous) as before into v_bad
+      from (select x.n, x.event #> '{metadata,originator_version}' as given,
+                   case when jsonb_typeof(x.event #> '{metadata,originator_version}') = 'number'
+                        then (x.event #> '{metadata,originator_version}')::numeric end as number,
+                   lag(case when jsonb_typeof(x.event #> '{metadata,originator_version}') = 'number'
+                            then (x.event #> '{metadata,originator_version}')::numeric end)
+                       over (order by x.n) as before
+              from jsonb_array_elements(append_versioned.events) with ordinality as x(event, n)) b
+     where b.number is null
+        or b.number <> trunc(b.number)
+        or b.number not between -9223372036854775808 and 9223372036854775807
+        or b.number <= coalesce(b.before, v_previous)
+     order by b.n
+     limit 1;
+    if found then
+        if v_bad.number is null or v_bad.number <> trunc(v_bad.number)
+           or v_bad.number not between -9223372036854775808 and 9223372036854775807 then
             raise exception using
                 errcode = 'ES400',
                 message = format('event %s: metadata.originator_version must be an integer between -2^63 and '
-                                 '2^63 - 1, got %s', v_position, coalesce(v_number::text, 'nothing')),
+                                 '2^63 - 1, got %s', v_bad.n, coalesce(v_bad.given::text, 'nothing')),
                 hint = 'Give every event its version number in metadata.originator_version.';
         end if;
-        if v_number::text::numeric <= v_previous then
-            raise exception using
-                errcode = 'ES409',
-                message = format('stream %s: originator version %s of event %s is not above %s',
-                                 quote_literal(append_versioned.stream_id), v_number::text, v_position,
-                                 v_previous),
-                detail = json_build_object('stream_id', append_versioned.stream_id,
-                                           'expected_version', null,
-                                           'actual_version', coalesce(v_version, -1))::text,
-                hint = 'That version is stored (or a newer one is): reload the aggregate and decide again.';
-        end if;
-        v_previous := v_number::text::numeric;
-    end loop;
+        raise exception using
+            errcode = 'ES409',
+            message = format('stream %s: originator version %s of event %s is not above %s',
+                             quote_literal(append_versioned.stream_id), v_bad.number, v_bad.n, v_bad.before),
+            detail = json_build_object('stream_id', append_versioned.stream_id,
+                                       'expected_version', null,
+                                       'actual_version', coalesce(v_version, -1))::text,
+            hint = 'That version is stored (or a newer one is): reload the aggregate and decide again.';
+    end if;
 
     return eventstore.append_to_stream(append_versioned.stream_id, coalesce(v_version, -1),
                                        append_versioned.events);

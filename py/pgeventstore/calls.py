@@ -307,8 +307,12 @@ def next_stream(page: Sequence[StreamInfo], page_size: int) -> str | None:
 
 # The persistence module of Python's eventsourcing library (pgeventstore.eventsourcing):
 # its statements, executed by its recorders on connections of their pool.
-#: Appends one originator's events (their originator versions in metadata).
-ES_APPEND_SQL = "select stream_version from eventstore.append_versioned(%s::text, %s::jsonb)"
+#: Appends each originator's events (their originator versions in metadata), all in one
+#: statement, so in one transaction without a BEGIN and a COMMIT of their own; one row each.
+ES_APPEND_SQL = (
+    "select (eventstore.append_versioned(b.stream_id, b.events)).stream_version "
+    "from unnest(%s::text[], %s::jsonb[]) with ordinality as b(stream_id, events, n) order by b.n"
+)
 #: An originator's events in a range of originator versions: (gt, lte, backward, max_count).
 ES_SELECT_EVENTS_SQL = (
     "select stream_id, event_type, data, metadata "

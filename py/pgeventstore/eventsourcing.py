@@ -214,32 +214,37 @@ class PgEventStoreAggregateRecorder(AggregateRecorder):
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """Append the events, each originator's as one batch, all in one transaction."""
-        with self.datastore.connection() as conn, conn.transaction():
+        with self.datastore.connection() as conn:
             self._insert(conn, stored_events, **kwargs)
         return None
 
     def _insert(
         self, conn: psycopg.Connection[tuple[Any, ...]], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> list[_Range]:
-        """Append the events in the caller's transaction; the version ranges they took."""
+        """Append the events in one statement (one transaction); the version ranges they took."""
         batches: dict[str, list[int]] = {}
         for index, event in enumerate(stored_events):
             batches.setdefault(self.stream_id(event.originator_id), []).append(index)
-        ranges = []
-        for stream_id, indexes in batches.items():
-            batch = [
-                {
-                    "type": stored_events[i].topic,
-                    "data": _state_to_data(stored_events[i].state),
-                    "metadata": {"originator_version": stored_events[i].originator_version},
-                }
-                for i in indexes
-            ]
-            row = conn.execute(ES_APPEND_SQL, (stream_id, json.dumps(batch))).fetchone()
-            assert row is not None
-            last = int(row[0])
-            ranges.append(_Range(stream_id, last - len(indexes) + 1, last, tuple(indexes)))
-        return ranges
+        if not batches:
+            return []
+        documents = [
+            json.dumps(
+                [
+                    {
+                        "type": stored_events[i].topic,
+                        "data": _state_to_data(stored_events[i].state),
+                        "metadata": {"originator_version": stored_events[i].originator_version},
+                    }
+                    for i in indexes
+                ]
+            )
+            for indexes in batches.values()
+        ]
+        rows = conn.execute(ES_APPEND_SQL, (list(batches), documents)).fetchall()
+        return [
+            _Range(stream_id, int(row[0]) - len(indexes) + 1, int(row[0]), tuple(indexes))
+            for (stream_id, indexes), row in zip(batches.items(), rows, strict=True)
+        ]
 
     def select_events(
         self,
@@ -297,8 +302,7 @@ class PgEventStoreApplicationRecorder(PgEventStoreAggregateRecorder, Application
         So an id returned is final: every event numbered later has a greater one.
         """
         with self.datastore.connection() as conn:
-            with conn.transaction():
-                ranges = self._insert(conn, stored_events, **kwargs)
+            ranges = self._insert(conn, stored_events, **kwargs)
             return self._notification_ids(conn, ranges, len(stored_events))
 
     def _notification_ids(
@@ -318,8 +322,9 @@ class PgEventStoreApplicationRecorder(PgEventStoreAggregateRecorder, Application
             numbers = [cast(list[int | None], row[0]) for row in rows]
             if all(n is not None for batch in numbers for n in batch):
                 break
+            # Older transactions are still open; writers' transactions are short.
             time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+            delay = min(delay * 1.5, 0.005)
         ids = [0] * count
         for r, batch in zip(ranges, numbers, strict=True):
             for index, number in zip(r.indexes, batch, strict=True):
@@ -457,9 +462,11 @@ class PgEventStoreProcessRecorder(
         self, conn: psycopg.Connection[tuple[Any, ...]], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> list[_Range]:
         tracking: Tracking | None = kwargs.get("tracking")
-        if tracking is not None:
+        if tracking is None:
+            return super()._insert(conn, stored_events, **kwargs)
+        with conn.transaction():
             self._record(conn, tracking)
-        return super()._insert(conn, stored_events, **kwargs)
+            return super()._insert(conn, stored_events, **kwargs)
 
 
 class Factory(InfrastructureFactory[PgEventStoreTrackingRecorder]):
