@@ -313,9 +313,15 @@ ES_APPEND_SQL = (
     "select (eventstore.append_versioned(b.stream_id, b.events)).stream_version "
     "from unnest(%s::text[], %s::jsonb[]) with ordinality as b(stream_id, events, n) order by b.n"
 )
+#: A stored event's state (its text, or else its bytes in base64) and originator version,
+#: taken apart in SQL, so that no JSON is parsed in Python.
+ES_STATE_COLUMNS = (
+    "case when jsonb_typeof(data) = 'string' then data #>> '{}' end, data ->> 'base64', "
+    "(metadata ->> 'originator_version')::bigint"
+)
 #: An originator's events in a range of originator versions: (gt, lte, backward, max_count).
 ES_SELECT_EVENTS_SQL = (
-    "select stream_id, event_type, data, metadata "
+    f"select stream_id, event_type, {ES_STATE_COLUMNS} "
     "from eventstore.read_versioned(%s::text, %s::bigint, %s::bigint, %s::boolean, %s::integer)"
 )
 #: The log numbers of version ranges of several streams, once committed: one row per range.
@@ -326,7 +332,7 @@ ES_LOG_NUMBERS_SQL = (
 )
 #: An application's notifications: its category's events after a log number.
 ES_SELECT_NOTIFICATIONS_SQL = (
-    "select log_number, stream_id, event_type, data, metadata "
+    f"select log_number, stream_id, event_type, {ES_STATE_COLUMNS} "
     "from eventstore.read_all(%s::bigint, %s::integer, %s::text[], %s::text)"
 )
 ES_MAX_NOTIFICATION_ID_SQL = "select eventstore.category_head(%s::text)"

@@ -148,11 +148,17 @@ def _state_to_data(state: bytes) -> str | dict[str, str]:
     return {"base64": base64.b64encode(state).decode("ascii")}
 
 
-def _data_to_state(data: Any) -> bytes:
-    """The state bytes of an event's data (the inverse of :func:`_state_to_data`)."""
-    if isinstance(data, str):
-        return data.encode("utf-8")
-    return base64.b64decode(data["base64"])
+def _state(text: str | None, encoded: str | None) -> bytes:
+    """The state bytes of an event's data (the inverse of :func:`_state_to_data`).
+
+    ``text`` is the data when it is a JSON string, ``encoded`` its ``base64`` member.
+    """
+    if text is not None:
+        return text.encode("utf-8")
+    if encoded is None:
+        msg = 'an event\'s data is neither a JSON string nor {"base64": ...}: not written by this module'
+        raise DataError(msg)
+    return base64.b64decode(encoded)
 
 
 def _clamp(value: int) -> int:
@@ -268,13 +274,13 @@ class PgEventStoreAggregateRecorder(AggregateRecorder):
             while limit is None or len(events) < limit:
                 page = _PAGE if limit is None else min(_PAGE, limit - len(events))
                 rows = conn.execute(ES_SELECT_EVENTS_SQL, (stream_id, low, high, desc, page)).fetchall()
-                for _stream_id, topic, data, metadata in rows:
+                for _stream_id, topic, text, encoded, version in rows:
                     events.append(
                         StoredEvent(
                             originator_id=originator_id,
-                            originator_version=int(metadata["originator_version"]),
+                            originator_version=version,
                             topic=topic,
-                            state=_data_to_state(data),
+                            state=_state(text, encoded),
                         )
                     )
                 if len(rows) < page:
@@ -356,16 +362,16 @@ class PgEventStoreApplicationRecorder(PgEventStoreAggregateRecorder, Application
                 rows = conn.execute(
                     ES_SELECT_NOTIFICATIONS_SQL, (after, page, list(topics) or None, self.category)
                 ).fetchall()
-                for log_number, stream_id, topic, data, metadata in rows:
+                for log_number, stream_id, topic, text, encoded, version in rows:
                     if stop is not None and log_number > stop:
                         return notifications
                     notifications.append(
                         Notification(
                             id=log_number,
                             originator_id=self.originator_id(stream_id),
-                            originator_version=int(metadata["originator_version"]),
+                            originator_version=version,
                             topic=topic,
-                            state=_data_to_state(data),
+                            state=_state(text, encoded),
                         )
                     )
                 if len(rows) < page:
