@@ -1,6 +1,6 @@
 """Measure the eventsourcing library's own PostgreSQL recorder against pgeventstore.eventsourcing.
 
-Usage: .venv/bin/python scripts/bench_eventsourcing.py [--seconds 5] [--read-events 20000]
+Usage: .venv/bin/python scripts/bench_eventsourcing.py [--seconds 3] [--rounds 3] [--read-events 20000]
 
 Starts one throwaway cluster with the server's durable defaults (fsync and
 synchronous_commit on) and, in the same run, on three databases of it:
@@ -10,16 +10,19 @@ synchronous_commit on) and, in the same run, on three databases of it:
 * pgeventstore.eventsourcing: this store's application recorder.
 
 For each, inserts per second of ``insert_events`` with one new aggregate's first event per
-call, from 1 and from 8 threads for --seconds each; then notification reads: events per
-second of a reader paging through --read-events notifications 500 at a time
+call, from 1 and from 8 threads for --seconds each, and notification reads: events per
+second of a reader paging through the first --read-events notifications 500 at a time
 (``select_notifications(start, 500, inclusive_of_start=False)``; plain SQL: a keyset
-SELECT of 500 rows), after an ANALYZE of the database. Prints a Markdown table with each
-figure's ratio to plain SQL.
+SELECT of 500 rows), after an ANALYZE of the database. The three are measured in
+alternation, --rounds times, so that a load that comes and goes falls on all of them.
+Prints a Markdown table of the medians, with each one's ratio to plain SQL.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import statistics
 import threading
 import time
 import uuid
@@ -110,8 +113,49 @@ def analyze(dsn: str) -> None:
         conn.execute("analyze")
 
 
-def recorder_reads(recorder: ApplicationRecorder, events: int, dsn: str) -> float:
-    """Notifications per second of one reader paging through the first ``events``."""
+def page_through(read_page: Callable[[int], list[int]], events: int) -> float:
+    """Items per second of reading ``events`` items page by page; ``read_page(after)`` gives ids."""
+    started = time.monotonic()
+    read, last = 0, 0
+    while read < events:
+        ids = read_page(last)
+        read += len(ids)
+        last = ids[-1]
+    return read / (time.monotonic() - started)
+
+
+@dataclasses.dataclass
+class Subject:
+    """One system measured: how a thread inserts, and how a reader reads a page."""
+
+    name: str
+    make_insert: Callable[[], Callable[[], None]]
+    read_page: Callable[[int], list[int]]
+    close: Callable[[], None]
+
+
+def plain_sql(dsn: str, events: int) -> Subject:
+    """The floor: one-row INSERT transactions and keyset page reads of a plain table."""
+    reader = psycopg.connect(dsn, autocommit=True)
+    reader.execute("create table plain (id bigint generated always as identity primary key, state bytea)")
+    reader.execute("insert into plain (state) select '{}' from generate_series(1, %s)", (events,))
+    analyze(dsn)
+
+    def make_insert() -> Callable[[], None]:
+        conn = psycopg.connect(dsn, autocommit=True)
+        return lambda: conn.execute("insert into plain (state) values ('{}')").close()
+
+    def read_page(after: int) -> list[int]:
+        rows = reader.execute("select id, state from plain where id > %s order by id limit %s", (after, PAGE))
+        return [row[0] for row in rows.fetchall()]
+
+    return Subject("plain SQL", make_insert, read_page, reader.close)
+
+
+def library_recorder(env: Environment, dsn: str, events: int) -> Subject:
+    """The application recorder the settings select, with ``events`` notifications stored."""
+    factory: InfrastructureFactory[Any] = InfrastructureFactory.construct(env)
+    recorder = factory.application_recorder()
     while (recorder.max_notification_id() or 0) < events:
         batch = [
             StoredEvent(originator_id=uuid.uuid4(), originator_version=1, topic="bench:Created", state=b"{}")
@@ -119,70 +163,52 @@ def recorder_reads(recorder: ApplicationRecorder, events: int, dsn: str) -> floa
         ]
         recorder.insert_events(batch)
     analyze(dsn)
-    started = time.monotonic()
-    read, last = 0, 0
-    while read < events:
-        page = recorder.select_notifications(last, PAGE, inclusive_of_start=False)
-        read += len(page)
-        last = page[-1].id
-    return read / (time.monotonic() - started)
 
+    def read_page(after: int) -> list[int]:
+        return [n.id for n in recorder.select_notifications(after, PAGE, inclusive_of_start=False)]
 
-def plain_sql(dsn: str, seconds: float, events: int) -> dict[str, float]:
-    """The floor: one-row INSERT transactions and keyset page reads of a plain table."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("create table plain (id bigint generated always as identity primary key, state bytea)")
-
-    def make_call() -> Callable[[], None]:
-        conn = psycopg.connect(dsn, autocommit=True)
-        return lambda: conn.execute("insert into plain (state) values ('{}')").close()
-
-    results = {f"inserts/s, {n} thread{'s' if n > 1 else ''}": rate(n, seconds, make_call) for n in THREADS}
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("insert into plain (state) select '{}' from generate_series(1, %s)", (events,))
-        conn.execute("analyze plain")
-        started = time.monotonic()
-        read, last = 0, 0
-        while read < events:
-            rows = conn.execute(
-                "select id, state from plain where id > %s order by id limit %s", (last, PAGE)
-            ).fetchall()
-            read += len(rows)
-            last = rows[-1][0]
-        results["notifications read/s"] = read / (time.monotonic() - started)
-    return results
-
-
-def library_recorder(env: Environment, dsn: str, seconds: float, events: int) -> dict[str, float]:
-    """The figures of the application recorder the settings select."""
-    factory: InfrastructureFactory[Any] = InfrastructureFactory.construct(env)
-    try:
-        recorder = factory.application_recorder()
-        results = {
-            f"inserts/s, {n} thread{'s' if n > 1 else ''}": rate(n, seconds, recorder_inserts(recorder))
-            for n in THREADS
-        }
-        results["notifications read/s"] = recorder_reads(recorder, events, dsn)
-        return results
-    finally:
-        factory.close()
+    return Subject(str(env["PERSISTENCE_MODULE"]), recorder_inserts(recorder), read_page, factory.close)
 
 
 def main() -> None:
-    """Run the three measurements on one durable cluster and print the table."""
+    """Measure the three systems in alternation, --rounds times, and print the medians."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--read-events", type=int, default=20_000)
     args = parser.parse_args()
     with temporary_cluster(settings={}) as cluster:
-        plain = plain_sql(create_database(cluster, "plain"), args.seconds, args.read_events)
         native_dsn = create_database(cluster, "native")
-        native_env = factory_env(cluster, native_dsn, "eventsourcing.postgres")
-        native = library_recorder(native_env, native_dsn, args.seconds, args.read_events)
         store_dsn = create_database(cluster, "store")
         schema.migrate(store_dsn)
-        store_env = factory_env(cluster, store_dsn, "pgeventstore.eventsourcing")
-        store = library_recorder(store_env, store_dsn, args.seconds, args.read_events)
+        subjects = [
+            plain_sql(create_database(cluster, "plain"), args.read_events),
+            library_recorder(
+                factory_env(cluster, native_dsn, "eventsourcing.postgres"), native_dsn, args.read_events
+            ),
+            library_recorder(
+                factory_env(cluster, store_dsn, "pgeventstore.eventsourcing"), store_dsn, args.read_events
+            ),
+        ]
+        figures: dict[str, dict[str, list[float]]] = {}
+        try:
+            for _ in range(args.rounds):
+                for subject in subjects:
+                    measured = figures.setdefault(subject.name, {})
+                    for n in THREADS:
+                        name = f"inserts/s, {n} thread{'s' if n > 1 else ''}"
+                        measured.setdefault(name, []).append(rate(n, args.seconds, subject.make_insert))
+                    measured.setdefault("notifications read/s", []).append(
+                        page_through(subject.read_page, args.read_events)
+                    )
+        finally:
+            for subject in subjects:
+                subject.close()
+    plain, native, store = (
+        {name: statistics.median(values) for name, values in figures[subject.name].items()}
+        for subject in subjects
+    )
+    print(f"Medians of {args.rounds} rounds of {args.seconds:g} s per insert figure.")
     print("| measure | plain SQL | eventsourcing.postgres | pgeventstore.eventsourcing | store / library |")
     print("|---|---:|---:|---:|---:|")
     for name, floor in plain.items():

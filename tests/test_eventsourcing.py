@@ -12,6 +12,7 @@ from typing import Any
 
 import eventsourcing.tests.application as app_cases
 import eventsourcing.tests.persistence as cases
+import eventsourcing.tests.projection as projection_cases
 import psycopg
 import pytest
 from eventsourcing.persistence import (
@@ -140,6 +141,10 @@ class TestApplication(OnTheStore, app_cases.ApplicationTestCase):
 
 class TestExampleApplication(OnTheStore, app_cases.ExampleApplicationTestCase):
     expected_factory_topic = "pgeventstore.eventsourcing:Factory"
+
+
+class TestEventSourcedProjection(OnTheStore, projection_cases.EventSourcedProjectionTestCase):
+    """A projection following an application: its subscription, process recorder and tracking."""
 
 
 def test_role_is_only_a_writer(dsn: str) -> None:
