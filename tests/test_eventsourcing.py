@@ -9,18 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from unittest import TestCase
+from uuid import UUID
 
 import eventsourcing.tests.application as app_cases
 import eventsourcing.tests.persistence as cases
-import eventsourcing.tests.projection as projection_cases
 import psycopg
 import pytest
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.domain import Aggregate, DomainEventProtocol, event
 from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
     ProcessRecorder,
     TrackingRecorder,
 )
+from eventsourcing.projection import EventSourcedProjection, EventSourcedProjectionRunner
 from eventsourcing.utils import Environment, get_topic
 from psycopg.conninfo import conninfo_to_dict
 
@@ -143,8 +148,56 @@ class TestExampleApplication(OnTheStore, app_cases.ExampleApplicationTestCase):
     expected_factory_topic = "pgeventstore.eventsourcing:Factory"
 
 
-class TestEventSourcedProjection(OnTheStore, projection_cases.EventSourcedProjectionTestCase):
-    """A projection following an application: its subscription, process recorder and tracking."""
+class Dog(Aggregate):
+    @event("Registered")
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class DogSchool(Application[UUID]):
+    def register(self, name: str) -> int:
+        recordings = self.save(Dog(name))
+        return recordings[-1].notification.id
+
+
+class Place(Aggregate):
+    @event("Assigned")
+    def __init__(self, dog_id: UUID) -> None:
+        self.dog_id = dog_id
+
+
+class Kennel(EventSourcedProjection[UUID]):
+    """Gives every dog registered at the school a place: a process application."""
+
+    @singledispatchmethod
+    def policy(
+        self, domain_event: DomainEventProtocol[UUID], processing_event: ProcessingEvent[UUID]
+    ) -> None:
+        """Other events need nothing."""
+
+    @policy.register
+    def _(self, domain_event: Dog.Registered, processing_event: ProcessingEvent[UUID]) -> None:
+        processing_event.collect_events(Place(domain_event.originator_id))
+
+
+class TestProcessApplicationFollowsUpstream(OnTheStore, TestCase):
+    """Two applications in one store: the follower reads the school's notifications only
+    (its subscription), records its events with tracking, and its own log is its own."""
+
+    def test_kennel_follows_the_school(self) -> None:
+        with EventSourcedProjectionRunner(application_class=DogSchool, projection_class=Kennel) as runner:
+            school, kennel = runner.app, runner.projection
+            ids = [school.register(name) for name in ("Fido", "Rex", "Lassie")]
+            runner.wait(ids[-1], timeout=10)
+            assert kennel.recorder.max_tracking_id("DogSchool") == ids[-1]
+            places = kennel.notification_log.select(start=None, limit=10)
+            assert [n.topic.rsplit(".", 1)[1] for n in places] == ["Assigned"] * 3
+            assert {kennel.repository.get(n.originator_id).dog_id for n in places} == {
+                school.notification_log.select(start=i, limit=1)[0].originator_id for i in ids
+            }
+            # One log: the school's and the kennel's ids are numbers of it, never shared.
+            assert not set(ids) & {n.id for n in places}
+            assert school.recorder.max_notification_id() == ids[-1]
 
 
 def test_role_is_only_a_writer(dsn: str) -> None:
