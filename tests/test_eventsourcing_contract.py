@@ -18,7 +18,7 @@ from uuid import uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import DataError, StoredEvent, Tracking
 from eventsourcing.utils import Environment
 
 from eventsourcing_support import eventsourcing_role as eventsourcing_role  # the fixture
@@ -164,3 +164,26 @@ def test_max_notification_id_is_fast_on_a_large_store(
         assert recorder.max_notification_id() == 50_000
         timings.append(time.perf_counter() - started)
     assert statistics.median(timings) < 0.01, timings
+
+
+def test_what_the_store_cannot_hold_is_refused_not_altered(factory: Factory) -> None:
+    recorder = factory.process_recorder()
+    originator = uuid4()
+    too_big = 2**63
+    for refused in (
+        [event(originator, too_big)],
+        [StoredEvent(originator_id=originator, originator_version=1, topic="t" * 256, state=b"{}")],
+        [StoredEvent(originator_id=originator, originator_version=1, topic="t\x00", state=b"{}")],
+    ):
+        with pytest.raises(DataError):
+            recorder.insert_events(refused)
+    with pytest.raises(DataError):
+        recorder.insert_tracking(Tracking("Upstream", too_big))
+    with pytest.raises(DataError):
+        recorder.insert_events([event(originator)], tracking=Tracking("Upstream", too_big))
+    assert recorder.select_events(originator) == []
+    assert recorder.max_tracking_id("Upstream") is None
+    binary = StoredEvent(originator_id=originator, originator_version=1, topic="t", state=b"\x00\xff{}")
+    recorder.insert_events([binary], tracking=Tracking("Upstream", 2**63 - 1))
+    assert recorder.select_events(originator) == [binary], "any bytes come back as they were"
+    assert recorder.max_tracking_id("Upstream") == 2**63 - 1

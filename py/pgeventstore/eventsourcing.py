@@ -161,11 +161,6 @@ def _state(text: str | None, encoded: str | None) -> bytes:
     return base64.b64decode(encoded)
 
 
-def _clamp(value: int) -> int:
-    """A bound of a bigint parameter: Python's integers are unbounded, the store's are not."""
-    return max(_BIGINT_MIN, min(_BIGINT_MAX, value))
-
-
 class PgEventStoreDatastore:
     """The connection pool every recorder of one factory shares."""
 
@@ -444,7 +439,7 @@ class PgEventStoreTrackingRecorder(TrackingRecorder):
     def _record(self, conn: psycopg.Connection[tuple[Any, ...]], tracking: Tracking) -> None:
         conn.execute(
             ES_RECORD_TRACKING_SQL,
-            (self.tracker, tracking.application_name, _clamp(tracking.notification_id)),
+            (self.tracker, tracking.application_name, tracking.notification_id),
         )
 
     def max_tracking_id(self, application_name: str) -> int | None:
