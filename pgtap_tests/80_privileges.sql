@@ -19,6 +19,11 @@ select 'eventstore_reader', unnest(array[
     'list_streams_before', 'read_shards']);
 insert into expected_grants
 select 'eventstore_writer', unnest(array['append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint']);
+-- the eventsourcing library's persistence module (88_eventsourcing.sql)
+insert into expected_grants
+select 'eventstore_reader', unnest(array['read_versioned', 'stream_log_numbers', 'category_head', 'max_tracking_id']);
+insert into expected_grants
+select 'eventstore_writer', unnest(array['append_versioned', 'record_tracking']);
 grant select on expected_grants to public;
 
 -- ---- the roles ----

@@ -338,3 +338,38 @@ def next_version(page: Sequence[RecordedEvent], page_size: int, backward: bool) 
 def next_stream(page: Sequence[StreamInfo], page_size: int) -> str | None:
     """The ``after`` of the listing page after ``page``, or None when it was the last one."""
     return page[-1].stream_id if len(page) == page_size else None
+
+
+# The persistence module of Python's eventsourcing library (pgeventstore.eventsourcing):
+# its statements, executed by its recorders on connections of their pool.
+#: Appends each originator's events (their originator versions in metadata), all in one
+#: statement, so in one transaction without a BEGIN and a COMMIT of their own; one row each.
+ES_APPEND_SQL = (
+    "select (eventstore.append_versioned(b.stream_id, b.events)).stream_version "
+    "from unnest(%s::text[], %s::jsonb[]) with ordinality as b(stream_id, events, n) order by b.n"
+)
+#: A stored event's state (its text, or else its bytes in base64) and originator version,
+#: taken apart in SQL, so that no JSON is parsed in Python.
+ES_STATE_COLUMNS = (
+    "case when jsonb_typeof(data) = 'string' then data #>> '{}' end, data ->> 'base64', "
+    "(metadata ->> 'originator_version')::bigint"
+)
+#: An originator's events in a range of originator versions: (gt, lte, backward, max_count).
+ES_SELECT_EVENTS_SQL = (
+    f"select stream_id, event_type, {ES_STATE_COLUMNS} "
+    "from eventstore.read_versioned(%s::text, %s::bigint, %s::bigint, %s::boolean, %s::integer)"
+)
+#: The log numbers of version ranges of several streams, once committed: one row per range.
+ES_LOG_NUMBERS_SQL = (
+    "select eventstore.stream_log_numbers(r.stream_id, r.from_version, r.to_version) "
+    "from unnest(%s::text[], %s::bigint[], %s::bigint[]) with ordinality "
+    "as r(stream_id, from_version, to_version, n) order by r.n"
+)
+#: An application's notifications: its category's events after a log number.
+ES_SELECT_NOTIFICATIONS_SQL = (
+    f"select log_number, stream_id, event_type, {ES_STATE_COLUMNS} "
+    "from eventstore.read_all(%s::bigint, %s::integer, %s::text[], %s::text)"
+)
+ES_MAX_NOTIFICATION_ID_SQL = "select eventstore.category_head(%s::text)"
+ES_RECORD_TRACKING_SQL = "select eventstore.record_tracking(%s::text, %s::text, %s::bigint)"
+ES_MAX_TRACKING_ID_SQL = "select eventstore.max_tracking_id(%s::text, %s::text)"
