@@ -63,6 +63,7 @@ declare
     v_ids uuid[];
     v_last bigint;
     v_prior_xid xid8;
+    v_last_position bigint;
     v_inserted integer;
     v_duplicate uuid;
     v_other_stream text;
@@ -118,7 +119,7 @@ begin
         on conflict on constraint events_stream_version_key do nothing
         returning 0, global_position, global_position into v_result;
         if not found then
-            if eventstore.raise_wrong_expected_version(p_stream_id, p_expected) is null then end if;
+            return eventstore.append_to_deleted_stream(p_stream_id, p_events);
         end if;
     else
         -- Each round reads the stream with a new snapshot. A round ends early only when a
@@ -127,8 +128,8 @@ begin
         -- expectation then fails on the version, NULL and -2 append after it, and a retry
         -- finds the batch its twin stored.
         loop
-            select e.version, e.transaction_id
-              into v_last, v_prior_xid
+            select e.version, e.transaction_id, e.global_position
+              into v_last, v_prior_xid, v_last_position
               from eventstore.events e
              where e.stream_id = p_stream_id
              order by e.version desc
@@ -144,8 +145,10 @@ begin
                 end if;
             end if;
             -- NULL (any version) matches whatever the stream holds; -2 any version but -1.
-            if p_expected <> v_last and not (p_expected = -2 and v_last >= 0) then
-                if eventstore.raise_wrong_expected_version(p_stream_id, p_expected, null, v_last) is null then end if;
+            -- A last row that is a lifecycle placeholder (negative position) is judged by
+            -- eventstore.resolve_expected_version, like every mismatch.
+            if (p_expected <> v_last and not (p_expected = -2 and v_last >= 0)) or v_last_position < 0 then
+                if eventstore.resolve_expected_version(p_stream_id, p_expected, v_last, v_last_position) is null then end if;
             end if;
 
             -- The first event decides: whoever stores the stream's next version owns the
