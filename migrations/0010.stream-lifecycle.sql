@@ -39,6 +39,12 @@ create table eventstore.stream_metadata (
     updated_at timestamptz not null default now()
 );
 
+-- The streams whose rules can hide events (a row may hold only the application's keys):
+-- the log readers ask once per page whether there is any, and skip the check per event
+-- when there is none.
+create index stream_metadata_rules_idx on eventstore.stream_metadata (stream_id)
+    where tombstoned or version_floor > 0 or max_count is not null or max_age is not null;
+
 comment on table eventstore.stream_metadata is
     'Per stream: its metadata (reserved keys max_count, max_age, truncate_before), deletion, tombstone and what scavenging removed.';
 

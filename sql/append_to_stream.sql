@@ -34,7 +34,8 @@
 --   (eventstore.append_with_ids, which a batch with an id after its first event goes
 --   through).
 -- * Errors: ES400 invalid argument, ES409 wrong expected version (DETAIL is a JSON object
---   with stream_id, expected_version and actual_version), ES412 duplicate event id,
+--   with stream_id, expected_version and actual_version), ES410 tombstoned stream
+--   (eventstore.tombstone_stream), ES412 duplicate event id,
 --   25006 while this database receives the event log by logical replication
 --   (eventstore.check_log_frame, at a session's first append). A failed call writes
 --   nothing.
@@ -43,6 +44,9 @@
 --   older transaction appending after a newer one committed to the stream still sorts
 --   after it in the gap-safe order (transaction_id, global_position) in which
 --   eventstore.number_log gives the events their log numbers once they are readable.
+-- * Stream lifecycle: after eventstore.delete_stream the stream is absent (-1 and NULL
+--   append after the deletion, so versions continue); a last row that is a placeholder,
+--   and every mismatch, are judged by eventstore.resolve_expected_version.
 -- * With the setting eventstore.notify = 'on', the transaction sends one NOTIFY on the
 --   channel 'eventstore' (eventstore.notify_appended).
 create or replace function eventstore.append_to_stream(
