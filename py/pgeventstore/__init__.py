@@ -53,6 +53,7 @@ from pgeventstore.values import (
     StreamInfo,
     StreamMetadata,
     SubscriptionLag,
+    WalPosition,
 )
 
 __all__ = [
@@ -100,6 +101,7 @@ __all__ = [
     "StreamNotFound",
     "Subscription",
     "SubscriptionLag",
+    "WalPosition",
     "WrongExpectedVersion",
     "event_id",
     "follow",

@@ -16,7 +16,13 @@ of skipping. This module adds the loops around them:
 
 Each takes a store (and so uses its pool and its JSON codec) or, as a shorthand, a DSN
 (a store of its own is opened for each run and closed after it; ``loads`` is its JSON
-decoder). The blocking module is generated from the asyncio one by
+decoder). On a store with replicas they read the log from the replicas and keep their
+checkpoints on the primary: each round of reading (a catch-up, a wake-up while following)
+first takes the primary's :meth:`~pgeventstore.async_store.AsyncEventStore.wal_position`,
+and reads from a replica once it has replayed it, so they get what they would have got
+from the primary, the events numbered up to their checkpoint included; a replica that has
+not replayed it within the store's ``replica_timeout`` is skipped for the primary for
+that read. The blocking module is generated from the asyncio one by
 ``scripts/async_to_sync.py``.
 """
 
@@ -33,7 +39,7 @@ from pgeventstore.async_store import AsyncEventStore
 from pgeventstore.calls import NOTIFY_CHANNEL, cursor_after
 from pgeventstore.codec import JsonLoads
 from pgeventstore.errors import CheckpointLost
-from pgeventstore.values import ConsumerGroup, LogFilter, RecordedEvent, SubscriptionLag
+from pgeventstore.values import ConsumerGroup, LogFilter, RecordedEvent, ReplicaRead, SubscriptionLag
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -82,6 +88,11 @@ async def _listening(store: AsyncEventStore) -> AsyncIterator[psycopg.AsyncConne
                 await store.run(store.calls.unlisten(), listener)
 
 
+async def _round(store: AsyncEventStore) -> ReplicaRead:
+    """Where the reads of a round go: False (the primary) without replicas, else the primary's position."""
+    return await store.wal_position() if store.replicas else False
+
+
 async def _wait_for_append(listener: psycopg.AsyncConnection[Any], poll_interval: float) -> None:
     """Return on the first NOTIFY of an append, or after ``poll_interval`` seconds."""
     async for _ in listener.notifies(timeout=poll_interval, stop_after=1):
@@ -110,7 +121,11 @@ async def follow(
         after_event_id = None
         while True:
             async for event in store.read_log(
-                log_filter, after, page_size=page_size, after_event_id=after_event_id
+                log_filter,
+                after,
+                page_size=page_size,
+                after_event_id=after_event_id,
+                replica=await _round(store),
             ):
                 yield event
                 after, after_event_id = cursor_after([event])
@@ -150,8 +165,8 @@ class _AsyncFollower:
         """
         self._stop.set()
 
-    async def _batch(self, store: AsyncEventStore) -> int | None:
-        """Run one batch: its size, or None when it lost its checkpoint and is to be run again."""
+    async def _batch(self, store: AsyncEventStore, replica: ReplicaRead) -> int | None:
+        """Run one batch, reading as ``replica`` says: its size, or None when it lost its checkpoint."""
         raise NotImplementedError
 
     async def _follow(
@@ -162,8 +177,9 @@ class _AsyncFollower:
         ``live``: once caught up, wait for new events and go on until stopped.
         """
         handled = 0
+        replica = await _round(store)
         while not (live and self._stop.is_set()):
-            count = await self._batch(store)
+            count = await self._batch(store, replica)
             if count is None:
                 continue
             handled += count
@@ -174,6 +190,7 @@ class _AsyncFollower:
                     await _wait_for_append(listener, self.poll_interval)
                 else:
                     await _acompat.wait(self._stop, self.poll_interval)
+                replica = await _round(store)
         return handled
 
     async def catch_up(self) -> int:
@@ -230,9 +247,11 @@ class AsyncSubscription(_AsyncFollower):
         )
         self.handler = handler
 
-    async def _batch(self, store: AsyncEventStore) -> int:
+    async def _batch(self, store: AsyncEventStore, replica: ReplicaRead) -> int:
         position = await store.load_checkpoint(self.name)
-        events = await store.run(store.calls.read_log(self.log_filter, position, self.batch_size))
+        events = await store.run_read(
+            store.calls.read_log(self.log_filter, position, self.batch_size), replica
+        )
         for event in events:
             await _acompat.call(self.handler, event)
         if events:
@@ -281,21 +300,25 @@ class AsyncProjection(_AsyncFollower):
         """Apply one batch in one transaction on ``conn`` (autocommit); return its size (0: caught up).
 
         Raises :class:`~pgeventstore.errors.CheckpointLost` (after rolling back) when
-        another instance moved the checkpoint meanwhile.
+        another instance moved the checkpoint meanwhile. On a store with replicas the
+        events are read from one that has replayed the primary's position now.
         """
         store = self.source
         if isinstance(store, str):
             store = AsyncEventStore(conn, loads=self.loads)
-        return await self._apply(store, conn)
+        replica = await store.wal_position(conn=conn) if store.replicas else False
+        return await self._apply(store, conn, replica)
 
-    async def _batch(self, store: AsyncEventStore) -> int | None:
+    async def _batch(self, store: AsyncEventStore, replica: ReplicaRead) -> int | None:
         async with store.connection() as conn:
             try:
-                return await self._apply(store, conn)
+                return await self._apply(store, conn, replica)
             except CheckpointLost:
                 return None
 
-    async def _apply(self, store: AsyncEventStore, conn: psycopg.AsyncConnection[Any]) -> int:
+    async def _apply(
+        self, store: AsyncEventStore, conn: psycopg.AsyncConnection[Any], replica: ReplicaRead
+    ) -> int:
         # Numbered in a transaction of its own: numbering inside the batch's transaction
         # would keep other readers from numbering until the batch commits.
         await store.number_log(conn=conn)
@@ -306,7 +329,10 @@ class AsyncProjection(_AsyncFollower):
             # compare-and-set does.
             await store.run(store.calls.take_turn(self.name), conn)
             position = await store.load_checkpoint(self.name, conn=conn)
-            events = await store.run(store.calls.read_log(self.log_filter, position, self.batch_size), conn)
+            # From a replica, the read runs outside this transaction: the compare-and-set
+            # below still decides whether the batch was this instance's to apply.
+            call = store.calls.read_log(self.log_filter, position, self.batch_size)
+            events = await store.run_read(call, replica, conn)
             for event in events:
                 await _acompat.call(self.handler, conn, event)
             if events and not await store.save_checkpoint(

@@ -30,6 +30,7 @@ from pgeventstore.values import (
     StreamInfo,
     StreamMetadata,
     SubscriptionLag,
+    WalPosition,
 )
 
 __all__ = [
@@ -127,6 +128,22 @@ UNLISTEN_SQL = f"unlisten {NOTIFY_CHANNEL}"
 #: advisory lock, unlike a row lock, takes no transaction id, which would hold back the
 #: batch's own read of the log.
 TAKE_TURN_SQL = "select pg_advisory_xact_lock(hashtextextended('pgeventstore.projection:' || %s, 0))"
+#: The primary's WAL insert position: past the commit record of every transaction that
+#: committed before, whether or not its commit was flushed yet (synchronous_commit off).
+#: Where the last record ends exactly at a page boundary, the insert position is given
+#: after the next page's header (24 bytes, 40 at a segment's start), which a standby's
+#: replay position reaches only with the next record: the header is taken off.
+WAL_POSITION_SQL = (
+    "select case"
+    " when mod(l - '0/0'::pg_lsn, pg_size_bytes(current_setting('wal_segment_size'))) = 40 then l - 40"
+    " when mod(l - '0/0'::pg_lsn, current_setting('wal_block_size')::numeric) = 24 then l - 24"
+    " else l end::text"
+    " from pg_current_wal_insert_lsn() as l"
+)
+#: On a streaming standby, whether it has replayed a position of its primary; NULL on a
+#: server that is not in recovery (a promoted standby, a logical subscriber), whose WAL
+#: positions are not the primary's.
+REPLAYED_SQL = "select case when pg_is_in_recovery() then pg_last_wal_replay_lsn() >= %s::pg_lsn end"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,6 +347,14 @@ class StoreCalls:
     def unlisten(self) -> Call[None]:
         """``UNLISTEN``: stop collecting the notifications of appends."""
         return Call(UNLISTEN_SQL, (), _nothing)
+
+    def wal_position(self) -> Call[WalPosition]:
+        """The primary's WAL position now (``pg_current_wal_insert_lsn``)."""
+        return Call(WAL_POSITION_SQL, (), lambda rows: WalPosition(str(rows[0][0])))
+
+    def replayed(self, position: WalPosition) -> Call[bool | None]:
+        """Whether this standby has replayed ``position``; None when it is not a standby."""
+        return Call(REPLAYED_SQL, (position.lsn,), lambda rows: rows[0][0])
 
     def take_turn(self, projection: str) -> Call[None]:
         """Wait for the other instances of ``projection`` to end their batch's transaction."""

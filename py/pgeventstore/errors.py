@@ -41,6 +41,20 @@ class InvalidArgument(EventStoreError):
 
     sqlstate = "ES400"
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        event_index: int | None = None,
+        problem: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        #: For a refused event of a batch: its 0-based index in the batch, and what is
+        #: wrong with it (the message without the index); None otherwise.
+        self.event_index = event_index
+        self.problem = problem
+
 
 class StreamNotFound(EventStoreError):
     """ES404: what the call names does not exist.
@@ -178,7 +192,11 @@ def translate(error: psycopg.Error) -> Exception:
     if state == "ES404":
         return StreamNotFound(message, hint=hint)
     if state == "ES400":
-        return InvalidArgument(message, hint=hint)
+        # Only a refused event of a batch carries a DETAIL (JSON); other ES400s have none.
+        detail = json.loads(diag.message_detail or "{}")
+        return InvalidArgument(
+            message, hint=hint, event_index=detail.get("event_index"), problem=detail.get("problem")
+        )
     if state == "ES423":
         return EventsImmutable(message, hint=hint)
     if state == "ES419":

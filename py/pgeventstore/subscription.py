@@ -17,7 +17,13 @@ of skipping. This module adds the loops around them:
 
 Each takes a store (and so uses its pool and its JSON codec) or, as a shorthand, a DSN
 (a store of its own is opened for each run and closed after it; ``loads`` is its JSON
-decoder). The blocking module is generated from the asyncio one by
+decoder). On a store with replicas they read the log from the replicas and keep their
+checkpoints on the primary: each round of reading (a catch-up, a wake-up while following)
+first takes the primary's :meth:`~pgeventstore.store.EventStore.wal_position`,
+and reads from a replica once it has replayed it, so they get what they would have got
+from the primary, the events numbered up to their checkpoint included; a replica that has
+not replayed it within the store's ``replica_timeout`` is skipped for the primary for
+that read. The blocking module is generated from the asyncio one by
 ``scripts/async_to_sync.py``.
 """
 
@@ -34,7 +40,7 @@ from pgeventstore.calls import NOTIFY_CHANNEL, cursor_after
 from pgeventstore.codec import JsonLoads
 from pgeventstore.errors import CheckpointLost
 from pgeventstore.store import EventStore
-from pgeventstore.values import ConsumerGroup, LogFilter, RecordedEvent, SubscriptionLag
+from pgeventstore.values import ConsumerGroup, LogFilter, RecordedEvent, ReplicaRead, SubscriptionLag
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -83,6 +89,11 @@ def _listening(store: EventStore) -> Iterator[psycopg.Connection[Any]]:
                 store.run(store.calls.unlisten(), listener)
 
 
+def _round(store: EventStore) -> ReplicaRead:
+    """Where the reads of a round go: False (the primary) without replicas, else the primary's position."""
+    return store.wal_position() if store.replicas else False
+
+
 def _wait_for_append(listener: psycopg.Connection[Any], poll_interval: float) -> None:
     """Return on the first NOTIFY of an append, or after ``poll_interval`` seconds."""
     for _ in listener.notifies(timeout=poll_interval, stop_after=1):
@@ -111,7 +122,11 @@ def follow(
         after_event_id = None
         while True:
             for event in store.read_log(
-                log_filter, after, page_size=page_size, after_event_id=after_event_id
+                log_filter,
+                after,
+                page_size=page_size,
+                after_event_id=after_event_id,
+                replica=_round(store),
             ):
                 yield event
                 after, after_event_id = cursor_after([event])
@@ -151,8 +166,8 @@ class _Follower:
         """
         self._stop.set()
 
-    def _batch(self, store: EventStore) -> int | None:
-        """Run one batch: its size, or None when it lost its checkpoint and is to be run again."""
+    def _batch(self, store: EventStore, replica: ReplicaRead) -> int | None:
+        """Run one batch, reading as ``replica`` says: its size, or None when it lost its checkpoint."""
         raise NotImplementedError
 
     def _follow(self, store: EventStore, listener: psycopg.Connection[Any] | None, live: bool) -> int:
@@ -161,8 +176,9 @@ class _Follower:
         ``live``: once caught up, wait for new events and go on until stopped.
         """
         handled = 0
+        replica = _round(store)
         while not (live and self._stop.is_set()):
-            count = self._batch(store)
+            count = self._batch(store, replica)
             if count is None:
                 continue
             handled += count
@@ -173,6 +189,7 @@ class _Follower:
                     _wait_for_append(listener, self.poll_interval)
                 else:
                     _compat.wait(self._stop, self.poll_interval)
+                replica = _round(store)
         return handled
 
     def catch_up(self) -> int:
@@ -229,9 +246,9 @@ class Subscription(_Follower):
         )
         self.handler = handler
 
-    def _batch(self, store: EventStore) -> int:
+    def _batch(self, store: EventStore, replica: ReplicaRead) -> int:
         position = store.load_checkpoint(self.name)
-        events = store.run(store.calls.read_log(self.log_filter, position, self.batch_size))
+        events = store.run_read(store.calls.read_log(self.log_filter, position, self.batch_size), replica)
         for event in events:
             _compat.call(self.handler, event)
         if events:
@@ -280,21 +297,23 @@ class Projection(_Follower):
         """Apply one batch in one transaction on ``conn`` (autocommit); return its size (0: caught up).
 
         Raises :class:`~pgeventstore.errors.CheckpointLost` (after rolling back) when
-        another instance moved the checkpoint meanwhile.
+        another instance moved the checkpoint meanwhile. On a store with replicas the
+        events are read from one that has replayed the primary's position now.
         """
         store = self.source
         if isinstance(store, str):
             store = EventStore(conn, loads=self.loads)
-        return self._apply(store, conn)
+        replica = store.wal_position(conn=conn) if store.replicas else False
+        return self._apply(store, conn, replica)
 
-    def _batch(self, store: EventStore) -> int | None:
+    def _batch(self, store: EventStore, replica: ReplicaRead) -> int | None:
         with store.connection() as conn:
             try:
-                return self._apply(store, conn)
+                return self._apply(store, conn, replica)
             except CheckpointLost:
                 return None
 
-    def _apply(self, store: EventStore, conn: psycopg.Connection[Any]) -> int:
+    def _apply(self, store: EventStore, conn: psycopg.Connection[Any], replica: ReplicaRead) -> int:
         # Numbered in a transaction of its own: numbering inside the batch's transaction
         # would keep other readers from numbering until the batch commits.
         store.number_log(conn=conn)
@@ -305,7 +324,10 @@ class Projection(_Follower):
             # compare-and-set does.
             store.run(store.calls.take_turn(self.name), conn)
             position = store.load_checkpoint(self.name, conn=conn)
-            events = store.run(store.calls.read_log(self.log_filter, position, self.batch_size), conn)
+            # From a replica, the read runs outside this transaction: the compare-and-set
+            # below still decides whether the batch was this instance's to apply.
+            call = store.calls.read_log(self.log_filter, position, self.batch_size)
+            events = store.run_read(call, replica, conn)
             for event in events:
                 _compat.call(self.handler, conn, event)
             if events and not store.save_checkpoint(self.name, cursor_after(events)[0], position, conn=conn):

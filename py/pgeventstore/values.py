@@ -168,6 +168,23 @@ class SubscriptionLag:
 
 
 @dataclasses.dataclass(frozen=True)
+class WalPosition:
+    """A place in the primary's write-ahead log, from :meth:`EventStore.wal_position`.
+
+    A streaming standby that has replayed ``lsn`` (``pg_last_wal_replay_lsn() >= lsn``)
+    shows everything that was committed on the primary before it was taken. Pass it as
+    ``replica=`` to a read to read your own writes on a replica.
+    """
+
+    lsn: str
+
+
+#: Where a read that tolerates replica lag goes: False, the primary; True, a replica
+#: whatever it has replayed; a :class:`WalPosition`, a replica once it has replayed it.
+ReplicaRead = bool | WalPosition
+
+
+@dataclasses.dataclass(frozen=True)
 class StreamMetadata:
     """A stream's metadata and lifecycle state (``eventstore.get_stream_metadata``)."""
 
