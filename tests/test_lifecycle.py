@@ -340,21 +340,23 @@ def run_race(dsn: str, events: int) -> None:
         head = store.log_head()
         # Caught up: nothing readable after the raw reader's cursor nor the projection's
         # checkpoint (subscription_lag counts the log numbers of hidden events too).
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not race.errors:
+        # The projection applies an event at a time: give it time in proportion to the events.
+        deadline = time.monotonic() + 60 + events / 200
+        caught_up = False
+        while not caught_up and time.monotonic() < deadline and not race.errors:
             raw_after = (raw[-1].log_number or 0) if raw else 0
             checkpoint = store.load_checkpoint("lifecycle-race")
             pending = itertools.chain(
                 store.read_all(raw_after, page_size=1), store.read_all(checkpoint, page_size=1)
             )
-            if next(pending, None) is None:
-                break
+            caught_up = next(pending, None) is None
             time.sleep(0.1)
         race.stop.set()
         projection.stop()
         for thread in helpers:
             thread.join()
         assert not race.errors, race.errors
+        assert caught_up, "the log reader and the projection did not catch up in time"
         assert race.scavenges >= 2 and race.removed > 0
         # Nothing repeated: log numbers strictly increase for the raw reader; the projection's key holds.
         numbers = [e.log_number or 0 for e in raw]
