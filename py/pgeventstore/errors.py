@@ -2,9 +2,10 @@
 
 The database decides every rule; a failed call raises a psycopg error whose SQLSTATE
 (``ES400``, ``ES404``, ``ES409``, ``ES410``, ``ES412``, ``ES419``, ``ES423``, ``ES501``,
-and PostgreSQL's ``25006``) :func:`translate` turns into the matching exception below. A value the call's SQL types cannot hold at all (PostgreSQL's data
-exceptions, SQLSTATE class 22, raised while it converts the arguments) is an
-:class:`InvalidArgument` too. Connection and server errors stay psycopg's own.
+and PostgreSQL's ``25006``) :func:`translate` turns into the matching exception below. A
+value the call's SQL types cannot hold at all (PostgreSQL's data exceptions, SQLSTATE
+class 22, raised while it converts the arguments) is an :class:`InvalidArgument` too.
+Connection and server errors stay psycopg's own.
 """
 
 from __future__ import annotations
