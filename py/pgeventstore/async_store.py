@@ -12,9 +12,10 @@ idempotency are the SQL functions'. Each method executes one :class:`~pgeventsto
 from __future__ import annotations
 
 import contextlib
+import datetime
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -33,6 +34,7 @@ from pgeventstore.calls import (
 )
 from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
 from pgeventstore.errors import translated
+from pgeventstore.observability import log_slow_call, operation, span
 from pgeventstore.values import (
     ANY,
     AppendResult,
@@ -45,9 +47,12 @@ from pgeventstore.values import (
     RecordedEvent,
     Redaction,
     ReplicaRead,
+    ScavengedEvents,
+    ScavengeRecord,
     Snapshot,
     StoreStats,
     StreamInfo,
+    StreamMetadata,
     SubscriptionLag,
     WalPosition,
 )
@@ -96,6 +101,11 @@ class AsyncEventStore:
     the replica is not in recovery). Without replicas every read goes to the primary.
     Subscriptions and projections on a store with replicas read the log from them and
     keep their checkpoints on the primary (:mod:`pgeventstore.subscription`).
+
+    A call that takes ``slow_call`` seconds or longer (waiting for a pooled connection
+    included) is logged as a warning on the ``pgeventstore.store`` logger; None turns it
+    off. Every call is an OpenTelemetry span when tracing is on
+    (:mod:`pgeventstore.observability`).
     """
 
     def __init__(
@@ -107,12 +117,15 @@ class AsyncEventStore:
         default: JsonDefault | None = None,
         replicas: Sequence[Source] = (),
         replica_timeout: float = 5.0,
+        slow_call: float | None = 1.0,
     ) -> None:
+        self.slow_call = slow_call
         self.codec = JsonCodec(dumps, loads, default=default)
         self.calls = StoreCalls(self.codec)
         #: The stores of the replicas (each on its own source, with this store's codec).
         self.replicas = tuple(
-            AsyncEventStore(replica, dumps=dumps, loads=loads, default=default) for replica in replicas
+            AsyncEventStore(replica, dumps=dumps, loads=loads, default=default, slow_call=slow_call)
+            for replica in replicas
         )
         self.replica_timeout = replica_timeout
         self._next_replica = 0
@@ -134,6 +147,15 @@ class AsyncEventStore:
             self._pool = source
         else:
             self._conn = source
+
+    @property
+    def connection_lost(self) -> bool:
+        """Whether the store runs on one connection of the caller's and it is closed or broken.
+
+        Nothing can replace such a connection, so followers on this store raise instead of
+        reconnecting; a store on a DSN or a pool replaces a lost connection by itself.
+        """
+        return self._conn is not None and self._conn.closed
 
     async def close(self) -> None:
         """Close the pool if the store opened it, and those of its replicas."""
@@ -166,10 +188,18 @@ class AsyncEventStore:
 
     async def run(self, call: Call[T], conn: psycopg.AsyncConnection[Any] | None = None) -> T:
         """Execute ``call`` and parse its rows."""
-        with translated():
-            async with self.connection(conn) as c, c.cursor(row_factory=tuple_row) as cur:
-                await cur.execute(call.query, call.params)
-                rows = await cur.fetchall() if cur.description is not None else []
+        name = operation(call.query)
+        started = time.monotonic()
+        with span(name, "client", {"db.system.name": "postgresql", "db.operation.name": name}) as traced:
+            with translated():
+                async with self.connection(conn) as c, c.cursor(row_factory=tuple_row) as cur:
+                    await cur.execute(call.query, call.params)
+                    rows = await cur.fetchall() if cur.description is not None else []
+            if traced is not None:
+                traced.set_attribute("db.response.returned_rows", len(rows))
+        elapsed = time.monotonic() - started
+        if self.slow_call is not None and elapsed >= self.slow_call:
+            log_slow_call(call.query, elapsed, self.slow_call)
         return call.parse(rows)
 
     async def wal_position(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> WalPosition:
@@ -511,3 +541,88 @@ class AsyncEventStore:
         it are sent nothing again. The returned record (also stored) says who, when and why.
         """
         return await self.run(self.calls.redact_event(event_id, reason, data, metadata), conn)
+
+    # ---- the stream lifecycle: metadata, delete, tombstone, scavenge ----
+
+    async def get_stream_metadata(
+        self, stream_id: str, *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> StreamMetadata:
+        """The stream's metadata, its metadata version (-1: none) and whether it is deleted or tombstoned."""
+        return await self.run(self.calls.get_stream_metadata(stream_id), conn)
+
+    async def set_stream_metadata(
+        self,
+        stream_id: str,
+        metadata: Mapping[str, Any],
+        expected_version: int | None = None,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> int:
+        """Replace the stream's metadata if its metadata version is ``expected_version``; return the new one.
+
+        ``expected_version``: None any, -1 none stored yet, n the version
+        :meth:`get_stream_metadata` returned. The reserved keys ``max_count`` (integer >= 1),
+        ``max_age`` (an interval as a string, e.g. ``"30 days"``) and ``truncate_before``
+        (integer >= 0) hide older events from every read at once; other keys are the
+        application's. Raises :class:`~pgeventstore.errors.WrongExpectedVersion` on a
+        mismatch, :class:`~pgeventstore.errors.InvalidArgument` naming an invalid reserved
+        key, :class:`~pgeventstore.errors.StreamDeleted` for a tombstoned stream.
+        """
+        return await self.run(self.calls.set_stream_metadata(stream_id, metadata, expected_version), conn)
+
+    async def delete_stream(
+        self,
+        stream_id: str,
+        expected_version: ExpectedVersion = ANY,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> int:
+        """Soft-delete the stream: it reads as absent until appended to again; return the deletion's version.
+
+        Appending with ``NO_STREAM`` or ``ANY`` starts it again, its versions following the
+        deleted ones. The events stay stored until :meth:`scavenge` removes them. Raises
+        :class:`~pgeventstore.errors.WrongExpectedVersion`,
+        :class:`~pgeventstore.errors.StreamNotFound` (it reads as absent already) or
+        :class:`~pgeventstore.errors.StreamDeleted` (tombstoned).
+        """
+        return await self.run(self.calls.delete_stream(stream_id, expected_version), conn)
+
+    async def tombstone_stream(
+        self,
+        stream_id: str,
+        expected_version: ExpectedVersion = ANY,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> int:
+        """Tombstone the stream for ever: every later append or read raises ``StreamDeleted``.
+
+        Needs ``eventstore_admin``. Returns the tombstone's version; raises
+        :class:`~pgeventstore.errors.WrongExpectedVersion` on a mismatch and
+        :class:`~pgeventstore.errors.StreamDeleted` when it is tombstoned already.
+        """
+        return await self.run(self.calls.tombstone_stream(stream_id, expected_version), conn)
+
+    async def scavenge(
+        self,
+        max_events: int = 10_000,
+        *,
+        dry_run: bool = False,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> list[ScavengedEvents]:
+        """Remove up to ``max_events`` events that metadata, deletions and tombstones made unreadable.
+
+        One bounded batch in one transaction; call it until it returns an empty list.
+        ``dry_run`` removes nothing and reports everything there is to remove now. Needs
+        ``eventstore_admin`` or ``eventstore_maintenance``.
+        """
+        return await self.run(self.calls.scavenge(max_events, dry_run), conn)
+
+    async def list_scavenges(
+        self,
+        *,
+        since: datetime.datetime | None = None,
+        limit: int = 1000,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> list[ScavengeRecord]:
+        """The scavenge audit, newest first: who removed how many events of which stream, when, by what."""
+        return await self.run(self.calls.list_scavenges(since, limit), conn)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from pgeventstore.codec import JsonCodec
@@ -24,10 +24,13 @@ from pgeventstore.values import (
     NewEvent,
     RecordedEvent,
     Redaction,
+    ScavengedEvents,
+    ScavengeRecord,
     Snapshot,
     StatsEntry,
     StoreStats,
     StreamInfo,
+    StreamMetadata,
     SubscriptionLag,
     WalPosition,
 )
@@ -112,8 +115,34 @@ REDACT_EVENT_SQL = (
     "select redaction_id, event_id, redacted_data, redacted_metadata, reason, redacted_at, redacted_by "
     "from eventstore.redact_event(%s::uuid, %s::text, %s::boolean, %s::boolean)"
 )
+# The stream lifecycle (issue 18).
+GET_STREAM_METADATA_SQL = (
+    "select metadata::text, metadata_version, deleted, tombstoned, scavenged_before "
+    "from eventstore.get_stream_metadata(%s::text)"
+)
+SET_STREAM_METADATA_SQL = "select eventstore.set_stream_metadata(%s::text, %s::jsonb, %s::bigint)"
+DELETE_STREAM_SQL = "select eventstore.delete_stream(%s::text, %s::bigint)"
+TOMBSTONE_STREAM_SQL = "select eventstore.tombstone_stream(%s::text, %s::bigint)"
+SCAVENGE_SQL = (
+    "select stream_id, rule, events_removed, first_version, last_version "
+    "from eventstore.scavenge(%s::integer, %s::boolean)"
+)
+LIST_SCAVENGES_SQL = (
+    "select scavenge_id, scavenged_at, scavenged_by, stream_id, rule, events_removed, first_version, "
+    "last_version from eventstore.list_scavenges(%s::timestamptz, %s::integer)"
+)
 LISTEN_SQL = f"listen {NOTIFY_CHANNEL}"
 UNLISTEN_SQL = f"unlisten {NOTIFY_CHANNEL}"
+#: The sharded store (:mod:`pgeventstore.shard`): a shard's range of global positions, and
+#: the router's shards and partitions.
+MAKE_SHARD_SQL = "select eventstore.make_shard(%s::integer)"
+CONFIGURE_ROUTER_SQL = "select eventstore_router.configure(%s::text[], %s::integer)"
+#: The shards' logs as one, on the router: the shard first, then the event in the order
+#: :meth:`JsonCodec.recorded_event` reads it, the log number last.
+READ_SHARDS_SQL = (
+    f"select shard, {LOG_EVENT_COLUMNS} from eventstore.read_shards("
+    "%s::bigint[], %s::integer, %s::text[], %s::text, %s::uuid[])"
+)
 #: Instances of one projection take turns, batch by batch (see ``Projection``). An
 #: advisory lock, unlike a row lock, takes no transaction id, which would hold back the
 #: batch's own read of the log.
@@ -305,6 +334,40 @@ class StoreCalls:
         params = (event_id, reason, data, metadata)
         return Call(REDACT_EVENT_SQL, params, lambda rows: Redaction(*rows[0]))
 
+    def get_stream_metadata(self, stream_id: str) -> Call[StreamMetadata]:
+        """``eventstore.get_stream_metadata``."""
+
+        def parse(rows: Rows) -> StreamMetadata:
+            metadata, version, deleted, tombstoned, scavenged_before = rows[0]
+            return StreamMetadata(
+                stream_id, self.codec.loads(metadata), version, deleted, tombstoned, scavenged_before
+            )
+
+        return Call(GET_STREAM_METADATA_SQL, (stream_id,), parse)
+
+    def set_stream_metadata(
+        self, stream_id: str, metadata: Mapping[str, Any], expected_version: int | None
+    ) -> Call[int]:
+        """``eventstore.set_stream_metadata``."""
+        params = (stream_id, self.codec.dumps(metadata), expected_version)
+        return Call(SET_STREAM_METADATA_SQL, params, lambda rows: int(rows[0][0]))
+
+    def delete_stream(self, stream_id: str, expected_version: ExpectedVersion) -> Call[int]:
+        """``eventstore.delete_stream``."""
+        return Call(DELETE_STREAM_SQL, (stream_id, expected_version), lambda rows: int(rows[0][0]))
+
+    def tombstone_stream(self, stream_id: str, expected_version: ExpectedVersion) -> Call[int]:
+        """``eventstore.tombstone_stream``."""
+        return Call(TOMBSTONE_STREAM_SQL, (stream_id, expected_version), lambda rows: int(rows[0][0]))
+
+    def scavenge(self, max_events: int, dry_run: bool) -> Call[list[ScavengedEvents]]:
+        """``eventstore.scavenge``."""
+        return Call(SCAVENGE_SQL, (max_events, dry_run), lambda rows: [ScavengedEvents(*row) for row in rows])
+
+    def list_scavenges(self, since: datetime.datetime | None, limit: int) -> Call[list[ScavengeRecord]]:
+        """``eventstore.list_scavenges``."""
+        return Call(LIST_SCAVENGES_SQL, (since, limit), lambda rows: [ScavengeRecord(*row) for row in rows])
+
     def listen(self) -> Call[None]:
         """``LISTEN`` on the channel appends notify."""
         return Call(LISTEN_SQL, (), _nothing)
@@ -346,3 +409,38 @@ def next_version(page: Sequence[RecordedEvent], page_size: int, backward: bool) 
 def next_stream(page: Sequence[StreamInfo], page_size: int) -> str | None:
     """The ``after`` of the listing page after ``page``, or None when it was the last one."""
     return page[-1].stream_id if len(page) == page_size else None
+
+
+# The persistence module of Python's eventsourcing library (pgeventstore.eventsourcing):
+# its statements, executed by its recorders on connections of their pool.
+#: Appends each originator's events (their originator versions in metadata), all in one
+#: statement, so in one transaction without a BEGIN and a COMMIT of their own; one row each.
+ES_APPEND_SQL = (
+    "select (eventstore.append_versioned(b.stream_id, b.events)).stream_version "
+    "from unnest(%s::text[], %s::jsonb[]) with ordinality as b(stream_id, events, n) order by b.n"
+)
+#: A stored event's state (its text, or else its bytes in base64) and originator version,
+#: taken apart in SQL, so that no JSON is parsed in Python.
+ES_STATE_COLUMNS = (
+    "case when jsonb_typeof(data) = 'string' then data #>> '{}' end, data ->> 'base64', "
+    "(metadata ->> 'originator_version')::bigint"
+)
+#: An originator's events in a range of originator versions: (gt, lte, backward, max_count).
+ES_SELECT_EVENTS_SQL = (
+    f"select stream_id, event_type, {ES_STATE_COLUMNS} "
+    "from eventstore.read_versioned(%s::text, %s::bigint, %s::bigint, %s::boolean, %s::integer)"
+)
+#: The log numbers of version ranges of several streams, once committed: one row per range.
+ES_LOG_NUMBERS_SQL = (
+    "select eventstore.stream_log_numbers(r.stream_id, r.from_version, r.to_version) "
+    "from unnest(%s::text[], %s::bigint[], %s::bigint[]) with ordinality "
+    "as r(stream_id, from_version, to_version, n) order by r.n"
+)
+#: An application's notifications: its category's events after a log number.
+ES_SELECT_NOTIFICATIONS_SQL = (
+    f"select log_number, stream_id, event_type, {ES_STATE_COLUMNS} "
+    "from eventstore.read_all(%s::bigint, %s::integer, %s::text[], %s::text)"
+)
+ES_MAX_NOTIFICATION_ID_SQL = "select eventstore.category_head(%s::text)"
+ES_RECORD_TRACKING_SQL = "select eventstore.record_tracking(%s::text, %s::text, %s::bigint)"
+ES_MAX_TRACKING_ID_SQL = "select eventstore.max_tracking_id(%s::text, %s::text)"

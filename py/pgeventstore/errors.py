@@ -1,8 +1,8 @@
 """Exceptions of pgeventstore, and the one place that maps SQLSTATEs to them.
 
 The database decides every rule; a failed call raises a psycopg error whose SQLSTATE
-(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES419``, ``ES423``, ``ES451``, ``ES452``,
-and PostgreSQL's ``25006``) :func:`translate` turns into the matching
+(``ES400``, ``ES404``, ``ES409``, ``ES410``, ``ES412``, ``ES419``, ``ES423``, ``ES451``,
+``ES452``, ``ES501``, and PostgreSQL's ``25006``) :func:`translate` turns into the matching
 exception below. A value the call's SQL types cannot hold at all (PostgreSQL's data
 exceptions, SQLSTATE class 22, raised while it converts the arguments) is an
 :class:`InvalidArgument` too. Connection and server errors stay psycopg's own.
@@ -144,6 +144,29 @@ class EncryptionUnavailable(EventStoreError):
     sqlstate = "ES452"
 
 
+class StreamDeleted(EventStoreError):
+    """ES410: the stream is tombstoned; it can never be written or read again.
+
+    Raised by every append to it, by its reads (``read_stream``, ``load_stream``,
+    ``stream_version``, ``load_snapshot``) and by changing its metadata or deleting it;
+    :meth:`EventStore.get_stream_metadata` shows ``tombstoned``. Use another stream id.
+    A stream that was only deleted (soft delete) reads as absent instead.
+    """
+
+    sqlstate = "ES410"
+
+
+class NotOnRouter(EventStoreError):
+    """ES501: the router of a sharded store does not answer this call; call it on each shard.
+
+    The global log, its numbers and cursors, checkpoints and subscriptions are per shard
+    (every shard is a complete store); the router reads the merged log with
+    ``eventstore.read_shards``. Also raised for a write to the router's own tables.
+    """
+
+    sqlstate = "ES501"
+
+
 class CheckpointLost(Exception):
     """Another instance of a projection saved its checkpoint first; this one's batch rolled back.
 
@@ -218,6 +241,10 @@ def translate(error: psycopg.Error) -> Exception:
         return SubjectForgotten(message, subject=detail["subject"], hint=hint)
     if state == "ES452":
         return EncryptionUnavailable(message, hint=hint)
+    if state == "ES410":
+        return StreamDeleted(message, hint=hint)
+    if state == "ES501":
+        return NotOnRouter(message, hint=hint)
     if state == "25006":
         return ReadOnlyStore(message, hint=hint or _READ_ONLY_HINT)
     return error

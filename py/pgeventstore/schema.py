@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import psycopg
@@ -119,7 +119,7 @@ def _refusals_translated() -> Iterator[None]:
         raise translate(error) from error
 
 
-def migrate(dsn: str) -> list[str]:
+def migrate(dsn: str, then: Callable[[psycopg.Connection[TupleRow]], None] | None = None) -> list[str]:
     """Apply the pending migrations and every function file in one transaction.
 
     Returns the ids of the migrations applied. yoyo reads the migrations folder (its file
@@ -135,7 +135,9 @@ def migrate(dsn: str) -> list[str]:
     time; concurrent runs wait for each other (an advisory lock, released even when a run
     is killed). A migration that refuses what it finds raises the store's exception for its
     SQLSTATE (0009: :class:`~pgeventstore.errors.StreamNotFound` while a checkpoint names an
-    event without a log number) and changes nothing.
+    event without a log number) and changes nothing. ``then``, if given, runs last in the
+    same transaction (the router of a sharded store installs its routing there, so no
+    caller ever sees the router's functions unrouted).
     """
     migrations = read_migrations(str(migrations_dir()))
     with psycopg.connect(dsn, autocommit=True) as conn, _refusals_translated(), conn.transaction():
@@ -145,6 +147,8 @@ def migrate(dsn: str) -> list[str]:
         for path in [Path(m.path) for m in pending] + function_files():
             conn.execute(sql.SQL(path.read_text(encoding="utf-8")))
         _remove_legacy_bookkeeping(conn, [m.id for m in migrations])
+        if then is not None:
+            then(conn)
     return [m.id for m in pending]
 
 
@@ -156,11 +160,12 @@ def status(dsn: str) -> list[MigrationStatus]:
     return [MigrationStatus(m.id, m.id in recorded) for m in migrations]
 
 
-def install_script(files: Sequence[Path] | None = None) -> str:
+def install_script(files: Sequence[Path] | None = None, trailer: str = "") -> str:
     """One self-contained SQL script installing the whole schema in one transaction.
 
     It is the migrations followed by the function files, verbatim, so it is identical in
-    effect to :func:`migrate` on an empty database.
+    effect to :func:`migrate` on an empty database. ``trailer`` (SQL) runs last, before
+    the commit.
     """
     parts = [
         f"-- pgeventstore {__version__}: install script for the eventstore schema.\n"
@@ -173,6 +178,7 @@ def install_script(files: Sequence[Path] | None = None) -> str:
         kind = "migration" if path.parent.name == "migrations" else "function file"
         parts.append(f"\n-- ==== {kind} {path.parent.name}/{path.name} ====\n")
         parts.append(path.read_text(encoding="utf-8").rstrip() + "\n")
+    parts.append(trailer)
     parts.append("\ncommit;\n")
     return "".join(parts)
 
