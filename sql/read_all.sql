@@ -49,7 +49,8 @@ begin
         select l.log_number, e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
                e.data, e.metadata, e.recorded_at
           from eventstore.log l
-          join eventstore.events e on e.global_position = l.global_position
+          join eventstore.events e
+            on e.transaction_id = l.transaction_id and e.global_position = l.global_position
          where l.log_number > read_all.after
            and (read_all.event_types is null or e.event_type = any (read_all.event_types))
          order by l.log_number
