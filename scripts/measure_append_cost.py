@@ -137,6 +137,14 @@ def workloads() -> list[Workload]:
             lambda tag, i: f"execute s({_event(f'w1{tag}-{i}', -1)}, null, null)",
             new_streams=True,
         ),
+        Workload(
+            "w1",
+            "store-c",
+            "eventstore.events",
+            APPEND_EVENT_COMPOSITE,
+            lambda tag, i: f"execute s({_event(f'w1c{tag}-{i}', -1)}, null, null)",
+            new_streams=True,
+        ),
         *(
             Workload(
                 "w1",
@@ -163,6 +171,14 @@ def workloads() -> list[Workload]:
             APPEND_EVENT,
             lambda tag, i: f"execute s({_event(f'w2{tag}', i)}, null, null)",
             lambda tag: [_store_row(f"w2{tag}")],
+        ),
+        Workload(
+            "w2",
+            "store-c",
+            "eventstore.events",
+            APPEND_EVENT_COMPOSITE,
+            lambda tag, i: f"execute s({_event(f'w2c{tag}', i)}, null, null)",
+            lambda tag: [_store_row(f"w2c{tag}")],
         ),
         *(
             Workload(

@@ -30,9 +30,6 @@ language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    v_from eventstore.log;
-    v_head eventstore.log;
 begin
     if read_category.category is null or read_category.category = ''
        or strpos(read_category.category, '-') > 0 then
@@ -58,33 +55,21 @@ begin
         return;
     end if;
 
-    -- Log numbers follow the order (transaction_id, global_position), so the category's
-    -- events after the cursor's place and up to the newest numbered event's place are
-    -- exactly its numbered events after the cursor: one range of events_category_idx.
-    select l.* into v_head from eventstore.log l order by l.log_number desc limit 1;
-    if v_head.log_number is null or v_head.log_number <= read_category.after then
-        return;
-    end if;
-    select l.* into v_from from eventstore.log l where l.log_number = greatest(read_category.after, 0);
-
+    -- The log keeps each number's category: the category's numbered events after the
+    -- cursor are one range of log_category_idx (category, log_number).
     return query
         select l.log_number, e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
                e.data, e.metadata, e.recorded_at
-          from eventstore.events e
-          join eventstore.log l on l.global_position = e.global_position
-         where eventstore.category(e.stream_id) = read_category.category
-           -- The category is repeated in the row comparisons so that they bound a range
-           -- of events_category_idx (category, transaction_id, global_position).
-           and (eventstore.category(e.stream_id), e.transaction_id, e.global_position)
-               > (read_category.category, coalesce(v_from.transaction_id, '0'::xid8),
-                  coalesce(v_from.global_position, 0))
-           and (eventstore.category(e.stream_id), e.transaction_id, e.global_position)
-               <= (read_category.category, v_head.transaction_id, v_head.global_position)
+          from eventstore.log l
+          join eventstore.events e
+            on e.transaction_id = l.transaction_id and e.global_position = l.global_position
+         where l.category = read_category.category
+           and l.log_number > read_category.after
            and (read_category.consumer_group_size is null
                 or eventstore.consumer_group_member(e.stream_id, read_category.consumer_group_size)
                    = read_category.consumer_group_member)
            and (read_category.event_types is null or e.event_type = any (read_category.event_types))
-         order by eventstore.category(e.stream_id), e.transaction_id, e.global_position
+         order by l.log_number
          limit read_category.max_count;
 end;
 $$;
