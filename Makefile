@@ -18,8 +18,8 @@ docs: $(STAMP)
 # The blocking modules are generated from their asyncio sources: lint fails when one is stale.
 lint: $(STAMP)
 	$(VENV)/bin/python scripts/async_to_sync.py --check
-	$(VENV)/bin/ruff check py tests scripts conftest.py
-	$(VENV)/bin/ruff format --check py tests scripts conftest.py
+	$(VENV)/bin/ruff check py tests scripts conftest.py examples/bank
+	$(VENV)/bin/ruff format --check py tests scripts conftest.py examples/bank
 	$(VENV)/bin/mypy
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh examples/node/package-lock.json

@@ -1,7 +1,7 @@
 -- Argument validation: every bad argument of every function is ES400, names the
 -- problem, and changes nothing.
 begin;
-select plan(97);
+select plan(98);
 
 select eventstore.append_to_stream('valid-1', -1, '[{"type": "A", "data": 1}]');
 
@@ -137,6 +137,21 @@ select throws_ok($$select eventstore.append_to_stream('valid-1', null, '[{"type"
                  'ES400', 'event 1 is not a JSON object', 'the message names the 0-based index of the bad event');
 select throws_ok($$select eventstore.append_to_stream('valid-1', null, '[{"type": "A", "data": 1, "extra": 2}]')$$,
                  'ES400', 'event 0 has an unknown key extra (allowed: type, data, metadata, id)', 'an unknown key');
+
+-- A program points at the refused event through DETAIL, not by parsing the message.
+do $$
+declare
+    v_detail text;
+begin
+    perform eventstore.append_to_stream('valid-1', null, '[{"type": "A", "data": 1}, {"type": "A"}]');
+exception when sqlstate 'ES400' then
+    get stacked diagnostics v_detail = pg_exception_detail;
+    perform set_config('test.detail', v_detail, true);
+end
+$$;
+select is(current_setting('test.detail')::jsonb,
+          '{"event_index": 1, "problem": "needs \"data\" (use null for an event without data)"}'::jsonb,
+          'a refused event''s DETAIL names its index and the problem as JSON');
 select throws_ok($$select eventstore.append_to_stream('valid-1', null, '[{"data": 1}]')$$,
                  'ES400', 'event 0 needs "type": a string of 1 to 255 characters', 'a missing type');
 select throws_ok($$select eventstore.append_to_stream('valid-1', null, '[{"type": null, "data": 1}]')$$,

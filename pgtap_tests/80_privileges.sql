@@ -15,9 +15,15 @@ insert into expected_grants
 select 'eventstore_reader', unnest(array[
     'category', 'version', 'stream_version', 'read_stream', 'load_snapshot', 'load_stream',
     'read_all', 'read_category', 'load_checkpoint', 'subscription_lag', 'is_processed',
-    'list_streams', 'stats', 'consumer_group_member', 'number_log', 'log_head', 'log_number_of']);
+    'list_streams', 'stats', 'consumer_group_member', 'number_log', 'log_head', 'log_number_of',
+    'list_streams_before', 'read_shards']);
 insert into expected_grants
 select 'eventstore_writer', unnest(array['append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint']);
+-- the eventsourcing library's persistence module (88_eventsourcing.sql)
+insert into expected_grants
+select 'eventstore_reader', unnest(array['read_versioned', 'stream_log_numbers', 'category_head', 'max_tracking_id']);
+insert into expected_grants
+select 'eventstore_writer', unnest(array['append_versioned', 'record_tracking']);
 grant select on expected_grants to public;
 
 -- ---- the roles ----

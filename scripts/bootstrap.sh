@@ -27,6 +27,7 @@ fi
 major=$(pg_major)
 missing=()
 [ -f "/usr/share/postgresql/$major/extension/pgtap.control" ] || missing+=("postgresql-$major-pgtap")
+[ -f "/usr/share/postgresql/$major/extension/plproxy.control" ] || missing+=("postgresql-$major-plproxy")
 command -v pg_prove >/dev/null || missing+=(pgtap)
 command -v pg_dump >/dev/null || missing+=("postgresql-client-$major")
 command -v node >/dev/null || missing+=(nodejs)

@@ -6,7 +6,8 @@
 -- 64 MiB in all, whose keys are type (string, 1 to 255 characters), data (required, any
 -- JSON, at most 1 MiB), metadata (optional object or null, at most 1 MiB) and id
 -- (optional canonical uuid string or null), with no id given twice; otherwise raises
--- ES400 naming the first offending event (0-based index). Sizes are of the jsonb value
+-- ES400 naming the first offending event (0-based index), with DETAIL a JSON object
+-- {"event_index": i, "problem": "..."} for programs that point at the event. Sizes are of the jsonb value
 -- uncompressed (pg_column_size of it as a literal), also for a batch read from a table,
 -- which arrives compressed or out of line; the batch is decompressed once, not once per
 -- event. This is the one home of the batch rules; eventstore.is_plain_batch is a cheaper
@@ -88,6 +89,7 @@ begin
             raise exception using
                 errcode = 'ES400',
                 message = format('event %s %s', i, v_problem),
+                detail = jsonb_build_object('event_index', i, 'problem', v_problem)::text,
                 hint = 'Each event is an object with "type", "data" and optionally "metadata" and "id".';
         end if;
         v_id := v_event ->> 'id';

@@ -197,6 +197,20 @@ async def test_event_ids_derive_from_the_command_id(store: AsyncEventStore) -> N
     assert stored[1].id not in (event_id(command, 0), event_id(command, 1))
 
 
+async def test_a_command_sent_again_after_other_commands_appends_nothing(store: AsyncEventStore) -> None:
+    repo = AsyncRepository(store, make_accounts([]))
+    stream_id = account()
+    await repo.execute(stream_id, "open_account", "fay")
+    deposit = uuid.uuid4()
+    await repo.execute(stream_id, "deposit", 70, command_id=deposit)
+    await repo.execute(stream_id, "deposit", 5)
+    again = await repo.execute(stream_id, "deposit", 70, command_id=deposit)
+    assert (again.version, again.state.balance) == (2, 75)
+    assert await store.stream_version(stream_id) == 2
+    # A new command id is a new deposit.
+    assert (await repo.execute(stream_id, "deposit", 70)).state.balance == 145
+
+
 @pytest.mark.parametrize("lose", ["commit", "answer"])
 async def test_a_command_whose_commit_was_lost_takes_effect_once(dsn: str, lose: str) -> None:
     """The connection fails at COMMIT, before it reached the server or after it committed."""

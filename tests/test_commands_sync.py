@@ -195,6 +195,20 @@ def test_event_ids_derive_from_the_command_id(store: EventStore) -> None:
     assert stored[1].id not in (event_id(command, 0), event_id(command, 1))
 
 
+def test_a_command_sent_again_after_other_commands_appends_nothing(store: EventStore) -> None:
+    repo = Repository(store, make_accounts([]))
+    stream_id = account()
+    repo.execute(stream_id, "open_account", "fay")
+    deposit = uuid.uuid4()
+    repo.execute(stream_id, "deposit", 70, command_id=deposit)
+    repo.execute(stream_id, "deposit", 5)
+    again = repo.execute(stream_id, "deposit", 70, command_id=deposit)
+    assert (again.version, again.state.balance) == (2, 75)
+    assert store.stream_version(stream_id) == 2
+    # A new command id is a new deposit.
+    assert (repo.execute(stream_id, "deposit", 70)).state.balance == 145
+
+
 @pytest.mark.parametrize("lose", ["commit", "answer"])
 def test_a_command_whose_commit_was_lost_takes_effect_once(dsn: str, lose: str) -> None:
     """The connection fails at COMMIT, before it reached the server or after it committed."""

@@ -456,3 +456,56 @@ def test_migrate_upgrades_a_database_a_dba_installed_from_an_older_script(make_e
     schema.migrate(fresh)
     assert catalog(old) == catalog(fresh)
     assert ledger(old) == migration_ids()
+
+
+def upgrade_with_script(dsn: str, tmp_path: Path) -> str:
+    """The DBA's upgrade path: ``pgeventstore sql --upgrade``, applied with psql; its output."""
+    printed = cli("sql", "--upgrade")
+    assert printed.returncode == 0, printed.stderr
+    script = tmp_path / "upgrade.sql"
+    script.write_text(printed.stdout, encoding="utf-8")
+    applied = psql_file(dsn, script)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    return applied.stdout
+
+
+def test_the_upgrade_script_installs_an_empty_database_as_migrate_does(make_empty_db, tmp_path) -> None:
+    by_script, by_migrate = make_empty_db(), make_empty_db()
+    assert upgrade_with_script(by_script, tmp_path) == "", "psql prints nothing but errors"
+    schema.migrate(by_migrate)
+    assert catalog(by_script) == catalog(by_migrate)
+    assert pg_dump_schema(by_script) == pg_dump_schema(by_migrate)
+    assert ledger(by_script) == migration_ids()
+    assert schema.migrate(by_script) == [], "migrate adopts what the script applied"
+
+
+def test_the_upgrade_script_applies_only_what_the_store_lacks(make_empty_db, tmp_path) -> None:
+    """A store the DBA installed from an older script (the first two migrations) is upgraded;
+    applied again, the script changes nothing."""
+    old, fresh = make_empty_db(), make_empty_db()
+    script = tmp_path / "old-install.sql"
+    script.write_text(schema.install_script(schema.migration_files()[:2]), encoding="utf-8")
+    assert psql_file(old, script).returncode == 0
+    upgrade_with_script(old, tmp_path)
+    schema.migrate(fresh)
+    assert catalog(old) == catalog(fresh)
+    assert ledger(old) == migration_ids()
+    before = (catalog(old), pg_dump_schema(old), ledger(old))
+    upgrade_with_script(old, tmp_path)
+    assert (catalog(old), pg_dump_schema(old), ledger(old)) == before
+
+
+def test_the_upgrade_script_is_one_transaction(make_empty_db, tmp_path) -> None:
+    """A migration that fails leaves the store as it was: nothing of the earlier ones stays."""
+    dsn = make_empty_db()
+    script = tmp_path / "old-install.sql"
+    script.write_text(schema.install_script(schema.migration_files()[:1]), encoding="utf-8")
+    assert psql_file(dsn, script).returncode == 0
+    before = catalog(dsn)
+    text = schema.upgrade_script()
+    broken = text[: text.rindex("commit;")] + "select 1 / 0;\ncommit;\n"
+    script.write_text(broken, encoding="utf-8")
+    failed = psql_file(dsn, script)
+    assert failed.returncode != 0 and "division by zero" in failed.stderr
+    assert catalog(dsn) == before
+    assert ledger(dsn) == migration_ids()[:1]

@@ -114,13 +114,15 @@ def test_the_wheel_carries_the_schema_and_the_licence(built: Built) -> None:
     with zipfile.ZipFile(built.wheel) as archive:
         names = set(archive.namelist())
         for folder in ("sql", "migrations"):
-            for path in (ROOT / folder).iterdir():
-                packed = f"pgeventstore/{folder}/{path.name}"
+            # Every file, those of sub-folders too (sql/router/).
+            for path in (p for p in (ROOT / folder).rglob("*") if p.is_file()):
+                packed = f"pgeventstore/{path.relative_to(ROOT)}"
                 assert packed in names, packed
                 assert archive.read(packed) == path.read_bytes(), packed
         licence = archive.read(f"pgeventstore-{__version__}.dist-info/licenses/LICENSE")
     assert licence == (ROOT / "LICENSE").read_bytes()
     assert "pgeventstore/py.typed" in names
+    assert "pgeventstore/monitoring/postgres_exporter.yaml" in names
     # The benchmark ships next to the library as a package of its own.
     assert "pgeventstore_bench/run.py" in names
     assert {name.split("/")[0] for name in names} == {
@@ -135,8 +137,8 @@ def test_the_sdist_has_what_a_rebuild_and_a_reader_need(built: Built) -> None:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     for needed in ("pyproject.toml", "README.md", "LICENSE", "CHANGELOG.md", "py/pgeventstore/schema.py"):
         assert needed in names, needed
-    assert {f"sql/{p.name}" for p in (ROOT / "sql").iterdir()} <= names
-    assert {f"migrations/{p.name}" for p in (ROOT / "migrations").iterdir()} <= names
+    for folder in ("sql", "migrations"):
+        assert {str(p.relative_to(ROOT)) for p in (ROOT / folder).rglob("*") if p.is_file()} <= names
     assert not [name for name in names if name.startswith((".venv/", "examples/node/node_modules/"))]
 
 

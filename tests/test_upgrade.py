@@ -65,13 +65,11 @@ def upgrade_by_migrate(dsn: str, tmp_path: Path) -> None:
 
 
 def upgrade_by_script(dsn: str, tmp_path: Path) -> None:
-    """The DBA path: no command prints an upgrade script (``pgeventstore sql`` installs an
-    empty database only), so this is the one a DBA has to assemble: the migrations the
-    store has not recorded, then every function file, in one transaction."""
-    recorded = set(ledger(dsn))
-    pending = [path for path in schema.migration_files() if path.stem not in recorded]
+    """The DBA path: ``pgeventstore sql --upgrade > upgrade.sql``, applied with psql."""
+    printed = cli("sql", "--upgrade")
+    assert printed.returncode == 0, printed.stderr
     script = tmp_path / "upgrade.sql"
-    script.write_text(schema.install_script([*pending, *schema.function_files()]), encoding="utf-8")
+    script.write_text(printed.stdout, encoding="utf-8")
     applied = psql_file(dsn, script)
     assert applied.returncode == 0, applied.stderr
     assert schema.migrate(dsn) == [], "migrate adopts what the script applied"

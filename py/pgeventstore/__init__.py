@@ -16,6 +16,7 @@ from pgeventstore.errors import (
     EventStoreError,
     InvalidArgument,
     LogDiverged,
+    NotOnRouter,
     ReadOnlyStore,
     StreamNotFound,
     WrongExpectedVersion,
@@ -31,6 +32,7 @@ from pgeventstore.model import (
     RetryPolicy,
     event_id,
 )
+from pgeventstore.recovery import ReconnectPolicy
 from pgeventstore.store import EventStore
 from pgeventstore.subscription import Projection, Subscription, follow
 from pgeventstore.values import (
@@ -49,6 +51,7 @@ from pgeventstore.values import (
     StoreStats,
     StreamInfo,
     SubscriptionLag,
+    WalPosition,
 )
 
 __all__ = [
@@ -80,8 +83,10 @@ __all__ = [
     "LogDiverged",
     "LogFilter",
     "NewEvent",
+    "NotOnRouter",
     "Projection",
     "ReadOnlyStore",
+    "ReconnectPolicy",
     "RecordedEvent",
     "Repository",
     "RetryPolicy",
@@ -92,6 +97,7 @@ __all__ = [
     "StreamNotFound",
     "Subscription",
     "SubscriptionLag",
+    "WalPosition",
     "WrongExpectedVersion",
     "event_id",
     "follow",

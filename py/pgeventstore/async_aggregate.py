@@ -40,6 +40,7 @@ from pgeventstore.model import (
     Handler,
     RetryPolicy,
 )
+from pgeventstore.observability import span
 from pgeventstore.values import NewEvent
 
 __all__ = [
@@ -54,7 +55,8 @@ __all__ = [
     "RetryPolicy",
 ]
 
-logger = logging.getLogger(__name__)
+# One logger for both flavours (see pgeventstore.observability).
+logger = logging.getLogger("pgeventstore.aggregate")
 
 S = TypeVar("S")
 
@@ -106,6 +108,12 @@ class AsyncRepository(Generic[S]):
         transaction usable for the retry; a lost connection is not retried, the caller's
         transaction being lost with it).
 
+        A command id that already executed on this stream (its events are stored, wherever
+        the stream has got to since) appends nothing and returns the aggregate as it is:
+        sending a request again with its command id is safe. A handler must therefore
+        decide the same first event for the same command id, which it does when the
+        command id names one request.
+
         Raises ValueError for an unregistered handler, the handler's
         :class:`~pgeventstore.model.DomainError` and whatever a reducer raises (nothing
         stored either way), :class:`~pgeventstore.errors.WrongExpectedVersion` when every
@@ -115,29 +123,48 @@ class AsyncRepository(Generic[S]):
         # Resolved before any I/O, so an unknown handler fails with nothing done.
         function = self.aggregate_type.command_handler(handler)
         command = command_id or uuid.uuid4()
-        attempt = 1
-        while True:
-            current = await self.load(stream_id, conn=conn)
-            decided = self.aggregate_type.decide(current, function, args, context, command)
-            if not decided:
-                return current
-            try:
-                return await self._save(current, decided, conn)
-            except WrongExpectedVersion as conflict:
-                # actual is None when the caller's REPEATABLE READ or SERIALIZABLE transaction
-                # cannot see the new version: every retry in it would fail the same way.
-                if attempt == self.retry.attempts or conflict.actual is None:
-                    raise
-                logger.info(
-                    "%s: concurrent append (expected version %s, actual %s), retry %d of %d",
-                    stream_id,
-                    conflict.expected,
-                    conflict.actual,
-                    attempt,
-                    self.retry.attempts - 1,
-                )
-                await _acompat.sleep(self.retry.delay(attempt))
-                attempt += 1
+        attributes = {
+            "pgeventstore.stream_id": stream_id,
+            "pgeventstore.command": getattr(function, "__name__", str(handler)),
+            "pgeventstore.command_id": str(command),
+        }
+        with span("pgeventstore.execute", "internal", attributes) as traced:
+            attempt = 1
+            while True:
+                current = await self.load(stream_id, conn=conn)
+                decided = self.aggregate_type.decide(current, function, args, context, command)
+                if not decided:
+                    return current
+                try:
+                    return await self._save(current, decided, conn)
+                except WrongExpectedVersion as conflict:
+                    if conflict.actual == current.version:
+                        # The stream did not move, yet the append was refused: the store found
+                        # this command's event ids stored already (eventstore.find_stored_batch),
+                        # so the command was executed before: sent twice, or sent again after
+                        # its answer was lost. It takes effect once: the aggregate as it is.
+                        logger.info(
+                            "%s: command %s was executed before; nothing appended", stream_id, command
+                        )
+                        if traced is not None:
+                            traced.add_event("executed before")
+                        return current
+                    # actual is None when the caller's REPEATABLE READ or SERIALIZABLE transaction
+                    # cannot see the new version: every retry in it would fail the same way.
+                    if attempt == self.retry.attempts or conflict.actual is None:
+                        raise
+                    logger.info(
+                        "%s: concurrent append (expected version %s, actual %s), retry %d of %d",
+                        stream_id,
+                        conflict.expected,
+                        conflict.actual,
+                        attempt,
+                        self.retry.attempts - 1,
+                    )
+                    if traced is not None:
+                        traced.add_event("conflict", {"expected": str(conflict.expected)})
+                    await _acompat.sleep(self.retry.delay(attempt))
+                    attempt += 1
 
     async def _save(
         self, current: Aggregate[S], decided: tuple[NewEvent, ...], conn: psycopg.AsyncConnection[Any] | None

@@ -12,6 +12,7 @@ idempotency are the SQL functions'. Each method executes one :class:`~pgeventsto
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ import psycopg
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
+from pgeventstore import _acompat
 from pgeventstore.calls import (
     APPEND_EVENT_SQL,
     APPEND_SQL,
@@ -31,6 +33,7 @@ from pgeventstore.calls import (
 )
 from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
 from pgeventstore.errors import translated
+from pgeventstore.observability import log_slow_call, operation, span
 from pgeventstore.values import (
     ANY,
     AppendResult,
@@ -40,10 +43,12 @@ from pgeventstore.values import (
     LogFilter,
     NewEvent,
     RecordedEvent,
+    ReplicaRead,
     Snapshot,
     StoreStats,
     StreamInfo,
     SubscriptionLag,
+    WalPosition,
 )
 
 # The statements and values are re-exported where they lived before the call layer had
@@ -58,11 +63,15 @@ __all__ = [
     "JsonDumps",
     "JsonLoads",
     "LogFilter",
+    "ReplicaRead",
     "StoreCalls",
     "SubscriptionLag",
+    "WalPosition",
 ]
 
 T = TypeVar("T")
+#: What a store or one of its replicas is opened on: a DSN, a pool, or one connection.
+Source = str | AsyncConnectionPool | psycopg.AsyncConnection[Any]
 
 
 class AsyncEventStore:
@@ -76,18 +85,44 @@ class AsyncEventStore:
     events and the application's own rows commit or roll back together. ``dumps``,
     ``loads`` and ``default`` configure the :class:`~pgeventstore.codec.JsonCodec`, which
     the repositories and subscriptions built on this store use too.
+
+    ``replicas`` are hot standbys of the primary ``source`` (each a DSN, a pool or a
+    connection, as ``source``). Appends, snapshots and checkpoints always go to the
+    primary, and so does every read unless it is given ``replica=``: ``True`` reads from
+    a replica (round robin) whatever it has replayed; a :class:`WalPosition` from
+    :meth:`wal_position` reads from a replica once it has replayed that position, waiting
+    up to ``replica_timeout`` seconds, and from the primary after that (or at once when
+    the replica is not in recovery). Without replicas every read goes to the primary.
+    Subscriptions and projections on a store with replicas read the log from them and
+    keep their checkpoints on the primary (:mod:`pgeventstore.subscription`).
+
+    A call that takes ``slow_call`` seconds or longer (waiting for a pooled connection
+    included) is logged as a warning on the ``pgeventstore.store`` logger; None turns it
+    off. Every call is an OpenTelemetry span when tracing is on
+    (:mod:`pgeventstore.observability`).
     """
 
     def __init__(
         self,
-        source: str | AsyncConnectionPool | psycopg.AsyncConnection[Any],
+        source: Source,
         *,
         dumps: JsonDumps | None = None,
         loads: JsonLoads | None = None,
         default: JsonDefault | None = None,
+        replicas: Sequence[Source] = (),
+        replica_timeout: float = 5.0,
+        slow_call: float | None = 1.0,
     ) -> None:
+        self.slow_call = slow_call
         self.codec = JsonCodec(dumps, loads, default=default)
         self.calls = StoreCalls(self.codec)
+        #: The stores of the replicas (each on its own source, with this store's codec).
+        self.replicas = tuple(
+            AsyncEventStore(replica, dumps=dumps, loads=loads, default=default, slow_call=slow_call)
+            for replica in replicas
+        )
+        self.replica_timeout = replica_timeout
+        self._next_replica = 0
         self._pool: AsyncConnectionPool | None = None
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._owns_pool = isinstance(source, str)
@@ -107,10 +142,21 @@ class AsyncEventStore:
         else:
             self._conn = source
 
+    @property
+    def connection_lost(self) -> bool:
+        """Whether the store runs on one connection of the caller's and it is closed or broken.
+
+        Nothing can replace such a connection, so followers on this store raise instead of
+        reconnecting; a store on a DSN or a pool replaces a lost connection by itself.
+        """
+        return self._conn is not None and self._conn.closed
+
     async def close(self) -> None:
-        """Close the pool if the store opened it."""
+        """Close the pool if the store opened it, and those of its replicas."""
         if self._owns_pool and self._pool is not None:
             await self._pool.close()
+        for replica in self.replicas:
+            await replica.close()
 
     async def __aenter__(self) -> AsyncEventStore:
         return self
@@ -136,11 +182,61 @@ class AsyncEventStore:
 
     async def run(self, call: Call[T], conn: psycopg.AsyncConnection[Any] | None = None) -> T:
         """Execute ``call`` and parse its rows."""
-        with translated():
-            async with self.connection(conn) as c, c.cursor(row_factory=tuple_row) as cur:
-                await cur.execute(call.query, call.params)
-                rows = await cur.fetchall() if cur.description is not None else []
+        name = operation(call.query)
+        started = time.monotonic()
+        with span(name, "client", {"db.system.name": "postgresql", "db.operation.name": name}) as traced:
+            with translated():
+                async with self.connection(conn) as c, c.cursor(row_factory=tuple_row) as cur:
+                    await cur.execute(call.query, call.params)
+                    rows = await cur.fetchall() if cur.description is not None else []
+            if traced is not None:
+                traced.set_attribute("db.response.returned_rows", len(rows))
+        elapsed = time.monotonic() - started
+        if self.slow_call is not None and elapsed >= self.slow_call:
+            log_slow_call(call.query, elapsed, self.slow_call)
         return call.parse(rows)
+
+    async def wal_position(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> WalPosition:
+        """The primary's WAL position now, after numbering the readable events of the log.
+
+        A replica that has replayed it holds every event committed before this call, and
+        every log number assigned before it: pass it as ``replica=`` to a read to read
+        your own writes there.
+        """
+        await self.number_log(conn=conn)
+        return await self.run(self.calls.wal_position(), conn)
+
+    async def reader(self, replica: ReplicaRead = False) -> AsyncEventStore:
+        """The store a read given ``replica=`` goes to: one of :attr:`replicas`, or this one.
+
+        False, or a store without replicas: this one (the primary). True: the next replica.
+        A :class:`WalPosition`: the next replica once it has replayed it; this one when it
+        has not within ``replica_timeout`` seconds, or is not in recovery.
+        """
+        if not replica or not self.replicas:
+            return self
+        chosen = self.replicas[self._next_replica % len(self.replicas)]
+        self._next_replica += 1
+        if not isinstance(replica, WalPosition):
+            return chosen
+        deadline = time.monotonic() + self.replica_timeout
+        pause = 0.002
+        while True:
+            replayed = await chosen.run(self.calls.replayed(replica))
+            if replayed:
+                return chosen
+            left = deadline - time.monotonic()
+            if replayed is None or left <= 0:
+                return self
+            await _acompat.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)
+
+    async def run_read(
+        self, call: Call[T], replica: ReplicaRead = False, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> T:
+        """Execute the read ``call`` where :meth:`reader` says; ``conn`` is the primary's connection."""
+        target = await self.reader(replica)
+        return await target.run(call, conn if target is self else None)
 
     async def append(
         self,
@@ -174,10 +270,12 @@ class AsyncEventStore:
         from_version: int | None = None,
         limit: int = 1000,
         backward: bool = False,
+        replica: ReplicaRead = False,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> list[RecordedEvent]:
         """Up to ``limit`` events of a stream, from ``from_version`` (default: first, or last backward)."""
-        return await self.run(self.calls.read_stream(stream_id, from_version, limit, backward), conn)
+        call = self.calls.read_stream(stream_id, from_version, limit, backward)
+        return await self.run_read(call, replica, conn)
 
     async def iter_stream(
         self,
@@ -186,13 +284,17 @@ class AsyncEventStore:
         from_version: int | None = None,
         backward: bool = False,
         page_size: int = 1000,
+        replica: ReplicaRead = False,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> AsyncIterator[RecordedEvent]:
         """Every event of a stream from ``from_version``, read lazily one page at a time."""
         start: int | None = from_version
+        # Every page from one server: another replica may not have replayed as far.
+        target = await self.reader(replica)
+        on = conn if target is self else None
         while True:
-            page = await self.read_stream(
-                stream_id, from_version=start, limit=page_size, backward=backward, conn=conn
+            page = await target.read_stream(
+                stream_id, from_version=start, limit=page_size, backward=backward, conn=on
             )
             for event in page:
                 yield event
@@ -201,10 +303,14 @@ class AsyncEventStore:
                 return
 
     async def stream_version(
-        self, stream_id: str, *, conn: psycopg.AsyncConnection[Any] | None = None
+        self,
+        stream_id: str,
+        *,
+        replica: ReplicaRead = False,
+        conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> int:
         """The version of the stream's last event, -1 when it has none."""
-        return await self.run(self.calls.stream_version(stream_id), conn)
+        return await self.run_read(self.calls.stream_version(stream_id), replica, conn)
 
     async def save_snapshot(
         self,
@@ -219,20 +325,25 @@ class AsyncEventStore:
         return await self.run(self.calls.save_snapshot(stream_id, version, state, schema_version), conn)
 
     async def load_snapshot(
-        self, stream_id: str, *, conn: psycopg.AsyncConnection[Any] | None = None
+        self,
+        stream_id: str,
+        *,
+        replica: ReplicaRead = False,
+        conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> Snapshot | None:
         """The stream's snapshot, or None."""
-        return await self.run(self.calls.load_snapshot(stream_id), conn)
+        return await self.run_read(self.calls.load_snapshot(stream_id), replica, conn)
 
     async def load_stream(
         self,
         stream_id: str,
         schema_version: int | None = None,
         *,
+        replica: ReplicaRead = False,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> LoadedStream:
         """The usable snapshot (of ``schema_version`` when given) and every later event, in one call."""
-        return await self.run(self.calls.load_stream(stream_id, schema_version), conn)
+        return await self.run_read(self.calls.load_stream(stream_id, schema_version), replica, conn)
 
     async def list_streams(
         self,
@@ -240,31 +351,37 @@ class AsyncEventStore:
         category: str | None = None,
         limit: int = 100,
         after: str | None = None,
+        replica: ReplicaRead = False,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> list[StreamInfo]:
         """Up to ``limit`` streams, newest first, of ``category`` if given, after the stream ``after``."""
-        return await self.run(self.calls.list_streams(category, limit, after), conn)
+        return await self.run_read(self.calls.list_streams(category, limit, after), replica, conn)
 
     async def iter_streams(
         self,
         *,
         category: str | None = None,
         page_size: int = 1000,
+        replica: ReplicaRead = False,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> AsyncIterator[StreamInfo]:
         """Every stream (of ``category`` if given), newest first, read lazily one page at a time."""
         after: str | None = None
+        target = await self.reader(replica)
+        on = conn if target is self else None
         while True:
-            page = await self.list_streams(category=category, limit=page_size, after=after, conn=conn)
+            page = await target.list_streams(category=category, limit=page_size, after=after, conn=on)
             for info in page:
                 yield info
             after = next_stream(page, page_size)
             if after is None:
                 return
 
-    async def stats(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> StoreStats:
+    async def stats(
+        self, *, replica: ReplicaRead = False, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> StoreStats:
         """Counts and sizes: in total, per category and per event type."""
-        return await self.run(self.calls.stats(), conn)
+        return await self.run_read(self.calls.stats(), replica, conn)
 
     async def schema_version(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> str:
         """The installed schema version: the id of the newest applied migration."""
@@ -277,16 +394,19 @@ class AsyncEventStore:
         event_types: Sequence[str] | None = None,
         category: str | None = None,
         page_size: int = 1000,
+        replica: ReplicaRead = False,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> AsyncIterator[RecordedEvent]:
         """Every event of the global log readable now after the log number ``after``, in log order.
 
         ``after`` is the ``log_number`` of the last event the caller was given (0: the
         start; any integer is a valid bound); the iterator reads lazily one page at a
-        time and ends when caught up.
+        time and ends when caught up. On a replica it reads the numbers the primary
+        assigned: give it a :meth:`wal_position` to read every event readable on the
+        primary when the position was taken.
         """
         log_filter = LogFilter(category=category, event_types=event_types)
-        async for event in self.read_log(log_filter, after, page_size=page_size, conn=conn):
+        async for event in self.read_log(log_filter, after, page_size=page_size, replica=replica, conn=conn):
             yield event
 
     async def read_category(
@@ -297,11 +417,12 @@ class AsyncEventStore:
         group: ConsumerGroup | None = None,
         event_types: Sequence[str] | None = None,
         page_size: int = 1000,
+        replica: ReplicaRead = False,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> AsyncIterator[RecordedEvent]:
         """Like :meth:`read_all` for one category; with ``group``, only that member's streams."""
         log_filter = LogFilter(category=category, event_types=event_types, group=group)
-        async for event in self.read_log(log_filter, after, page_size=page_size, conn=conn):
+        async for event in self.read_log(log_filter, after, page_size=page_size, replica=replica, conn=conn):
             yield event
 
     async def read_log(
@@ -311,6 +432,7 @@ class AsyncEventStore:
         *,
         page_size: int = 1000,
         after_event_id: uuid.UUID | None = None,
+        replica: ReplicaRead = False,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> AsyncIterator[RecordedEvent]:
         """Like :meth:`read_all` for the part of the log ``log_filter`` selects.
@@ -319,9 +441,12 @@ class AsyncEventStore:
         diverged meanwhile (a failover) raises :class:`~pgeventstore.errors.LogDiverged`
         instead of skipping.
         """
+        # Every page from one server: another replica may not have replayed as far.
+        target = await self.reader(replica)
+        on = conn if target is self else None
         # A short page does not mean caught up (events of open transactions are held
         # back), so only an empty page ends the iteration.
-        while page := await self.run(self.calls.read_log(log_filter, after, page_size, after_event_id), conn):
+        while page := await target.run(self.calls.read_log(log_filter, after, page_size, after_event_id), on):
             for event in page:
                 yield event
             after, after_event_id = cursor_after(page)
@@ -335,9 +460,11 @@ class AsyncEventStore:
         """
         return await self.run(self.calls.number_log(), conn)
 
-    async def log_head(self, *, conn: psycopg.AsyncConnection[Any] | None = None) -> int:
+    async def log_head(
+        self, *, replica: ReplicaRead = False, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> int:
         """The newest log number (0: empty log): start after it to read only new events."""
-        return await self.run(self.calls.log_head(), conn)
+        return await self.run_read(self.calls.log_head(), replica, conn)
 
     async def load_checkpoint(
         self, subscription: str, *, conn: psycopg.AsyncConnection[Any] | None = None

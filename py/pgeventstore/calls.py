@@ -27,6 +27,7 @@ from pgeventstore.values import (
     StoreStats,
     StreamInfo,
     SubscriptionLag,
+    WalPosition,
 )
 
 __all__ = [
@@ -104,10 +105,36 @@ SUBSCRIPTION_LAG_SQL = (
 )
 LISTEN_SQL = f"listen {NOTIFY_CHANNEL}"
 UNLISTEN_SQL = f"unlisten {NOTIFY_CHANNEL}"
+#: The sharded store (:mod:`pgeventstore.shard`): a shard's range of global positions, and
+#: the router's shards and partitions.
+MAKE_SHARD_SQL = "select eventstore.make_shard(%s::integer)"
+CONFIGURE_ROUTER_SQL = "select eventstore_router.configure(%s::text[], %s::integer)"
+#: The shards' logs as one, on the router: the shard first, then the event in the order
+#: :meth:`JsonCodec.recorded_event` reads it, the log number last.
+READ_SHARDS_SQL = (
+    f"select shard, {LOG_EVENT_COLUMNS} from eventstore.read_shards("
+    "%s::bigint[], %s::integer, %s::text[], %s::text, %s::uuid[])"
+)
 #: Instances of one projection take turns, batch by batch (see ``Projection``). An
 #: advisory lock, unlike a row lock, takes no transaction id, which would hold back the
 #: batch's own read of the log.
 TAKE_TURN_SQL = "select pg_advisory_xact_lock(hashtextextended('pgeventstore.projection:' || %s, 0))"
+#: The primary's WAL insert position: past the commit record of every transaction that
+#: committed before, whether or not its commit was flushed yet (synchronous_commit off).
+#: Where the last record ends exactly at a page boundary, the insert position is given
+#: after the next page's header (24 bytes, 40 at a segment's start), which a standby's
+#: replay position reaches only with the next record: the header is taken off.
+WAL_POSITION_SQL = (
+    "select case"
+    " when mod(l - '0/0'::pg_lsn, pg_size_bytes(current_setting('wal_segment_size'))) = 40 then l - 40"
+    " when mod(l - '0/0'::pg_lsn, current_setting('wal_block_size')::numeric) = 24 then l - 24"
+    " else l end::text"
+    " from pg_current_wal_insert_lsn() as l"
+)
+#: On a streaming standby, whether it has replayed a position of its primary; NULL on a
+#: server that is not in recovery (a promoted standby, a logical subscriber), whose WAL
+#: positions are not the primary's.
+REPLAYED_SQL = "select case when pg_is_in_recovery() then pg_last_wal_replay_lsn() >= %s::pg_lsn end"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,6 +305,14 @@ class StoreCalls:
         """``UNLISTEN``: stop collecting the notifications of appends."""
         return Call(UNLISTEN_SQL, (), _nothing)
 
+    def wal_position(self) -> Call[WalPosition]:
+        """The primary's WAL position now (``pg_current_wal_insert_lsn``)."""
+        return Call(WAL_POSITION_SQL, (), lambda rows: WalPosition(str(rows[0][0])))
+
+    def replayed(self, position: WalPosition) -> Call[bool | None]:
+        """Whether this standby has replayed ``position``; None when it is not a standby."""
+        return Call(REPLAYED_SQL, (position.lsn,), lambda rows: rows[0][0])
+
     def take_turn(self, projection: str) -> Call[None]:
         """Wait for the other instances of ``projection`` to end their batch's transaction."""
         return Call(TAKE_TURN_SQL, (projection,), _nothing)
@@ -303,3 +338,38 @@ def next_version(page: Sequence[RecordedEvent], page_size: int, backward: bool) 
 def next_stream(page: Sequence[StreamInfo], page_size: int) -> str | None:
     """The ``after`` of the listing page after ``page``, or None when it was the last one."""
     return page[-1].stream_id if len(page) == page_size else None
+
+
+# The persistence module of Python's eventsourcing library (pgeventstore.eventsourcing):
+# its statements, executed by its recorders on connections of their pool.
+#: Appends each originator's events (their originator versions in metadata), all in one
+#: statement, so in one transaction without a BEGIN and a COMMIT of their own; one row each.
+ES_APPEND_SQL = (
+    "select (eventstore.append_versioned(b.stream_id, b.events)).stream_version "
+    "from unnest(%s::text[], %s::jsonb[]) with ordinality as b(stream_id, events, n) order by b.n"
+)
+#: A stored event's state (its text, or else its bytes in base64) and originator version,
+#: taken apart in SQL, so that no JSON is parsed in Python.
+ES_STATE_COLUMNS = (
+    "case when jsonb_typeof(data) = 'string' then data #>> '{}' end, data ->> 'base64', "
+    "(metadata ->> 'originator_version')::bigint"
+)
+#: An originator's events in a range of originator versions: (gt, lte, backward, max_count).
+ES_SELECT_EVENTS_SQL = (
+    f"select stream_id, event_type, {ES_STATE_COLUMNS} "
+    "from eventstore.read_versioned(%s::text, %s::bigint, %s::bigint, %s::boolean, %s::integer)"
+)
+#: The log numbers of version ranges of several streams, once committed: one row per range.
+ES_LOG_NUMBERS_SQL = (
+    "select eventstore.stream_log_numbers(r.stream_id, r.from_version, r.to_version) "
+    "from unnest(%s::text[], %s::bigint[], %s::bigint[]) with ordinality "
+    "as r(stream_id, from_version, to_version, n) order by r.n"
+)
+#: An application's notifications: its category's events after a log number.
+ES_SELECT_NOTIFICATIONS_SQL = (
+    f"select log_number, stream_id, event_type, {ES_STATE_COLUMNS} "
+    "from eventstore.read_all(%s::bigint, %s::integer, %s::text[], %s::text)"
+)
+ES_MAX_NOTIFICATION_ID_SQL = "select eventstore.category_head(%s::text)"
+ES_RECORD_TRACKING_SQL = "select eventstore.record_tracking(%s::text, %s::text, %s::bigint)"
+ES_MAX_TRACKING_ID_SQL = "select eventstore.max_tracking_id(%s::text, %s::text)"

@@ -10,7 +10,8 @@ codes are documented in the README ("Command line") and mapped in one place,
 (ES400 and PostgreSQL's own data errors), 7 cannot connect, 8 the log diverged (ES419),
 9 permission denied (the line names the role to grant), 10 the schema is missing or
 has pending migrations (``migrate`` fixes it; ``status --check`` tests it), 11 ``demo``
-refused a database holding other data, 130 interrupted (Ctrl-C).
+refused a database holding other data, 15 the router of a sharded store does not answer
+the call (ES501: call it on each shard), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import click
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from pgeventstore import __version__, schema, subscription
+from pgeventstore import __version__, schema, shard, subscription
 from pgeventstore.cluster import ClusterError
 from pgeventstore.codec import exact_dumps, exact_loads
 from pgeventstore.devserver import DATABASE, DevServer
@@ -42,6 +43,7 @@ from pgeventstore.errors import (
     EventStoreError,
     InvalidArgument,
     LogDiverged,
+    NotOnRouter,
     ReadOnlyStore,
     StreamNotFound,
     WrongExpectedVersion,
@@ -71,6 +73,7 @@ EXIT_CODES: dict[type[EventStoreError], int] = {
     InvalidArgument: 6,
     LogDiverged: 8,
     ReadOnlyStore: EXIT_READ_ONLY,
+    NotOnRouter: 15,
 }
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
@@ -260,6 +263,54 @@ def open_store(ctx: click.Context) -> EventStore:
     conn = psycopg.connect(require_dsn(ctx), autocommit=True)
     ctx.call_on_close(conn.close)
     return EventStore(conn, dumps=exact_dumps, loads=exact_loads)
+
+
+def open_reader(ctx: click.Context, replica: str | None) -> EventStore:
+    """The store a read-only command reads: the hot standby ``replica`` when given, else the database.
+
+    Reading a replica needs nothing from the primary, so the primary is not contacted.
+    """
+    if replica is None:
+        return open_store(ctx)
+    check_dsn(replica, "--replica")
+    ctx.find_root().obj["resolved_dsn"] = replica
+    conn = psycopg.connect(replica, autocommit=True)
+    ctx.call_on_close(conn.close)
+    return EventStore(conn, dumps=exact_dumps, loads=exact_loads)
+
+
+def check_dsn(dsn: str, option: str) -> None:
+    """An input error unless ``dsn`` is a libpq connection string or URL."""
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as error:
+        raise InputError(
+            f"{option}: not a libpq connection string or URL ({one_line(str(error))}): write e.g. "
+            "postgresql://user@standby:5432/shop or 'host=standby dbname=shop'"
+        ) from error
+
+
+def replicated_store(ctx: click.Context, replica: str) -> EventStore:
+    """A store on the database whose replica is the hot standby ``replica`` (closed when the command ends)."""
+    check_dsn(replica, "--replica")
+    store = EventStore(require_dsn(ctx), replicas=[replica], dumps=exact_dumps, loads=exact_loads)
+    ctx.call_on_close(store.close)
+    return store
+
+
+#: ``--replica DSN`` of the read commands.
+replica_option = click.option(
+    "--replica",
+    metavar="DSN",
+    help="Read from this hot standby of the database instead (what it has replayed; it may lag).",
+)
+#: ``--replica DSN`` of the commands that read the global log as the database has it.
+replica_log_option = click.option(
+    "--replica",
+    metavar="DSN",
+    help="Read the events from this hot standby; the database numbers the log and is read "
+    "when the standby lags more than 5 s.",
+)
 
 
 def _command_dsn(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -508,10 +559,10 @@ def append_lines(
             line = refused_line(dsn, lines)
             raise Located(span(name, [line] if line else lines), error) from error
         # The database names the batch's 0-based index of the event it refuses.
-        found = re.fullmatch(r"event (\d+) (.*)", error.message, re.DOTALL)
-        if found is not None and int(found[1]) < len(lines):
-            refused = InvalidArgument(f"the event {found[2]}", hint=error.hint)
-            raise Located(f"{name} line {lines[int(found[1])].number}", refused) from error
+        index = error.event_index
+        if index is not None and index < len(lines):
+            refused = InvalidArgument(f"the event {error.problem}", hint=error.hint)
+            raise Located(f"{name} line {lines[index].number}", refused) from error
         raise Located(span(name, lines), error) from error
     except psycopg.errors.ProgramLimitExceeded as error:
         line = refused_line(dsn, lines)
@@ -633,9 +684,71 @@ def status(ctx: click.Context, check: bool, as_json: bool) -> None:
 
 
 @main.command("sql")
-def sql_command() -> None:
-    """Print the self-contained install script for a DBA (apply with psql -v ON_ERROR_STOP=1 -f)."""
-    click.echo(schema.install_script(), nl=False)
+@click.option(
+    "--upgrade",
+    is_flag=True,
+    help="Print the psql script that also upgrades an installed store (applies only what it lacks).",
+)
+def sql_command(upgrade: bool) -> None:
+    """Print the self-contained install script for a DBA (apply with psql -v ON_ERROR_STOP=1 -f).
+
+    Without --upgrade it is plain SQL for an empty database, which any client can run;
+    with --upgrade it installs or upgrades like ``migrate``, and needs psql.
+    """
+    click.echo(schema.upgrade_script() if upgrade else schema.install_script(), nl=False)
+
+
+@main.group("shard")
+def shard_group() -> None:
+    """A sharded store: a router database routing the store's functions to shards (PL/Proxy)."""
+
+
+@shard_group.command("init")
+@click.option(
+    "--shard",
+    "shards",
+    multiple=True,
+    required=True,
+    metavar="DSN",
+    help="A shard database, repeated in shard order (shard 0 first); the router's server uses it too.",
+)
+@click.option(
+    "--partitions",
+    type=int,
+    default=256,
+    show_default=True,
+    help="How many partitions the streams are hashed into: a power of two, many per shard.",
+)
+@database_option
+@click.pass_context
+def shard_init(ctx: click.Context, shards: tuple[str, ...], partitions: int) -> None:
+    """Install or upgrade the store on every shard and the routing on the router (--dsn)."""
+    applied = shard.init(require_dsn(ctx), shards, partitions)
+    click.echo(
+        f"router up to date ({len(applied)} migration(s) applied), {len(shards)} shard(s), "
+        f"{partitions} partitions"
+    )
+
+
+@shard_group.command("router-sql")
+@click.argument("connstrs", nargs=-1, required=True, metavar="CONNSTR...")
+@click.option(
+    "--partitions",
+    type=int,
+    default=256,
+    show_default=True,
+    help="How many partitions the streams are hashed into: a power of two, many per shard.",
+)
+def shard_router_sql(connstrs: tuple[str, ...], partitions: int) -> None:
+    """Print the install script of an empty router database, its shards' connection strings in order."""
+    click.echo(shard.router_script(connstrs, partitions), nl=False)
+
+
+@shard_group.command("shard-sql")
+@click.argument("number", type=int)
+def shard_shard_sql(number: int) -> None:
+    """Print the install script of an empty database that becomes shard NUMBER."""
+    click.echo(shard.shard_script(number), nl=False)
 
 
 @main.command()
@@ -734,6 +847,7 @@ def append_file(ctx: click.Context, stream: str, expected: ExpectedVersion, sour
 )
 @click.option("--backward", "-b", is_flag=True, help="Newest first, from --from or the end.")
 @json_option("One JSON object per line, all fields.")
+@replica_option
 @database_option
 @click.pass_context
 def read(
@@ -743,9 +857,10 @@ def read(
     limit: int | None,
     backward: bool,
     as_json: bool,
+    replica: str | None,
 ) -> None:
     """Print the events of STREAM (exit 4 when it has none)."""
-    store = open_store(ctx)
+    store = open_reader(ctx, replica)
     page_size = min(limit or BATCH_SIZE, BATCH_SIZE)
     events = store.iter_stream(stream, from_version=from_version, backward=backward, page_size=page_size)
     selected = itertools.islice(events, limit)
@@ -781,11 +896,19 @@ def read(
 )
 @click.option("--after", help="Continue a listing after this stream id.")
 @json_option("One JSON object per line.")
+@replica_option
 @database_option
 @click.pass_context
-def streams(ctx: click.Context, category: str | None, limit: int, after: str | None, as_json: bool) -> None:
+def streams(
+    ctx: click.Context,
+    category: str | None,
+    limit: int,
+    after: str | None,
+    as_json: bool,
+    replica: str | None,
+) -> None:
     """List streams with their versions, newest first."""
-    listed = open_store(ctx).list_streams(category=category, limit=limit, after=after)
+    listed = open_reader(ctx, replica).list_streams(category=category, limit=limit, after=after)
     if as_json:
         for info in listed:
             click.echo(value_json(info))
@@ -797,11 +920,12 @@ def streams(ctx: click.Context, category: str | None, limit: int, after: str | N
 
 @main.command()
 @json_option("One JSON object: the totals, and lists of categories and types.")
+@replica_option
 @database_option
 @click.pass_context
-def stats(ctx: click.Context, as_json: bool) -> None:
+def stats(ctx: click.Context, as_json: bool, replica: str | None) -> None:
     """Counts and sizes: in total, per category and per event type."""
-    result = open_store(ctx).stats()
+    result = open_reader(ctx, replica).stats()
     if as_json:
         click.echo(value_json(result))
         return
@@ -823,11 +947,12 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 @main.command()
 @click.argument("stream")
 @json_option("One JSON object: stream_id, version, state, schema_version, recorded_at.")
+@replica_option
 @database_option
 @click.pass_context
-def snapshot(ctx: click.Context, stream: str, as_json: bool) -> None:
+def snapshot(ctx: click.Context, stream: str, as_json: bool, replica: str | None) -> None:
     """Show the snapshot stored for STREAM (exit 4 when there is none)."""
-    found = open_store(ctx).load_snapshot(stream)
+    found = open_reader(ctx, replica).load_snapshot(stream)
     if found is None:
         raise StreamNotFound(f"stream {stream!r} has no snapshot")
     if as_json:
@@ -845,30 +970,34 @@ def snapshot(ctx: click.Context, stream: str, as_json: bool) -> None:
     "--output", "-o", type=click.File("w", encoding="utf-8"), default="-", help="File to write ('-': stdout)."
 )
 @click.option("--category", "-c", help="Only events of streams of this category.")
+@replica_log_option
 @database_option
 @click.pass_context
-def export(ctx: click.Context, output: IO[str], category: str | None) -> None:
+def export(ctx: click.Context, output: IO[str], category: str | None, replica: str | None) -> None:
     """Write the global log as JSON lines, in log order, one event a line.
 
     Each line has the event's log_number, stream_id, version, id, type, data, metadata
     and recorded_at (and its global_position, which an import ignores). The log is
     numbered up to its head first, then read from one consistent snapshot (a repeatable
     read transaction), so importing the file into an empty store gives the same log.
+    With --replica the snapshot is the standby's, once it has replayed those numbers.
     """
-    store = open_store(ctx)
+    store = open_store(ctx) if replica is None else replicated_store(ctx, replica)
     with store.connection() as conn:
         while store.number_log(conn=conn):
             pass
-        with conn.transaction():
-            conn.execute("set transaction isolation level repeatable read, read only")
-            bar = Progress("exporting")
-            if bar.shown:
-                # The bar's 100%: the numbered events (a read of every event, so only for a terminal).
-                bar.total = store.log_head(conn=conn)
-            with bar:
-                for event in store.read_all(category=category, page_size=BATCH_SIZE, conn=conn):
-                    output.write(event_json(event) + "\n")
-                    bar.advance(1)
+    if replica is not None:
+        store = store.reader(store.wal_position())
+    with store.connection() as conn, conn.transaction():
+        conn.execute("set transaction isolation level repeatable read, read only")
+        bar = Progress("exporting")
+        if bar.shown:
+            # The bar's 100%: the numbered events (a read of every event, so only for a terminal).
+            bar.total = store.log_head(conn=conn)
+        with bar:
+            for event in store.read_all(category=category, page_size=BATCH_SIZE, conn=conn):
+                output.write(event_json(event) + "\n")
+                bar.advance(1)
     if bar.shown:
         click.echo(f"exported {bar.events} event(s)", err=True)
 
@@ -1085,6 +1214,18 @@ def dev_server_url(ctx: click.Context) -> None:
     click.echo(url)
 
 
+def _log_reconnections() -> None:
+    """Print the package's warnings, and what ``pgeventstore.recovery`` tells, on stderr, one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("pgeventstore: %(message)s"))
+    package = logging.getLogger("pgeventstore")
+    package.addHandler(handler)
+    package.propagate = False
+    logging.getLogger("pgeventstore.recovery").setLevel(logging.INFO)
+    # The pool's own attempts while the server is away would repeat those lines.
+    logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
+
 @main.command()
 @click.option("--category", "-c", help="Only streams of this category (the id before the first '-').")
 @click.option(
@@ -1112,6 +1253,7 @@ def dev_server_url(ctx: click.Context) -> None:
     help="Seconds between polls when no NOTIFY wakes it up.",
 )
 @json_option("One JSON object per event, all fields (as read --json).")
+@replica_log_option
 @database_option
 @click.pass_context
 def tail(
@@ -1122,21 +1264,43 @@ def tail(
     follow: bool,
     poll_interval: float,
     as_json: bool,
+    replica: str | None,
 ) -> None:
     """Print the global log, one event a line: log number, stream@version, type, data.
 
     The log in its one order (see the documentation, "The global log"): an event is
     printed once every transaction older than its own has ended. --from takes a log
-    number; beyond the newest one, nothing is printed yet.
+    number; beyond the newest one, nothing is printed yet. With --replica the same events
+    are printed, read from the standby once it has replayed what the database had.
+    Following, it outlives a server restart or a failover: it says on stderr that it
+    reconnects, then goes on after the last event it printed (a database it cannot reach
+    at the start is exit 7).
     """
     if poll_interval != poll_interval:  # NaN passes every range check
         raise click.BadParameter("not a number", param_hint="'--poll-interval'")
     log_filter = LogFilter(category=category, event_types=list(event_types) or None)
     events: Iterator[RecordedEvent]
     if follow:
-        events = subscription.follow(
-            require_dsn(ctx), after, log_filter, poll_interval=poll_interval, loads=exact_loads
+        # A database that cannot be reached at the start is exit 7 at once; once following,
+        # a restart or a failover is waited out (pgeventstore.recovery), each retry one
+        # line on stderr.
+        open_store(ctx)
+        _log_reconnections()
+        if replica is not None:
+            check_dsn(replica, "--replica")
+        # Waiting for the server is what tail does while it is away: no slow-call warnings.
+        store = EventStore(
+            require_dsn(ctx),
+            replicas=[replica] if replica is not None else (),
+            dumps=exact_dumps,
+            loads=exact_loads,
+            slow_call=None,
         )
+        ctx.call_on_close(store.close)
+        events = subscription.follow(store, after, log_filter, poll_interval=poll_interval)
+    elif replica is not None:
+        store = replicated_store(ctx, replica)
+        events = store.read_log(log_filter, after, replica=store.wal_position())
     else:
         events = open_store(ctx).read_all(after, event_types=log_filter.event_types, category=category)
     for event in events:

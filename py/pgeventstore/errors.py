@@ -1,7 +1,7 @@
 """Exceptions of pgeventstore, and the one place that maps SQLSTATEs to them.
 
 The database decides every rule; a failed call raises a psycopg error whose SQLSTATE
-(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES419``, ``ES423``, and PostgreSQL's ``25006``)
+(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES419``, ``ES423``, ``ES501``, and PostgreSQL's ``25006``)
 :func:`translate` turns into the matching
 exception below. A value the call's SQL types cannot hold at all (PostgreSQL's data
 exceptions, SQLSTATE class 22, raised while it converts the arguments) is an
@@ -40,6 +40,20 @@ class InvalidArgument(EventStoreError):
     """
 
     sqlstate = "ES400"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        event_index: int | None = None,
+        problem: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        #: For a refused event of a batch: its 0-based index in the batch, and what is
+        #: wrong with it (the message without the index); None otherwise.
+        self.event_index = event_index
+        self.problem = problem
 
 
 class StreamNotFound(EventStoreError):
@@ -106,6 +120,17 @@ class LogDiverged(EventStoreError):
     sqlstate = "ES419"
 
 
+class NotOnRouter(EventStoreError):
+    """ES501: the router of a sharded store does not answer this call; call it on each shard.
+
+    The global log, its numbers and cursors, checkpoints and subscriptions are per shard
+    (every shard is a complete store); the router reads the merged log with
+    ``eventstore.read_shards``. Also raised for a write to the router's own tables.
+    """
+
+    sqlstate = "ES501"
+
+
 class CheckpointLost(Exception):
     """Another instance of a projection saved its checkpoint first; this one's batch rolled back.
 
@@ -166,11 +191,17 @@ def translate(error: psycopg.Error) -> Exception:
     if state == "ES404":
         return StreamNotFound(message, hint=hint)
     if state == "ES400":
-        return InvalidArgument(message, hint=hint)
+        # Only a refused event of a batch carries a DETAIL (JSON); other ES400s have none.
+        detail = json.loads(diag.message_detail or "{}")
+        return InvalidArgument(
+            message, hint=hint, event_index=detail.get("event_index"), problem=detail.get("problem")
+        )
     if state == "ES423":
         return EventsImmutable(message, hint=hint)
     if state == "ES419":
         return LogDiverged(message, hint=hint)
+    if state == "ES501":
+        return NotOnRouter(message, hint=hint)
     if state == "25006":
         return ReadOnlyStore(message, hint=hint or _READ_ONLY_HINT)
     return error

@@ -3,15 +3,16 @@
 Two install paths share one source: the yoyo migrations in ``migrations/`` (tables,
 types, indexes) and the function files in ``sql/`` (applied after them, in the order of
 ``sql/install-order.txt``). :func:`migrate` applies both in one transaction;
-:func:`install_script` prints both as one SQL script for a DBA. Both record what they
-installed in one place, the schema's own ledger ``eventstore.schema_migrations``.
+:func:`install_script` prints both as one SQL script for a DBA, and :func:`upgrade_script`
+as a psql script that also upgrades an installed store. All record what they installed in
+one place, the schema's own ledger ``eventstore.schema_migrations``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import psycopg
@@ -118,7 +119,7 @@ def _refusals_translated() -> Iterator[None]:
         raise translate(error) from error
 
 
-def migrate(dsn: str) -> list[str]:
+def migrate(dsn: str, then: Callable[[psycopg.Connection[TupleRow]], None] | None = None) -> list[str]:
     """Apply the pending migrations and every function file in one transaction.
 
     Returns the ids of the migrations applied. yoyo reads the migrations folder (its file
@@ -134,7 +135,9 @@ def migrate(dsn: str) -> list[str]:
     time; concurrent runs wait for each other (an advisory lock, released even when a run
     is killed). A migration that refuses what it finds raises the store's exception for its
     SQLSTATE (0009: :class:`~pgeventstore.errors.StreamNotFound` while a checkpoint names an
-    event without a log number) and changes nothing.
+    event without a log number) and changes nothing. ``then``, if given, runs last in the
+    same transaction (the router of a sharded store installs its routing there, so no
+    caller ever sees the router's functions unrouted).
     """
     migrations = read_migrations(str(migrations_dir()))
     with psycopg.connect(dsn, autocommit=True) as conn, _refusals_translated(), conn.transaction():
@@ -144,6 +147,8 @@ def migrate(dsn: str) -> list[str]:
         for path in [Path(m.path) for m in pending] + function_files():
             conn.execute(sql.SQL(path.read_text(encoding="utf-8")))
         _remove_legacy_bookkeeping(conn, [m.id for m in migrations])
+        if then is not None:
+            then(conn)
     return [m.id for m in pending]
 
 
@@ -155,11 +160,12 @@ def status(dsn: str) -> list[MigrationStatus]:
     return [MigrationStatus(m.id, m.id in recorded) for m in migrations]
 
 
-def install_script(files: Sequence[Path] | None = None) -> str:
+def install_script(files: Sequence[Path] | None = None, trailer: str = "") -> str:
     """One self-contained SQL script installing the whole schema in one transaction.
 
     It is the migrations followed by the function files, verbatim, so it is identical in
-    effect to :func:`migrate` on an empty database.
+    effect to :func:`migrate` on an empty database. ``trailer`` (SQL) runs last, before
+    the commit.
     """
     parts = [
         f"-- pgeventstore {__version__}: install script for the eventstore schema.\n"
@@ -171,6 +177,46 @@ def install_script(files: Sequence[Path] | None = None) -> str:
     for path in files if files is not None else [*migration_files(), *function_files()]:
         kind = "migration" if path.parent.name == "migrations" else "function file"
         parts.append(f"\n-- ==== {kind} {path.parent.name}/{path.name} ====\n")
+        parts.append(path.read_text(encoding="utf-8").rstrip() + "\n")
+    parts.append(trailer)
+    parts.append("\ncommit;\n")
+    return "".join(parts)
+
+
+def upgrade_script() -> str:
+    r"""A psql script that installs the schema or upgrades an installed one, like :func:`migrate`.
+
+    It holds every migration, each applied only when the ledger does not record it
+    (psql's ``\gset`` and ``\if``, so it needs psql 10 or later, not another client),
+    then every function file, in one transaction under :func:`migrate`'s advisory lock: a
+    DBA without the Python package upgrades as ``migrate`` does, and concurrent runs of
+    either wait for each other.
+    """
+    parts = [
+        f"-- pgeventstore {__version__}: install or upgrade script for the eventstore schema.\n"
+        "-- Apply it with psql (it uses \\gset and \\if) as the role that owns the schema:\n"
+        "--   psql -v ON_ERROR_STOP=1 -f upgrade.sql\n"
+        "-- It applies only the migrations the database lacks, then replaces every function,\n"
+        "-- in one transaction: on any error nothing changes. Running it again changes nothing.\n"
+        "\\set ON_ERROR_STOP on\n"
+        "begin;\n"
+        f"select pg_catalog.pg_advisory_xact_lock({_INSTALL_LOCK_KEY}) \\gset pgeventstore_\n"
+    ]
+    for path in migration_files():
+        # Asked again before each migration: the first one creates the ledger.
+        parts.append(
+            f"\n-- ==== migration {path.parent.name}/{path.name}, unless the ledger records it ====\n"
+            "select pg_catalog.to_regclass('eventstore.schema_migrations') is null"
+            " as pgeventstore_pending \\gset\n"
+            "\\if :pgeventstore_pending\n"
+            "\\else\n"
+            "select not exists (select from eventstore.schema_migrations"
+            f" where migration_id = '{path.stem}') as pgeventstore_pending \\gset\n"
+            "\\endif\n"
+            "\\if :pgeventstore_pending\n" + path.read_text(encoding="utf-8").rstrip() + "\n\\endif\n"
+        )
+    for path in function_files():
+        parts.append(f"\n-- ==== function file {path.parent.name}/{path.name} ====\n")
         parts.append(path.read_text(encoding="utf-8").rstrip() + "\n")
     parts.append("\ncommit;\n")
     return "".join(parts)

@@ -15,15 +15,27 @@ of skipping. This module adds the loops around them:
 * :class:`Projection`: the handler's writes and the checkpoint commit in one
   transaction, so each event's effect is applied exactly once, even across crashes.
 
+Each reconnects after a server restart or a failover (the errors
+:func:`~pgeventstore.recovery.retryable` names), waiting as its
+:class:`~pgeventstore.recovery.ReconnectPolicy` says, and resumes from its checkpoint
+(``follow``: from the last event it gave); any other error stops it.
+
 Each takes a store (and so uses its pool and its JSON codec) or, as a shorthand, a DSN
 (a store of its own is opened for each run and closed after it; ``loads`` is its JSON
-decoder). The blocking module is generated from the asyncio one by
+decoder). On a store with replicas they read the log from the replicas and keep their
+checkpoints on the primary: each round of reading (a catch-up, a wake-up while following)
+first takes the primary's :meth:`~pgeventstore.store.EventStore.wal_position`,
+and reads from a replica once it has replayed it, so they get what they would have got
+from the primary, the events numbered up to their checkpoint included; a replica that has
+not replayed it within the store's ``replica_timeout`` is skipped for the primary for
+that read. The blocking module is generated from the asyncio one by
 ``scripts/async_to_sync.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,8 +45,11 @@ from pgeventstore import _compat
 from pgeventstore.calls import NOTIFY_CHANNEL, cursor_after
 from pgeventstore.codec import JsonLoads
 from pgeventstore.errors import CheckpointLost
+from pgeventstore.observability import span
+from pgeventstore.recovery import DEFAULT_RECONNECT, ReconnectPolicy, log_retry, retryable
+from pgeventstore.recovery import logger as recovery_logger
 from pgeventstore.store import EventStore
-from pgeventstore.values import ConsumerGroup, LogFilter, RecordedEvent, SubscriptionLag
+from pgeventstore.values import ConsumerGroup, LogFilter, RecordedEvent, ReplicaRead, SubscriptionLag
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -45,6 +60,7 @@ __all__ = [
     "Projection",
     "ProjectionHandler",
     "ProjectionReset",
+    "ReconnectPolicy",
     "Subscription",
     "SubscriptionLag",
     "follow",
@@ -56,6 +72,9 @@ Handler = Callable[[RecordedEvent], None]
 ProjectionHandler = Callable[[psycopg.Connection[Any], RecordedEvent], None]
 #: A projection's reset: empties the read model through the connection it is given.
 ProjectionReset = Callable[[psycopg.Connection[Any]], None]
+
+# One logger for both flavours (see pgeventstore.observability).
+logger = logging.getLogger("pgeventstore.subscription")
 
 
 @contextlib.contextmanager
@@ -83,6 +102,11 @@ def _listening(store: EventStore) -> Iterator[psycopg.Connection[Any]]:
                 store.run(store.calls.unlisten(), listener)
 
 
+def _round(store: EventStore) -> ReplicaRead:
+    """Where the reads of a round go: False (the primary) without replicas, else the primary's position."""
+    return store.wal_position() if store.replicas else False
+
+
 def _wait_for_append(listener: psycopg.Connection[Any], poll_interval: float) -> None:
     """Return on the first NOTIFY of an append, or after ``poll_interval`` seconds."""
     for _ in listener.notifies(timeout=poll_interval, stop_after=1):
@@ -97,6 +121,7 @@ def follow(
     poll_interval: float = 0.5,
     page_size: int = 1000,
     loads: JsonLoads | None = None,
+    reconnect: ReconnectPolicy | None = DEFAULT_RECONNECT,
 ) -> Iterator[RecordedEvent]:
     """Every event after the log number ``after``, then every new one as it becomes readable.
 
@@ -104,18 +129,53 @@ def follow(
     log that diverged raises :class:`~pgeventstore.errors.LogDiverged`. It saves no
     checkpoint (see :class:`Subscription` for that). It waits for the NOTIFY of
     appends (when ``eventstore.notify`` is on) or ``poll_interval`` seconds,
-    whichever comes first; close the generator to stop.
+    whichever comes first; close the generator to stop. After a
+    :func:`~pgeventstore.recovery.retryable` failure it reconnects as ``reconnect``
+    says (None: it raises) and goes on after the last event it gave.
     """
     log_filter = log_filter or LogFilter()
-    with _opened(source, loads) as store, _listening(store) as listener:
+    with _opened(source, loads) as store:
         after_event_id = None
+        retry = 0
         while True:
-            for event in store.read_log(
-                log_filter, after, page_size=page_size, after_event_id=after_event_id
-            ):
-                yield event
-                after, after_event_id = cursor_after([event])
-            _wait_for_append(listener, poll_interval)
+            try:
+                with _listening(store) as listener:
+                    while True:
+                        for event in store.read_log(
+                            log_filter,
+                            after,
+                            page_size=page_size,
+                            after_event_id=after_event_id,
+                            replica=_round(store),
+                        ):
+                            yield event
+                            after, after_event_id = cursor_after([event])
+                        if retry:
+                            recovery_logger.info("follow: reconnected after %d retries", retry)
+                            retry = 0
+                        _wait_for_append(listener, poll_interval)
+            except psycopg.Error as error:
+                retry += 1
+                if (
+                    reconnect is None
+                    or not retryable(error)
+                    or reconnect.gives_up(retry)
+                    or store.connection_lost
+                ):
+                    raise
+                delay = reconnect.delay(retry)
+                log_retry(f"follow after log number {after}", error, retry, delay)
+                _compat.sleep(delay)
+
+
+def _event_attributes(name: str, event: RecordedEvent) -> dict[str, str | int]:
+    """The span attributes of delivering ``event`` to the follower ``name``."""
+    return {
+        "pgeventstore.subscription": name,
+        "pgeventstore.stream_id": event.stream_id,
+        "pgeventstore.event_type": event.type,
+        "pgeventstore.log_number": event.log_number or 0,
+    }
 
 
 class _Follower:
@@ -131,6 +191,7 @@ class _Follower:
         poll_interval: float,
         listen: bool,
         loads: JsonLoads | None,
+        reconnect: ReconnectPolicy | None,
     ) -> None:
         if loads is not None and not isinstance(source, str):
             raise ValueError("loads= is for a DSN: give it to the store instead")
@@ -141,7 +202,11 @@ class _Follower:
         self.poll_interval = poll_interval
         self.listen = listen
         self.loads = loads
+        self.reconnect = reconnect
         self._stop = _compat.Event()
+        # Events handled so far, and retries in a row (a batch that gets through ends a series).
+        self._handled = 0
+        self._retry = 0
 
     def stop(self) -> None:
         """Ask :meth:`run` to return after the current batch (within ``poll_interval``).
@@ -151,21 +216,24 @@ class _Follower:
         """
         self._stop.set()
 
-    def _batch(self, store: EventStore) -> int | None:
-        """Run one batch: its size, or None when it lost its checkpoint and is to be run again."""
+    def _batch(self, store: EventStore, replica: ReplicaRead) -> int | None:
+        """Run one batch, reading as ``replica`` says: its size, or None when it lost its checkpoint."""
         raise NotImplementedError
 
-    def _follow(self, store: EventStore, listener: psycopg.Connection[Any] | None, live: bool) -> int:
-        """Batch after batch until caught up (a short batch) or stopped; return how many events.
+    def _follow(self, store: EventStore, listener: psycopg.Connection[Any] | None, live: bool) -> None:
+        """Batch after batch until caught up (a short batch) or stopped, counting events in ``_handled``.
 
         ``live``: once caught up, wait for new events and go on until stopped.
         """
-        handled = 0
+        replica = _round(store)
         while not (live and self._stop.is_set()):
-            count = self._batch(store)
+            count = self._batch(store, replica)
+            if self._retry:
+                recovery_logger.info("%s: reconnected after %d retries", self._who(), self._retry)
+                self._retry = 0
             if count is None:
                 continue
-            handled += count
+            self._handled += count
             if count < self.batch_size:
                 if not live or self._stop.is_set():
                     break
@@ -173,26 +241,63 @@ class _Follower:
                     _wait_for_append(listener, self.poll_interval)
                 else:
                     _compat.wait(self._stop, self.poll_interval)
-        return handled
+                replica = _round(store)
+
+    def _who(self) -> str:
+        return f"{type(self).__name__} {self.name!r}"
+
+    def _recovering(self, store: EventStore, live: bool) -> int:
+        """:meth:`_follow`, reconnecting after a retryable failure; return how many events.
+
+        A batch that failed committed nothing of its own (a projection's rolled back, a
+        subscription's checkpoint was not saved), so the next attempt starts from the
+        checkpoint as the database has it.
+        """
+        before = self._handled
+        while True:
+            try:
+                if live and self.listen:
+                    with _listening(store) as listener:
+                        self._follow(store, listener, live)
+                else:
+                    # Without a listener, waiting is sleeping on the stop event.
+                    self._follow(store, None, live)
+                return self._handled - before
+            except psycopg.Error as error:
+                self._retry += 1
+                policy = self.reconnect
+                if (
+                    policy is None
+                    or not retryable(error)
+                    or policy.gives_up(self._retry)
+                    or store.connection_lost
+                ):
+                    raise
+                delay = policy.delay(self._retry)
+                log_retry(self._who(), error, self._retry, delay)
+                if not live:
+                    _compat.sleep(delay)
+                    continue
+                # stop() cuts the wait short.
+                _compat.wait(self._stop, delay)
+                if self._stop.is_set():
+                    return self._handled - before
 
     def catch_up(self) -> int:
         """Handle every event readable now; return how many were handled."""
         with _opened(self.source, self.loads) as store:
-            return self._follow(store, None, live=False)
+            return self._recovering(store, live=False)
 
     def run(self) -> None:
         """Catch up, then follow the log live until :meth:`stop` is called.
 
         With ``listen`` it wakes up on the NOTIFY of appends when ``eventstore.notify``
-        is on; it polls every ``poll_interval`` seconds regardless.
+        is on; it polls every ``poll_interval`` seconds regardless. A server restart or
+        a failover does not end it: it reconnects as ``reconnect`` says and resumes from
+        its checkpoint.
         """
         with _opened(self.source, self.loads) as store:
-            if not self.listen:
-                # Without a listener, waiting is sleeping on the stop event.
-                self._follow(store, None, live=True)
-                return
-            with _listening(store) as listener:
-                self._follow(store, listener, live=True)
+            self._recovering(store, live=True)
 
 
 class Subscription(_Follower):
@@ -203,7 +308,9 @@ class Subscription(_Follower):
     checkpoint moves, so the batch is delivered again next time: make the handler
     idempotent, or use a projection. :meth:`run` follows the log until :meth:`stop`; with
     ``listen`` it also wakes up on the NOTIFY that appends send when ``eventstore.notify``
-    is on, and it polls every ``poll_interval`` seconds regardless.
+    is on, and it polls every ``poll_interval`` seconds regardless. ``reconnect`` says how
+    it waits before reconnecting after a server restart or a failover (None: it raises
+    instead); each delivery is an OpenTelemetry span ``pgeventstore.deliver``.
     """
 
     def __init__(
@@ -217,6 +324,7 @@ class Subscription(_Follower):
         poll_interval: float = 0.5,
         listen: bool = True,
         loads: JsonLoads | None = None,
+        reconnect: ReconnectPolicy | None = DEFAULT_RECONNECT,
     ) -> None:
         super().__init__(
             source,
@@ -226,14 +334,16 @@ class Subscription(_Follower):
             poll_interval=poll_interval,
             listen=listen,
             loads=loads,
+            reconnect=reconnect,
         )
         self.handler = handler
 
-    def _batch(self, store: EventStore) -> int:
+    def _batch(self, store: EventStore, replica: ReplicaRead) -> int:
         position = store.load_checkpoint(self.name)
-        events = store.run(store.calls.read_log(self.log_filter, position, self.batch_size))
+        events = store.run_read(store.calls.read_log(self.log_filter, position, self.batch_size), replica)
         for event in events:
-            _compat.call(self.handler, event)
+            with span("pgeventstore.deliver", "consumer", _event_attributes(self.name, event)):
+                _compat.call(self.handler, event)
         if events:
             store.save_checkpoint(self.name, cursor_after(events)[0])
         return len(events)
@@ -249,7 +359,8 @@ class Projection(_Follower):
     instance racing on the same name loses the compare-and-set and its batch rolls back
     too. ``reset(conn)`` empties the read model: :meth:`rebuild` runs it and moves the
     checkpoint back to 0 in one transaction, then replays the log. :meth:`run` always
-    listens for the NOTIFY of appends.
+    listens for the NOTIFY of appends. ``reconnect`` is the subscription's; each event
+    applied is an OpenTelemetry span ``pgeventstore.project``.
     """
 
     def __init__(
@@ -263,6 +374,7 @@ class Projection(_Follower):
         batch_size: int = 500,
         poll_interval: float = 0.5,
         loads: JsonLoads | None = None,
+        reconnect: ReconnectPolicy | None = DEFAULT_RECONNECT,
     ) -> None:
         super().__init__(
             source,
@@ -272,6 +384,7 @@ class Projection(_Follower):
             poll_interval=poll_interval,
             listen=True,
             loads=loads,
+            reconnect=reconnect,
         )
         self.handler = handler
         self.reset = reset
@@ -280,21 +393,24 @@ class Projection(_Follower):
         """Apply one batch in one transaction on ``conn`` (autocommit); return its size (0: caught up).
 
         Raises :class:`~pgeventstore.errors.CheckpointLost` (after rolling back) when
-        another instance moved the checkpoint meanwhile.
+        another instance moved the checkpoint meanwhile. On a store with replicas the
+        events are read from one that has replayed the primary's position now.
         """
         store = self.source
         if isinstance(store, str):
             store = EventStore(conn, loads=self.loads)
-        return self._apply(store, conn)
+        replica = store.wal_position(conn=conn) if store.replicas else False
+        return self._apply(store, conn, replica)
 
-    def _batch(self, store: EventStore) -> int | None:
+    def _batch(self, store: EventStore, replica: ReplicaRead) -> int | None:
         with store.connection() as conn:
             try:
-                return self._apply(store, conn)
-            except CheckpointLost:
+                return self._apply(store, conn, replica)
+            except CheckpointLost as lost:
+                logger.info("%s; applying the batch again from the new checkpoint", lost)
                 return None
 
-    def _apply(self, store: EventStore, conn: psycopg.Connection[Any]) -> int:
+    def _apply(self, store: EventStore, conn: psycopg.Connection[Any], replica: ReplicaRead) -> int:
         # Numbered in a transaction of its own: numbering inside the batch's transaction
         # would keep other readers from numbering until the batch commits.
         store.number_log(conn=conn)
@@ -305,9 +421,13 @@ class Projection(_Follower):
             # compare-and-set does.
             store.run(store.calls.take_turn(self.name), conn)
             position = store.load_checkpoint(self.name, conn=conn)
-            events = store.run(store.calls.read_log(self.log_filter, position, self.batch_size), conn)
+            # From a replica, the read runs outside this transaction: the compare-and-set
+            # below still decides whether the batch was this instance's to apply.
+            call = store.calls.read_log(self.log_filter, position, self.batch_size)
+            events = store.run_read(call, replica, conn)
             for event in events:
-                _compat.call(self.handler, conn, event)
+                with span("pgeventstore.project", "consumer", _event_attributes(self.name, event)):
+                    _compat.call(self.handler, conn, event)
             if events and not store.save_checkpoint(self.name, cursor_after(events)[0], position, conn=conn):
                 raise CheckpointLost(f"projection {self.name!r}: another instance saved the checkpoint first")
         return len(events)
@@ -325,4 +445,4 @@ class Projection(_Follower):
                     # Raising rolls the reset back with the transaction: the read model and
                     # its checkpoint stay in step.
                     raise CheckpointLost(f"projection {self.name!r}: the checkpoint moved during rebuild")
-            return self._follow(store, None, live=False)
+            return self._recovering(store, live=False)

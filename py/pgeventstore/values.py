@@ -165,3 +165,20 @@ class SubscriptionLag:
     held_back_by_pid: int | None
     held_back_since: datetime.datetime | None
     updated_at: datetime.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class WalPosition:
+    """A place in the primary's write-ahead log, from :meth:`EventStore.wal_position`.
+
+    A streaming standby that has replayed ``lsn`` (``pg_last_wal_replay_lsn() >= lsn``)
+    shows everything that was committed on the primary before it was taken. Pass it as
+    ``replica=`` to a read to read your own writes on a replica.
+    """
+
+    lsn: str
+
+
+#: Where a read that tolerates replica lag goes: False, the primary; True, a replica
+#: whatever it has replayed; a :class:`WalPosition`, a replica once it has replayed it.
+ReplicaRead = bool | WalPosition
