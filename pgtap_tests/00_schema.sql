@@ -5,7 +5,7 @@ select plan(12);
 
 select has_schema('eventstore');
 select tables_are('eventstore', array['schema_migrations', 'events', 'snapshots', 'checkpoints', 'log',
-                                      'log_frame',
+                                      'log_frame', 'stream_metadata', 'scavenges',
                                       'tracking']);
 select has_function('eventstore', 'append_to_stream', array['text', 'bigint', 'jsonb']);
 select matches(eventstore.version(), '^[0-9]{4}\.[a-z0-9-]+$', 'version() names a migration (tests/test_install.py checks it is the newest)');
@@ -25,7 +25,7 @@ select set_eq(
     $$select p.proname::text from pg_proc p
        where p.pronamespace = 'eventstore'::regnamespace and p.proconfig is null$$,
     array['category', 'consumer_group_member', 'stream_id_is_valid', 'is_plain_batch', 'is_plain_event',
-          'notify_appended', 'framed_xid', 'log_key'],
+          'notify_appended', 'framed_xid', 'log_key', 'event_is_retired'],
     'only the inlined rule functions go without a pinned search_path');
 
 -- category is inlined: where it is called (number_log's numbering, list_streams, stats),

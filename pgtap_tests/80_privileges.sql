@@ -16,9 +16,10 @@ select 'eventstore_reader', unnest(array[
     'category', 'version', 'stream_version', 'read_stream', 'load_snapshot', 'load_stream',
     'read_all', 'read_category', 'load_checkpoint', 'subscription_lag', 'is_processed',
     'list_streams', 'stats', 'consumer_group_member', 'number_log', 'log_head', 'log_number_of',
-    'list_streams_before', 'read_shards']);
+    'list_streams_before', 'read_shards', 'get_stream_metadata']);
 insert into expected_grants
-select 'eventstore_writer', unnest(array['append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint']);
+select 'eventstore_writer', unnest(array['append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint',
+                                         'set_stream_metadata', 'delete_stream']);
 -- the eventsourcing library's persistence module (88_eventsourcing.sql)
 insert into expected_grants
 select 'eventstore_reader', unnest(array['read_versioned', 'stream_log_numbers', 'category_head', 'max_tracking_id']);
@@ -55,7 +56,7 @@ select is_empty(
        where p.pronamespace = 'eventstore'::regnamespace
          and p.prorettype <> 'trigger'::regtype and not p.prosecdef
          and p.proname not in ('category', 'consumer_group_member', 'stream_id_is_valid', 'is_plain_batch',
-                                'is_plain_event', 'notify_appended', 'framed_xid', 'log_key')$$,
+                                'is_plain_event', 'notify_appended', 'framed_xid', 'log_key', 'event_is_retired')$$,
     'every eventstore function but the trigger functions and the inlined rules is SECURITY DEFINER');
 select is_empty(
     $$select p.oid::regprocedure::text from pg_proc p

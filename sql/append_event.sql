@@ -14,8 +14,9 @@
 --   arbiter finds an event n + 1, and gapless versions make n the last one.
 -- The common call runs only where the log frame's offset is 0 (eventstore.check_log_frame),
 -- so it records pg_current_xact_id() itself as eventstore.log_key() would.
--- Nothing inserted is ES409, with the version eventstore.raise_wrong_expected_version
--- reads. Reading the stream is thus never a statement of its own.
+-- Nothing inserted hands the call to append_to_stream, which reads the stream and raises
+-- ES409 (or ES410 for a tombstoned stream), or appends after a deletion. Reading the
+-- stream is thus never a statement of its own on the common call.
 create or replace function eventstore.append_event(
     stream_id text,
     expected_version bigint,
@@ -81,13 +82,15 @@ begin
               from eventstore.events e
              where e.stream_id = p_stream_id
                and e.version = p_expected
+               -- not a lifecycle placeholder: append_to_stream judges those
+               and e.global_position > 0
             on conflict on constraint events_stream_version_key do nothing
             returning version, global_position, global_position
                  into v_result;
         end if;
-        if not found then
-            if eventstore.raise_wrong_expected_version(p_stream_id, p_expected) is null then end if;
-        end if;
+        -- Nothing inserted: append_to_stream reads the stream and says why (ES409, or
+        -- ES410), or appends after a deletion.
+        exit common_call when not found;
 
         if eventstore.notify_appended() is null then end if;
         return v_result;

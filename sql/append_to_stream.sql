@@ -34,7 +34,8 @@
 --   (eventstore.append_with_ids, which a batch with an id after its first event goes
 --   through).
 -- * Errors: ES400 invalid argument, ES409 wrong expected version (DETAIL is a JSON object
---   with stream_id, expected_version and actual_version), ES412 duplicate event id,
+--   with stream_id, expected_version and actual_version), ES410 tombstoned stream
+--   (eventstore.tombstone_stream), ES412 duplicate event id,
 --   25006 while this database receives the event log by logical replication
 --   (eventstore.check_log_frame, at a session's first append). A failed call writes
 --   nothing.
@@ -43,6 +44,9 @@
 --   older transaction appending after a newer one committed to the stream still sorts
 --   after it in the gap-safe order (transaction_id, global_position) in which
 --   eventstore.number_log gives the events their log numbers once they are readable.
+-- * Stream lifecycle: after eventstore.delete_stream the stream is absent (-1 and NULL
+--   append after the deletion, so versions continue); a last row that is a placeholder,
+--   and every mismatch, are judged by eventstore.resolve_expected_version.
 -- * With the setting eventstore.notify = 'on', the transaction sends one NOTIFY on the
 --   channel 'eventstore' (eventstore.notify_appended).
 create or replace function eventstore.append_to_stream(
@@ -63,6 +67,7 @@ declare
     v_ids uuid[];
     v_last bigint;
     v_prior_xid xid8;
+    v_last_position bigint;
     v_inserted integer;
     v_duplicate uuid;
     v_other_stream text;
@@ -118,7 +123,7 @@ begin
         on conflict on constraint events_stream_version_key do nothing
         returning 0, global_position, global_position into v_result;
         if not found then
-            if eventstore.raise_wrong_expected_version(p_stream_id, p_expected) is null then end if;
+            return eventstore.append_to_deleted_stream(p_stream_id, p_events);
         end if;
     else
         -- Each round reads the stream with a new snapshot. A round ends early only when a
@@ -127,8 +132,8 @@ begin
         -- expectation then fails on the version, NULL and -2 append after it, and a retry
         -- finds the batch its twin stored.
         loop
-            select e.version, e.transaction_id
-              into v_last, v_prior_xid
+            select e.version, e.transaction_id, e.global_position
+              into v_last, v_prior_xid, v_last_position
               from eventstore.events e
              where e.stream_id = p_stream_id
              order by e.version desc
@@ -144,8 +149,10 @@ begin
                 end if;
             end if;
             -- NULL (any version) matches whatever the stream holds; -2 any version but -1.
-            if p_expected <> v_last and not (p_expected = -2 and v_last >= 0) then
-                if eventstore.raise_wrong_expected_version(p_stream_id, p_expected, null, v_last) is null then end if;
+            -- A last row that is a lifecycle placeholder (negative position) is judged by
+            -- eventstore.resolve_expected_version, like every mismatch.
+            if (p_expected <> v_last and not (p_expected = -2 and v_last >= 0)) or v_last_position < 0 then
+                if eventstore.resolve_expected_version(p_stream_id, p_expected, v_last, v_last_position) is null then end if;
             end if;
 
             -- The first event decides: whoever stores the stream's next version owns the

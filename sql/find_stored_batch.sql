@@ -3,7 +3,8 @@
 --
 -- Guarantees: no row when none of the ids is stored; the original append's result when
 -- exactly these ids are stored in this stream, in this order, at consecutive versions
--- directly after expected_version (anywhere for NULL and -2); ES412 when one of them is
+-- directly after expected_version (anywhere for NULL and -2; for -1 at version 0 or
+-- directly after the stream's deletion, eventstore.delete_stream); ES412 when one of them is
 -- stored in another stream; ES409 for any other (partial or out-of-place) match.
 create or replace function eventstore.find_stored_batch(
     stream_id text,
@@ -50,7 +51,10 @@ begin
     if v_found < cardinality(p_ids)
        or v_offsets <> 1
        or (p_expected >= 0 and v_first_version - 1 <> p_expected)
-       or (p_expected = -1 and v_first_version <> 0) then
+       or (p_expected = -1 and v_first_version <> 0
+           -- -1 after eventstore.delete_stream appended directly after its placeholder
+           and not exists (select from eventstore.stream_metadata m
+                            where m.stream_id = p_stream_id and m.deleted_version = v_first_version - 1)) then
         perform eventstore.raise_wrong_expected_version(
             p_stream_id, p_expected,
             format('%s of the %s event ids are already stored, but not as this batch directly after the expected version',

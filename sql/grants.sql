@@ -29,17 +29,23 @@ declare
         'append_to_stream', 'append_event', 'save_snapshot', 'save_checkpoint',
         -- the eventsourcing library's persistence module
         'append_versioned', 'record_tracking'];
+    -- The stream lifecycle (issue 18): reading metadata is reading; setting it and the
+    -- reversible soft delete are writing; tombstone_stream (final) stays admin-only, and
+    -- scavenge with its audit is for admins and the maintenance role.
+    v_lifecycle_reader constant text[] := array['get_stream_metadata'];
+    v_lifecycle_writer constant text[] := array['set_stream_metadata', 'delete_stream'];
+    v_maintenance constant text[] := array['scavenge', 'list_scavenges'];
     v_inlined constant text[] := array['category', 'consumer_group_member', 'stream_id_is_valid',
                                        'is_plain_batch', 'is_plain_event', 'notify_appended',
-                                       'framed_xid', 'log_key'];
+                                       'framed_xid', 'log_key', 'event_is_retired'];
     v_function record;
 begin
     revoke all on schema eventstore from public;
-    grant usage on schema eventstore to eventstore_reader;
+    grant usage on schema eventstore to eventstore_reader, eventstore_maintenance;
     revoke all on all tables in schema eventstore
-        from public, eventstore_reader, eventstore_writer, eventstore_admin;
+        from public, eventstore_reader, eventstore_writer, eventstore_admin, eventstore_maintenance;
     revoke all on all sequences in schema eventstore
-        from public, eventstore_reader, eventstore_writer, eventstore_admin;
+        from public, eventstore_reader, eventstore_writer, eventstore_admin, eventstore_maintenance;
 
     for v_function in
         select p.oid::regprocedure as signature,
@@ -53,13 +59,19 @@ begin
                                   case when v_function.is_trigger or v_function.name = any (v_inlined)
                                        then 'invoker' else 'definer' end);
         execute pg_catalog.format(
-            'revoke all on routine %s from public, eventstore_reader, eventstore_writer',
+            'revoke all on routine %s from public, eventstore_reader, eventstore_writer, eventstore_maintenance',
             v_function.signature);
         execute pg_catalog.format('grant execute on routine %s to eventstore_admin', v_function.signature);
         if v_function.name = any (v_reader) then
             execute pg_catalog.format('grant execute on routine %s to eventstore_reader', v_function.signature);
         elsif v_function.name = any (v_writer) then
             execute pg_catalog.format('grant execute on routine %s to eventstore_writer', v_function.signature);
+        elsif v_function.name = any (v_lifecycle_reader) then
+            execute pg_catalog.format('grant execute on routine %s to eventstore_reader', v_function.signature);
+        elsif v_function.name = any (v_lifecycle_writer) then
+            execute pg_catalog.format('grant execute on routine %s to eventstore_writer', v_function.signature);
+        elsif v_function.name = any (v_maintenance) then
+            execute pg_catalog.format('grant execute on routine %s to eventstore_maintenance', v_function.signature);
         end if;
     end loop;
 end;

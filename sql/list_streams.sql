@@ -6,6 +6,8 @@
 -- then stream_id descending. category (NULL: every category) keeps only streams of that
 -- category (eventstore.category). after continues a listing: only streams that sort after
 -- that stream in this order are returned, so pass the last stream_id of the previous page.
+-- Streams that read as absent after eventstore.delete_stream and tombstoned streams are
+-- not listed; a scavenged stream keeps its created_at and version.
 -- Guarantees: paging with after lists every stream that existed when the listing started
 -- exactly once, even while others append (new streams sort first, so they never shift a
 -- later page); ES400 for a max_count outside 1..100000 or an invalid after; ES404 when
@@ -53,6 +55,14 @@ begin
                   from eventstore.events e
                  where e.version = 0
                    and (p_category is null or eventstore.category(e.stream_id) = p_category)
+                   -- not deleted (last row '$deleted') nor tombstoned
+                   and not exists (
+                         select from eventstore.stream_metadata m
+                          where m.stream_id = e.stream_id
+                            and (m.tombstoned
+                                 or m.deleted_version = (select n.version from eventstore.events n
+                                                          where n.stream_id = e.stream_id
+                                                          order by n.version desc limit 1)))
                    and (p_after is null
                         or (e.recorded_at, e.stream_id) < (v_after_created, p_after collate "C"))
                  order by e.recorded_at desc, e.stream_id desc

@@ -7,6 +7,9 @@
 -- row with kind = 'event' for every event after it (all events when no snapshot is
 -- usable), in version order, with the columns of eventstore.recorded_event. The last
 -- row's version is the stream's version; an absent stream gives no rows.
+-- Only readable events count, and a snapshot only when it is usable
+-- (eventstore.stream_read_bounds: not older than the first readable version, nor saved
+-- before max_age); ES410 for a tombstoned stream.
 -- Guarantees: one round trip whatever the stream's length; ES400 for an invalid stream id.
 create or replace function eventstore.load_stream(
     stream_id text,
@@ -31,14 +34,18 @@ declare
     p_stream_id alias for $1;
     p_schema_version alias for $2;
     v_snapshot_version bigint;
+    v_bounds eventstore.read_bounds;
 begin
     perform eventstore.check_stream_id(p_stream_id);
+    v_bounds := eventstore.stream_read_bounds(p_stream_id);
 
     select 'snapshot', s.version, s.state, s.recorded_at, s.schema_version
       into kind, version, data, recorded_at, snapshot_schema_version
       from eventstore.snapshots s
      where s.stream_id = p_stream_id
-       and (p_schema_version is null or s.schema_version = p_schema_version);
+       and (p_schema_version is null or s.schema_version = p_schema_version)
+       and s.version >= v_bounds.from_version
+       and (v_bounds.recorded_after is null or s.recorded_at >= v_bounds.recorded_after);
     if found then
         v_snapshot_version := version;
         return next;
@@ -50,6 +57,8 @@ begin
           from eventstore.events e
          where e.stream_id = p_stream_id
            and e.version > coalesce(v_snapshot_version, -1)
+           and e.version >= v_bounds.from_version
+           and (v_bounds.recorded_after is null or e.recorded_at >= v_bounds.recorded_after)
          order by e.version;
 end;
 $$;

@@ -14,6 +14,9 @@
 --   numbers the primary assigned, without writing) and on a logical subscriber (the
 --   publisher's numbers; nothing while the subscription still copies the store's tables,
 --   eventstore.log_is_copying). Within a stream, log order is version order.
+-- * Events that the stream lifecycle made unreadable (eventstore.event_is_retired: stream
+--   metadata, deletions, tombstones) are skipped, whether eventstore.scavenge removed them
+--   yet or not; their numbers stay valid cursors.
 -- * event_types and category (optional) filter; the cursor stays a number of the one
 --   log, so a filtered reader may continue from any event it was given.
 -- * after_event_id (optional) is the event_id of the event numbered `after`: ES419 when
@@ -69,6 +72,20 @@ begin
                > (coalesce(v_from.transaction_id, '0'::xid8), coalesce(v_from.global_position, 0))
            and (e.transaction_id, e.global_position) <= (v_head.transaction_id, v_head.global_position)
            and (read_all.event_types is null or e.event_type = any (read_all.event_types))
+           -- Events the stream lifecycle made unreadable are skipped, before and after
+           -- eventstore.scavenge removes them (their numbers stay valid cursors). Asked
+           -- once per call (an InitPlan on stream_metadata_rules_idx) whether any stream
+           -- has such rules; only then per event.
+           and (not exists (select from eventstore.stream_metadata r
+                             where r.tombstoned or r.version_floor > 0
+                                or r.max_count is not null or r.max_age is not null)
+                or not exists (
+                     select from eventstore.stream_metadata m
+                      where m.stream_id = e.stream_id
+                        and eventstore.event_is_retired(
+                              m.tombstoned, m.version_floor, m.max_age, m.max_count, e.version, e.recorded_at,
+                              (select n.version from eventstore.events n
+                                where n.stream_id = e.stream_id order by n.version desc limit 1))))
          order by e.transaction_id, e.global_position
          limit read_all.max_count;
 end;

@@ -12,7 +12,8 @@
 -- With a consumer group (both consumer_group_member k and consumer_group_size n given),
 -- only streams with eventstore.consumer_group_member(stream_id, n) = k are returned: the
 -- n members together get every event once, each stream in order to one member.
--- event_types (optional) keeps only events of those types.
+-- event_types (optional) keeps only events of those types. Events that the stream
+-- lifecycle made unreadable are skipped as in read_all (eventstore.event_is_retired).
 -- Guarantees: ES400 for a NULL, empty or '-'-containing category, a NULL cursor, a
 -- max_count outside 1..100000, a member outside 0..n-1 or only one of member and size;
 -- ES419 as eventstore.check_log_cursor says.
@@ -78,6 +79,20 @@ begin
                 or eventstore.consumer_group_member(e.stream_id, read_category.consumer_group_size)
                    = read_category.consumer_group_member)
            and (read_category.event_types is null or e.event_type = any (read_category.event_types))
+           -- Events the stream lifecycle made unreadable are skipped, before and after
+           -- eventstore.scavenge removes them (their numbers stay valid cursors). Asked
+           -- once per call (an InitPlan on stream_metadata_rules_idx) whether any stream
+           -- has such rules; only then per event.
+           and (not exists (select from eventstore.stream_metadata r
+                             where r.tombstoned or r.version_floor > 0
+                                or r.max_count is not null or r.max_age is not null)
+                or not exists (
+                     select from eventstore.stream_metadata m
+                      where m.stream_id = e.stream_id
+                        and eventstore.event_is_retired(
+                              m.tombstoned, m.version_floor, m.max_age, m.max_count, e.version, e.recorded_at,
+                              (select n.version from eventstore.events n
+                                where n.stream_id = e.stream_id order by n.version desc limit 1))))
          order by l.log_number
          limit read_category.max_count;
 end;

@@ -3,6 +3,8 @@
 --
 -- Forward (the default) starts at from_version (NULL means 0); backward starts at
 -- from_version and goes down, from the last event when from_version is NULL or -1.
+-- Only readable events are returned (eventstore.stream_read_bounds: stream metadata,
+-- deletion, scavenging; ES410 for a tombstoned stream).
 -- Guarantees: an absent stream reads as no rows; ES400 for an invalid stream id, a NULL
 -- direction, a from_version below 0 (below -1 backward) or a max_count outside 1..100000.
 create or replace function eventstore.read_stream(
@@ -21,6 +23,7 @@ declare
     p_from alias for $2;
     p_max_count alias for $3;
     p_backward alias for $4;
+    v_bounds eventstore.read_bounds;
 begin
     perform eventstore.check_stream_id(p_stream_id);
     perform eventstore.check_max_count(p_max_count);
@@ -39,6 +42,7 @@ begin
             hint = 'Versions are 0-based; read backward from the end with NULL or -1.';
     end if;
 
+    v_bounds := eventstore.stream_read_bounds(p_stream_id);
     if p_backward then
         return query
             select e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
@@ -46,6 +50,8 @@ begin
               from eventstore.events e
              where e.stream_id = p_stream_id
                and (p_from is null or p_from = -1 or e.version <= p_from)
+               and e.version >= v_bounds.from_version
+               and (v_bounds.recorded_after is null or e.recorded_at >= v_bounds.recorded_after)
              order by e.version desc
              limit p_max_count;
     else
@@ -54,7 +60,8 @@ begin
                    e.data, e.metadata, e.recorded_at
               from eventstore.events e
              where e.stream_id = p_stream_id
-               and e.version >= coalesce(p_from, 0)
+               and e.version >= greatest(p_from, v_bounds.from_version)
+               and (v_bounds.recorded_after is null or e.recorded_at >= v_bounds.recorded_after)
              order by e.version
              limit p_max_count;
     end if;

@@ -8,7 +8,10 @@
 --   payload_bytes; most events first, then by name.
 -- * kind = 'type', name = the event type: the streams holding such events, the events
 --   and their payload_bytes; most events first, then by name. snapshots is NULL.
--- disk_bytes is NULL on every row but the total.
+-- disk_bytes is NULL on every row but the total. Streams are those with a row at version
+-- 0 (scavenging leaves one: a stream stays counted), events the stored events; the
+-- placeholders of the stream lifecycle count as neither. A category whose events were all
+-- removed has no row.
 -- Guarantees: counts are exact and consistent with each other (one statement, one
 -- snapshot of the data). Cost: one scan of every table; meant for operators, not hot paths.
 create or replace function eventstore.stats()
@@ -33,6 +36,13 @@ as $$
                pg_catalog.pg_column_size(e.data)::bigint
                    + coalesce(pg_catalog.pg_column_size(e.metadata), 0)::bigint as bytes
           from eventstore.events e
+         -- Lifecycle placeholders are no events (migrations/0010.stream-lifecycle.sql).
+         where e.global_position > 0
+    ),
+    stream_rows as (
+        select eventstore.category(e.stream_id) as category
+          from eventstore.events e
+         where e.version = 0
     ),
     snapshot_counts as (
         select eventstore.category(s.stream_id) as category, count(*) as snapshots
@@ -40,14 +50,14 @@ as $$
          group by 1
     ),
     event_counts as (
-        select r.category, count(*) filter (where r.version = 0) as streams,
+        select r.category, (select count(*) from stream_rows s where s.category = r.category) as streams,
                count(*) as events, sum(r.bytes)::bigint as payload_bytes
           from event_rows r
          group by 1
     ),
     result as (
         select 0 as rank, 'total' as kind, null::text as name,
-               (select count(*) from event_rows r where r.version = 0) as streams,
+               (select count(*) from stream_rows) as streams,
                (select count(*) from event_rows) as events,
                (select count(*) from eventstore.snapshots) as snapshots,
                (select coalesce(sum(r.bytes), 0)::bigint from event_rows r) as payload_bytes,

@@ -2,7 +2,9 @@
 -- the stream has no events.
 --
 -- Guarantees: one probe of the (stream_id, version) index for the stream's last event;
--- ES400 for an invalid stream id.
+-- ES400 for an invalid stream id. A stream deleted by eventstore.delete_stream (and not
+-- appended to since) is at -1; a tombstoned one raises ES410
+-- (eventstore.placeholder_version).
 create or replace function eventstore.stream_version(stream_id text)
 returns bigint
 language plpgsql
@@ -19,7 +21,8 @@ begin
         perform eventstore.check_stream_id(p_stream_id);
     end if;
     return coalesce(
-        (select e.version
+        (select case when e.global_position > 0 then e.version
+                     else eventstore.placeholder_version(p_stream_id, e.version, e.event_type) end
            from eventstore.events e
           where e.stream_id = p_stream_id
           order by e.version desc

@@ -12,9 +12,10 @@ idempotency are the SQL functions'. Each method executes one :class:`~pgeventsto
 from __future__ import annotations
 
 import contextlib
+import datetime
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -44,9 +45,12 @@ from pgeventstore.values import (
     NewEvent,
     RecordedEvent,
     ReplicaRead,
+    ScavengedEvents,
+    ScavengeRecord,
     Snapshot,
     StoreStats,
     StreamInfo,
+    StreamMetadata,
     SubscriptionLag,
     WalPosition,
 )
@@ -507,3 +511,88 @@ class AsyncEventStore:
     ) -> list[SubscriptionLag]:
         """Every checkpoint, how many events it is behind and which backend holds readers back."""
         return await self.run(self.calls.subscription_lag(), conn)
+
+    # ---- the stream lifecycle: metadata, delete, tombstone, scavenge ----
+
+    async def get_stream_metadata(
+        self, stream_id: str, *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> StreamMetadata:
+        """The stream's metadata, its metadata version (-1: none) and whether it is deleted or tombstoned."""
+        return await self.run(self.calls.get_stream_metadata(stream_id), conn)
+
+    async def set_stream_metadata(
+        self,
+        stream_id: str,
+        metadata: Mapping[str, Any],
+        expected_version: int | None = None,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> int:
+        """Replace the stream's metadata if its metadata version is ``expected_version``; return the new one.
+
+        ``expected_version``: None any, -1 none stored yet, n the version
+        :meth:`get_stream_metadata` returned. The reserved keys ``max_count`` (integer >= 1),
+        ``max_age`` (an interval as a string, e.g. ``"30 days"``) and ``truncate_before``
+        (integer >= 0) hide older events from every read at once; other keys are the
+        application's. Raises :class:`~pgeventstore.errors.WrongExpectedVersion` on a
+        mismatch, :class:`~pgeventstore.errors.InvalidArgument` naming an invalid reserved
+        key, :class:`~pgeventstore.errors.StreamDeleted` for a tombstoned stream.
+        """
+        return await self.run(self.calls.set_stream_metadata(stream_id, metadata, expected_version), conn)
+
+    async def delete_stream(
+        self,
+        stream_id: str,
+        expected_version: ExpectedVersion = ANY,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> int:
+        """Soft-delete the stream: it reads as absent until appended to again; return the deletion's version.
+
+        Appending with ``NO_STREAM`` or ``ANY`` starts it again, its versions following the
+        deleted ones. The events stay stored until :meth:`scavenge` removes them. Raises
+        :class:`~pgeventstore.errors.WrongExpectedVersion`,
+        :class:`~pgeventstore.errors.StreamNotFound` (it reads as absent already) or
+        :class:`~pgeventstore.errors.StreamDeleted` (tombstoned).
+        """
+        return await self.run(self.calls.delete_stream(stream_id, expected_version), conn)
+
+    async def tombstone_stream(
+        self,
+        stream_id: str,
+        expected_version: ExpectedVersion = ANY,
+        *,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> int:
+        """Tombstone the stream for ever: every later append or read raises ``StreamDeleted``.
+
+        Needs ``eventstore_admin``. Returns the tombstone's version; raises
+        :class:`~pgeventstore.errors.WrongExpectedVersion` on a mismatch and
+        :class:`~pgeventstore.errors.StreamDeleted` when it is tombstoned already.
+        """
+        return await self.run(self.calls.tombstone_stream(stream_id, expected_version), conn)
+
+    async def scavenge(
+        self,
+        max_events: int = 10_000,
+        *,
+        dry_run: bool = False,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> list[ScavengedEvents]:
+        """Remove up to ``max_events`` events that metadata, deletions and tombstones made unreadable.
+
+        One bounded batch in one transaction; call it until it returns an empty list.
+        ``dry_run`` removes nothing and reports everything there is to remove now. Needs
+        ``eventstore_admin`` or ``eventstore_maintenance``.
+        """
+        return await self.run(self.calls.scavenge(max_events, dry_run), conn)
+
+    async def list_scavenges(
+        self,
+        *,
+        since: datetime.datetime | None = None,
+        limit: int = 1000,
+        conn: psycopg.AsyncConnection[Any] | None = None,
+    ) -> list[ScavengeRecord]:
+        """The scavenge audit, newest first: who removed how many events of which stream, when, by what."""
+        return await self.run(self.calls.list_scavenges(since, limit), conn)

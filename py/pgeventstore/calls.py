@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from pgeventstore.codec import JsonCodec
@@ -22,10 +22,13 @@ from pgeventstore.values import (
     LogFilter,
     NewEvent,
     RecordedEvent,
+    ScavengedEvents,
+    ScavengeRecord,
     Snapshot,
     StatsEntry,
     StoreStats,
     StreamInfo,
+    StreamMetadata,
     SubscriptionLag,
     WalPosition,
 )
@@ -102,6 +105,22 @@ SAVE_CHECKPOINT_SQL = "select eventstore.save_checkpoint(%s::text, %s::bigint, %
 SUBSCRIPTION_LAG_SQL = (
     'select subscription, "position", events_behind, events_held_back, held_back_by_pid, '
     "held_back_since, updated_at from eventstore.subscription_lag()"
+)
+# The stream lifecycle (issue 18).
+GET_STREAM_METADATA_SQL = (
+    "select metadata::text, metadata_version, deleted, tombstoned, scavenged_before "
+    "from eventstore.get_stream_metadata(%s::text)"
+)
+SET_STREAM_METADATA_SQL = "select eventstore.set_stream_metadata(%s::text, %s::jsonb, %s::bigint)"
+DELETE_STREAM_SQL = "select eventstore.delete_stream(%s::text, %s::bigint)"
+TOMBSTONE_STREAM_SQL = "select eventstore.tombstone_stream(%s::text, %s::bigint)"
+SCAVENGE_SQL = (
+    "select stream_id, rule, events_removed, first_version, last_version "
+    "from eventstore.scavenge(%s::integer, %s::boolean)"
+)
+LIST_SCAVENGES_SQL = (
+    "select scavenge_id, scavenged_at, scavenged_by, stream_id, rule, events_removed, first_version, "
+    "last_version from eventstore.list_scavenges(%s::timestamptz, %s::integer)"
 )
 LISTEN_SQL = f"listen {NOTIFY_CHANNEL}"
 UNLISTEN_SQL = f"unlisten {NOTIFY_CHANNEL}"
@@ -296,6 +315,40 @@ class StoreCalls:
     def subscription_lag(self) -> Call[list[SubscriptionLag]]:
         """``eventstore.subscription_lag``."""
         return Call(SUBSCRIPTION_LAG_SQL, (), lambda rows: [SubscriptionLag(*row) for row in rows])
+
+    def get_stream_metadata(self, stream_id: str) -> Call[StreamMetadata]:
+        """``eventstore.get_stream_metadata``."""
+
+        def parse(rows: Rows) -> StreamMetadata:
+            metadata, version, deleted, tombstoned, scavenged_before = rows[0]
+            return StreamMetadata(
+                stream_id, self.codec.loads(metadata), version, deleted, tombstoned, scavenged_before
+            )
+
+        return Call(GET_STREAM_METADATA_SQL, (stream_id,), parse)
+
+    def set_stream_metadata(
+        self, stream_id: str, metadata: Mapping[str, Any], expected_version: int | None
+    ) -> Call[int]:
+        """``eventstore.set_stream_metadata``."""
+        params = (stream_id, self.codec.dumps(metadata), expected_version)
+        return Call(SET_STREAM_METADATA_SQL, params, lambda rows: int(rows[0][0]))
+
+    def delete_stream(self, stream_id: str, expected_version: ExpectedVersion) -> Call[int]:
+        """``eventstore.delete_stream``."""
+        return Call(DELETE_STREAM_SQL, (stream_id, expected_version), lambda rows: int(rows[0][0]))
+
+    def tombstone_stream(self, stream_id: str, expected_version: ExpectedVersion) -> Call[int]:
+        """``eventstore.tombstone_stream``."""
+        return Call(TOMBSTONE_STREAM_SQL, (stream_id, expected_version), lambda rows: int(rows[0][0]))
+
+    def scavenge(self, max_events: int, dry_run: bool) -> Call[list[ScavengedEvents]]:
+        """``eventstore.scavenge``."""
+        return Call(SCAVENGE_SQL, (max_events, dry_run), lambda rows: [ScavengedEvents(*row) for row in rows])
+
+    def list_scavenges(self, since: datetime.datetime | None, limit: int) -> Call[list[ScavengeRecord]]:
+        """``eventstore.list_scavenges``."""
+        return Call(LIST_SCAVENGES_SQL, (since, limit), lambda rows: [ScavengeRecord(*row) for row in rows])
 
     def listen(self) -> Call[None]:
         """``LISTEN`` on the channel appends notify."""

@@ -10,8 +10,9 @@ codes are documented in the README ("Command line") and mapped in one place,
 (ES400 and PostgreSQL's own data errors), 7 cannot connect, 8 the log diverged (ES419),
 9 permission denied (the line names the role to grant), 10 the schema is missing or
 has pending migrations (``migrate`` fixes it; ``status --check`` tests it), 11 ``demo``
-refused a database holding other data, 15 the router of a sharded store does not answer
-the call (ES501: call it on each shard), 130 interrupted (Ctrl-C).
+refused a database holding other data, 12 the database takes no writes (25006), 13 the
+stream is tombstoned (ES410), 15 the router of a sharded store does not answer the call
+(ES501: call it on each shard), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from pgeventstore.errors import (
     LogDiverged,
     NotOnRouter,
     ReadOnlyStore,
+    StreamDeleted,
     StreamNotFound,
     WrongExpectedVersion,
 )
@@ -59,6 +61,7 @@ from pgeventstore.values import (
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
+    ScavengedEvents,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,6 +76,7 @@ EXIT_CODES: dict[type[EventStoreError], int] = {
     InvalidArgument: 6,
     LogDiverged: 8,
     ReadOnlyStore: EXIT_READ_ONLY,
+    StreamDeleted: 13,
     NotOnRouter: 15,
 }
 EXIT_UNEXPECTED = 1
@@ -139,8 +143,9 @@ def permission_hint(error: psycopg.Error, dsn: str | None) -> str:
     kind, name = found[1].split(" ")
     query = (
         "select r.name, current_user from unnest(array['eventstore_reader', 'eventstore_writer', "
-        "'eventstore_admin']) with ordinality as r(name, rank) where case when %(kind)s = 'schema' "
-        "then pg_catalog.has_schema_privilege(r.name, %(name)s, 'usage') else exists (select from "
+        "'eventstore_maintenance', 'eventstore_admin']) with ordinality as r(name, rank) "
+        "where case when %(kind)s = 'schema' then pg_catalog.has_schema_privilege(r.name, %(name)s, 'usage') "
+        "else exists (select from "
         "pg_catalog.pg_proc p where p.pronamespace = 'eventstore'::regnamespace and p.proname = %(name)s "
         "and pg_catalog.has_function_privilege(r.name, p.oid, 'execute')) end order by r.rank limit 1"
     )
@@ -963,6 +968,157 @@ def snapshot(ctx: click.Context, stream: str, as_json: bool, replica: str | None
         f"saved {timestamp(found.recorded_at)}"
     )
     click.echo(exact_dumps(found.state))
+
+
+#: ``--expected-version`` of ``delete`` and ``tombstone``: the stream's version, as for ``append``.
+retire_expected_option = click.option(
+    "--expected-version",
+    "-e",
+    metavar="any|no-stream|stream-exists|N",
+    callback=expected_version_option,
+    default="any",
+    show_default=True,
+    help="Only if the stream is at this version.",
+)
+
+
+@main.command("stream-metadata")
+@click.argument("stream")
+@click.argument("metadata", required=False)
+@click.option(
+    "--expected-version",
+    "-e",
+    metavar="any|none|N",
+    default="any",
+    show_default=True,
+    help="With METADATA: only if the stored metadata version is this (none: no metadata yet).",
+)
+@json_option("Show the metadata and state as one JSON object.")
+@database_option
+@click.pass_context
+def stream_metadata(
+    ctx: click.Context, stream: str, metadata: str | None, expected_version: str, as_json: bool
+) -> None:
+    """Show STREAM's metadata and state, or replace its metadata with METADATA (a JSON object).
+
+    Reserved keys: max_count (keep the newest N events readable), max_age (an interval such
+    as "30 days": older events are not readable), truncate_before (versions below it are
+    not readable); every other key is the application's. The rules apply to every read at
+    once; 'pgeventstore scavenge' removes what they hide.
+    """
+    store = open_store(ctx)
+    if metadata is None:
+        found = store.get_stream_metadata(stream)
+        if as_json:
+            click.echo(value_json(found))
+            return
+        state = "tombstoned" if found.tombstoned else "deleted" if found.deleted else "live"
+        click.echo(
+            f"{stream}: {state}, metadata version {found.metadata_version}, "
+            f"scavenged below version {found.scavenged_before}"
+        )
+        click.echo(exact_dumps(found.metadata))
+        return
+    words: Mapping[str, int | None] = {"any": None, "none": -1}
+    text = expected_version.strip().lower()
+    try:
+        expected = words[text] if text in words else whole_number(text, -1, BIGINT_MAX)
+    except ValueError as error:
+        raise click.BadParameter(
+            f"{error}: give any, none (-1) or the metadata version", ctx, param_hint="'--expected-version'"
+        ) from error
+    value = parse_json(metadata, "METADATA")
+    if not isinstance(value, dict):
+        raise InputError("METADATA must be a JSON object, e.g. '{\"max_count\": 100}'")
+    version = store.set_stream_metadata(stream, value, expected)
+    click.echo(f"set the metadata of {stream}: metadata version {version}")
+
+
+@main.command()
+@click.argument("stream")
+@retire_expected_option
+@database_option
+@click.pass_context
+def delete(ctx: click.Context, stream: str, expected_version: ExpectedVersion) -> None:
+    """Soft-delete STREAM: it reads as absent until appended to again (its versions continue).
+
+    The events stay stored until 'pgeventstore scavenge' removes them.
+    """
+    version = open_store(ctx).delete_stream(stream, expected_version)
+    click.echo(
+        f"deleted {stream} (its deletion is version {version}): it reads as absent; "
+        "append with no-stream or any to start it again"
+    )
+
+
+@main.command()
+@click.argument("stream")
+@retire_expected_option
+@database_option
+@click.pass_context
+def tombstone(ctx: click.Context, stream: str, expected_version: ExpectedVersion) -> None:
+    """Tombstone STREAM for ever: every later append or read of it exits 13 (needs eventstore_admin)."""
+    version = open_store(ctx).tombstone_stream(stream, expected_version)
+    click.echo(f"tombstoned {stream} at version {version}: it can never be written or read again")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed now.")
+@click.option(
+    "--batch",
+    "batch_size",
+    metavar="N",
+    callback=whole_number_option(1, 100_000),
+    default="10000",
+    type=str,
+    show_default=True,
+    help="At most this many events per batch (one transaction each).",
+)
+@json_option("One JSON object per stream and rule.")
+@database_option
+@click.pass_context
+def scavenge(ctx: click.Context, dry_run: bool, batch_size: int, as_json: bool) -> None:
+    """Remove the events that stream metadata, deletions and tombstones made unreadable.
+
+    Online, in batches of one transaction each, until nothing is left; readers see the
+    same events before and after. Needs eventstore_admin or eventstore_maintenance; each
+    batch is recorded in the audit (eventstore.list_scavenges).
+    """
+    store = open_store(ctx)
+    plan = store.scavenge(dry_run=True)
+    if dry_run:
+        report_scavenged(plan, as_json, "would remove")
+        return
+    removed: dict[tuple[str, str], ScavengedEvents] = {}
+    with Progress("scavenging", total=sum(item.events_removed for item in plan)) as bar:
+        while batch := store.scavenge(batch_size):
+            for item in batch:
+                before = removed.get((item.stream_id, item.rule))
+                removed[(item.stream_id, item.rule)] = (
+                    item
+                    if before is None
+                    else dataclasses.replace(
+                        before,
+                        events_removed=before.events_removed + item.events_removed,
+                        last_version=item.last_version,
+                    )
+                )
+            bar.advance(sum(item.events_removed for item in batch))
+    report_scavenged(list(removed.values()), as_json, "removed")
+
+
+def report_scavenged(items: Sequence[ScavengedEvents], as_json: bool, verb: str) -> None:
+    """Print what a scavenge removed (or would remove): per stream and rule, then a total."""
+    if as_json:
+        for item in items:
+            click.echo(value_json(item))
+        return
+    rows = ((i.stream_id, i.rule, i.events_removed, f"{i.first_version}..{i.last_version}") for i in items)
+    if items:
+        for line in table(["STREAM", "RULE", "EVENTS", "VERSIONS"], rows):
+            click.echo(line)
+    streams_count = len({item.stream_id for item in items})
+    click.echo(f"{verb} {sum(i.events_removed for i in items)} event(s) of {streams_count} stream(s)")
 
 
 @main.command()

@@ -1,11 +1,11 @@
 """Exceptions of pgeventstore, and the one place that maps SQLSTATEs to them.
 
 The database decides every rule; a failed call raises a psycopg error whose SQLSTATE
-(``ES400``, ``ES404``, ``ES409``, ``ES412``, ``ES419``, ``ES423``, ``ES501``, and PostgreSQL's ``25006``)
-:func:`translate` turns into the matching
-exception below. A value the call's SQL types cannot hold at all (PostgreSQL's data
-exceptions, SQLSTATE class 22, raised while it converts the arguments) is an
-:class:`InvalidArgument` too. Connection and server errors stay psycopg's own.
+(``ES400``, ``ES404``, ``ES409``, ``ES410``, ``ES412``, ``ES419``, ``ES423``, ``ES501``,
+and PostgreSQL's ``25006``) :func:`translate` turns into the matching exception below. A
+value the call's SQL types cannot hold at all (PostgreSQL's data exceptions, SQLSTATE
+class 22, raised while it converts the arguments) is an :class:`InvalidArgument` too.
+Connection and server errors stay psycopg's own.
 """
 
 from __future__ import annotations
@@ -120,6 +120,18 @@ class LogDiverged(EventStoreError):
     sqlstate = "ES419"
 
 
+class StreamDeleted(EventStoreError):
+    """ES410: the stream is tombstoned; it can never be written or read again.
+
+    Raised by every append to it, by its reads (``read_stream``, ``load_stream``,
+    ``stream_version``, ``load_snapshot``) and by changing its metadata or deleting it;
+    :meth:`EventStore.get_stream_metadata` shows ``tombstoned``. Use another stream id.
+    A stream that was only deleted (soft delete) reads as absent instead.
+    """
+
+    sqlstate = "ES410"
+
+
 class NotOnRouter(EventStoreError):
     """ES501: the router of a sharded store does not answer this call; call it on each shard.
 
@@ -200,6 +212,8 @@ def translate(error: psycopg.Error) -> Exception:
         return EventsImmutable(message, hint=hint)
     if state == "ES419":
         return LogDiverged(message, hint=hint)
+    if state == "ES410":
+        return StreamDeleted(message, hint=hint)
     if state == "ES501":
         return NotOnRouter(message, hint=hint)
     if state == "25006":

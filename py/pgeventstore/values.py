@@ -182,3 +182,47 @@ class WalPosition:
 #: Where a read that tolerates replica lag goes: False, the primary; True, a replica
 #: whatever it has replayed; a :class:`WalPosition`, a replica once it has replayed it.
 ReplicaRead = bool | WalPosition
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamMetadata:
+    """A stream's metadata and lifecycle state (``eventstore.get_stream_metadata``)."""
+
+    stream_id: str
+    #: The object last stored; reserved keys ``max_count``, ``max_age``, ``truncate_before``.
+    metadata: Mapping[str, Any]
+    #: -1 when none was stored: the expected metadata version of the first set.
+    metadata_version: int
+    #: Deleted (soft delete) and not appended to since: the stream reads as absent.
+    deleted: bool
+    #: Tombstoned: it can never be written or read again.
+    tombstoned: bool
+    #: Versions below it may have been removed by scavenging.
+    scavenged_before: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ScavengedEvents:
+    """Events of one stream that one scavenge batch removed (or, dry, would remove) by one rule."""
+
+    stream_id: str
+    #: ``tombstone``, ``delete``, ``truncate_before``, ``max_count`` or ``max_age``.
+    rule: str
+    events_removed: int
+    first_version: int
+    last_version: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ScavengeRecord:
+    """One row of the scavenge audit (``eventstore.list_scavenges``)."""
+
+    scavenge_id: int
+    scavenged_at: datetime.datetime
+    #: The login role that ran the scavenge.
+    scavenged_by: str
+    stream_id: str
+    rule: str
+    events_removed: int
+    first_version: int
+    last_version: int
