@@ -28,8 +28,8 @@ select set_eq(
           'notify_appended', 'framed_xid', 'log_key', 'readable_data', 'event_is_retired'],
     'only the inlined rule functions go without a pinned search_path');
 
--- category is inlined: where it is called, and in events_category_idx, PostgreSQL
--- evaluates split_part itself instead of running a SQL function per row.
+-- category is inlined: where it is called (number_log's numbering, list_streams, stats),
+-- PostgreSQL evaluates split_part itself instead of running a SQL function per row.
 create function pg_temp.plan_of(p_query text) returns text language plpgsql as $f$
 declare
     v_line text;
@@ -48,13 +48,15 @@ select matches(pg_temp.plan_of('select eventstore.consumer_group_member(e.stream
 select matches(pg_temp.plan_of('select eventstore.notify_appended()'), 'pg_notify',
                'notify_appended is inlined: the appends test the setting without a call');
 set local enable_seqscan = off;
-select matches(pg_temp.plan_of($$select e.global_position from eventstore.events e
-                                  where eventstore.category(e.stream_id) = 'order'
-                                  order by eventstore.category(e.stream_id), e.transaction_id, e.global_position$$),
-               'Index Cond: .*split_part.*events_category_idx|events_category_idx(.|\n)*Index Cond: .*split_part',
-               'the inlined category still matches events_category_idx');
-select doesnt_match(pg_temp.plan_of($$select e.global_position from eventstore.events e
-                                 where eventstore.category(e.stream_id) = 'order'$$),
+-- A category's events are read in log order from the log's category index (the log keeps
+-- each number's category, computed by number_log through the inlined category).
+select matches(pg_temp.plan_of($$select l.log_number from eventstore.log l
+                                  where l.category = 'order' and l.log_number > 5
+                                  order by l.log_number$$),
+               'log_category_idx(.|\n)*Index Cond: .*category.*log_number',
+               'a category read in log order is one range of log_category_idx');
+select doesnt_match(pg_temp.plan_of($$select l.log_number from eventstore.log l
+                                 where l.category = 'order'$$),
                     'Filter', 'a category condition is an index condition, not a filter');
 reset enable_seqscan;
 

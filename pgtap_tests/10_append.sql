@@ -116,7 +116,7 @@ select results_eq(
 select is(eventstore.category('order-123'), 'order', 'category of order-123');
 select is(eventstore.category('order-123-line-4'), 'order', 'category stops at the first -');
 select is(eventstore.category('singleton'), 'singleton', 'an id without - is its own category');
-select has_index('eventstore', 'events', 'events_category_idx', 'per-category reads have an index');
+select has_index('eventstore', 'log', 'log_category_idx', 'per-category reads have an index (on the log)');
 
 -- A failed call writes nothing, even when its first events were valid.
 create temp table before_failure as

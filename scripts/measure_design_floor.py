@@ -32,14 +32,14 @@ from typing import Any
 import psycopg
 
 from pgeventstore import schema
-from pgeventstore.bench import (
-    EVENT_TYPE,
-    FLOOR_INSERT_SQL,
-    FLOOR_SCHEMA_SQL,
-    PAYLOAD_JSON,
-    STORE_APPEND_EVENT_SQL,
-)
 from pgeventstore.cluster import temporary_cluster
+from pgeventstore_bench.statements import EVENT_TYPE, FLOOR_INSERT_SQL, FLOOR_SCHEMA_SQL, PAYLOAD_JSON
+
+# append_event called with the four arguments the bare functions below take.
+STORE_APPEND_EVENT_SQL = (
+    "select stream_version, first_position, last_position "
+    "from eventstore.append_event(%s::text, %s::bigint, %s::text, %s::jsonb)"
+)
 
 # The store's two inserts as eventstore.append_event writes them, with the argument
 # placeholders of a prepared statement.

@@ -2,10 +2,9 @@
 -- after numbering what is readable (eventstore.number_log); NULL when it has none.
 --
 -- Guarantees: eventstore.read_category(category, after => category_head(category)) reads
--- exactly the category's events numbered later. Numbered events are a prefix of the
--- order (transaction_id, global_position), so the newest numbered event of a category is
--- the first numbered one met reading events_category_idx backward: the cost is that of
--- the category's events not numbered yet, whatever the size of the store. NULL while a
+-- exactly the category's events numbered later. The log keeps each number's category, so
+-- this is the last entry of the category in log_category_idx: one index lookup, whatever
+-- the size of the store or of the category. NULL while a
 -- logical subscription still copies the store's tables (eventstore.log_is_copying); ES400
 -- for a NULL or empty category or one with a '-'.
 create or replace function eventstore.category_head(category text)
@@ -26,12 +25,7 @@ begin
     if eventstore.log_is_copying() then
         return null;
     end if;
-    return (select l.log_number
-              from eventstore.events e
-              join eventstore.log l on l.global_position = e.global_position
-             where eventstore.category(e.stream_id) = category_head.category
-             order by eventstore.category(e.stream_id) desc, e.transaction_id desc, e.global_position desc
-             limit 1);
+    return (select max(l.log_number) from eventstore.log l where l.category = category_head.category);
 end;
 $$;
 

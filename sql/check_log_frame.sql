@@ -59,14 +59,14 @@ begin
     end if;
     -- The sequence is behind when its next value is a stored position. A sequence never
     -- called (a subscriber's) gives last_value itself next, one that was gives the one after.
-    v_position := (select max(e.global_position) from eventstore.events e);
+    v_position := eventstore.max_position();
     if v_position >= (select s.last_value + s.is_called::integer from eventstore.events_global_position_seq s) then
         -- setval is not transactional: two sessions could each move it to the largest
         -- position they saw, the second after the first took a value past it, so that the
         -- next value is one taken. Under the frame row's lock, held to the end of the
         -- transaction, the sequence is read again and moved only while still behind.
         perform from eventstore.log_frame f for update;
-        v_position := (select max(e.global_position) from eventstore.events e);
+        v_position := eventstore.max_position();
         if v_position >= (select s.last_value + s.is_called::integer
                             from eventstore.events_global_position_seq s) then
             perform setval('eventstore.events_global_position_seq', v_position);

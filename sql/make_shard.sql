@@ -27,7 +27,10 @@ begin
     v_low := make_shard.shard::bigint << 48;
     v_high := v_low + (1::bigint << 48);
     lock table eventstore.events in share row exclusive mode;
-    select min(e.global_position), max(e.global_position) into v_first, v_last from eventstore.events e;
+    -- Rows at negative positions are the stream lifecycle's placeholders, not events.
+    select min(e.global_position), max(e.global_position) into v_first, v_last
+      from eventstore.events e
+     where e.global_position > 0;
     if v_first <= v_low or v_last > v_high then
         raise exception using
             errcode = 'ES400',

@@ -88,10 +88,10 @@ begin
 
     -- Read again under the lock: the numbers of whoever held it are committed and visible.
     select l.* into v_head from eventstore.log l order by l.log_number desc limit 1;
-    insert into eventstore.log (log_number, global_position, transaction_id, event_id)
+    insert into eventstore.log (log_number, global_position, transaction_id, event_id, category)
     select coalesce(v_head.log_number, 0) + row_number() over (order by r.transaction_id, r.global_position),
-           r.global_position, r.transaction_id, r.event_id
-      from (select e.transaction_id, e.global_position, e.event_id
+           r.global_position, r.transaction_id, r.event_id, eventstore.category(r.stream_id)
+      from (select e.transaction_id, e.global_position, e.event_id, e.stream_id
               from eventstore.events e
              where (e.transaction_id, e.global_position)
                    > (coalesce(v_head.transaction_id, '0'::xid8), coalesce(v_head.global_position, 0))

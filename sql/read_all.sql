@@ -34,6 +34,9 @@ language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+    v_from eventstore.log;
+    v_head eventstore.log;
 begin
     if read_all.category is not null then
         return query
@@ -48,12 +51,26 @@ begin
         return;
     end if;
 
+    -- Log numbers follow the order (transaction_id, global_position) of the events'
+    -- primary key, and the numbered events are a prefix of that order: the events after
+    -- the cursor's place and up to the newest number's place are exactly the numbered
+    -- ones after the cursor, one range of the primary key. Each gets its number from the
+    -- log's index on global_position (a join the planner estimates right, unlike one on
+    -- the pair, whose columns it takes for independent).
+    select l.* into v_head from eventstore.log l order by l.log_number desc limit 1;
+    if v_head.log_number is null or v_head.log_number <= read_all.after then
+        return;
+    end if;
+    select l.* into v_from from eventstore.log l where l.log_number = greatest(read_all.after, 0);
+
     return query
         select l.log_number, e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
                eventstore.readable_data(e.data, e.metadata), e.metadata, e.recorded_at
-          from eventstore.log l
-          join eventstore.events e on e.global_position = l.global_position
-         where l.log_number > read_all.after
+          from eventstore.events e
+          join eventstore.log l on l.global_position = e.global_position
+         where (e.transaction_id, e.global_position)
+               > (coalesce(v_from.transaction_id, '0'::xid8), coalesce(v_from.global_position, 0))
+           and (e.transaction_id, e.global_position) <= (v_head.transaction_id, v_head.global_position)
            and (read_all.event_types is null or e.event_type = any (read_all.event_types))
            -- Events the stream lifecycle made unreadable are skipped, before and after
            -- eventstore.scavenge removes them (their numbers stay valid cursors). Asked
@@ -69,7 +86,7 @@ begin
                               m.tombstoned, m.version_floor, m.max_age, m.max_count, e.version, e.recorded_at,
                               (select n.version from eventstore.events n
                                 where n.stream_id = e.stream_id order by n.version desc limit 1))))
-         order by l.log_number
+         order by e.transaction_id, e.global_position
          limit read_all.max_count;
 end;
 $$;

@@ -128,8 +128,10 @@ begin
         -- The placeholders take the removed rows' versions and times, in the same statement
         -- (a row this statement deleted no longer holds its key).
         with removed as (
+            -- Found through the stream (events have no index on the position alone).
             delete from eventstore.events e
-             where e.global_position = any (v_remove)
+             where e.stream_id = v_stream.stream_id
+               and e.global_position = any (v_remove)
             returning e.stream_id, e.version, e.recorded_at, e.global_position
         )
         insert into eventstore.events

@@ -10,7 +10,26 @@ from click.testing import CliRunner
 
 from pgeventstore.cli import main
 
-WORKLOADS = ["1", "1b", "2", "2b", "3", "4", "5", "w1", "w3", "6", "7", "8a", "8b", "9a", "9b", "10", "11"]
+WORKLOADS = [
+    "1",
+    "1b",
+    "2",
+    "2b",
+    "3",
+    "4",
+    "5",
+    "w1",
+    "w3",
+    "6",
+    "7",
+    "7b",
+    "8a",
+    "8b",
+    "9a",
+    "9b",
+    "10",
+    "11",
+]
 
 
 def test_quick_bench_reports_every_workload(admin_dsn: str, tmp_path: Path) -> None:
@@ -40,9 +59,18 @@ def test_quick_bench_reports_every_workload(admin_dsn: str, tmp_path: Path) -> N
         measured = not row["note"].startswith("not measured")
         assert (row["store"]["events"] > 0) == measured, row
         assert (row["floor"]["events"] > 0) == measured, row
+        # Every workload is measured against the hand-made table too, and reports both ratios.
+        assert set(row["hand"]) >= {"events_per_s", "p50_ms", "p99_ms"}
+        assert (row["hand"]["events"] > 0) == measured, row
+        assert {"ratio_to_floor", "ratio_to_hand"} <= set(row), row
     rows = {row["key"]: row for row in report["results"]}
     # read_all pages by log number: the store's pass reads the whole log, as the floor's does.
-    assert rows["6"]["store"]["events"] == rows["6"]["floor"]["events"] > 0
+    assert rows["6"]["store"]["events"] == rows["6"]["floor"]["events"] == rows["6"]["hand"]["events"] > 0
+    # Workload 7b reads its whole stream in each call, on every side.
+    for side in ("store", "floor", "hand"):
+        assert rows["7b"][side]["events"] == rows["7b"][side]["calls"] * 200, rows["7b"]
+    for key in ("1", "2", "3", "4", "6", "7", "7b"):
+        assert rows[key]["target"]["text"].startswith("ratio to hand-made"), rows[key]
     numbering = rows["10"]
     assert numbering["store"]["events"] == numbering["floor"]["events"], "every appended event is numbered"
     assert numbering["details"]["number_log_calls"] == numbering["store"]["calls"] >= 1
@@ -54,6 +82,7 @@ def test_quick_bench_reports_every_workload(admin_dsn: str, tmp_path: Path) -> N
     assert (follow["missed"], follow["repeated"]) == (0, 0)
     assert follow["p50_ms"] <= follow["p99_ms"] <= follow["max_ms"]
     assert follow["writers"] == 8
+    assert follow["appends_per_s"] == rows["11"]["store"]["events_per_s"] > 0
     assert "commit to readable p50" in rows["11"]["note"]
     assert "synchronous_commit" in report["settings"]
     table_lines = [line.split()[0] for line in result.output.splitlines() if line.strip()]

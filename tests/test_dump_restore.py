@@ -120,7 +120,12 @@ def test_a_live_store_moves_by_pg_dump_into_a_younger_cluster(tmp_path: Path) ->
         # The store's roles are cluster-wide: the owner creates them before the restore,
         # as the install would (CREATEROLE is enough).
         with psycopg.connect(app_dsn(target), autocommit=True) as conn:
-            for role in ("eventstore_reader", "eventstore_writer", "eventstore_admin"):
+            for role in (
+                "eventstore_reader",
+                "eventstore_writer",
+                "eventstore_admin",
+                "eventstore_maintenance",
+            ):
                 conn.execute(f"create role {role} nologin")
             conn.execute("grant eventstore_reader to eventstore_writer")
             conn.execute("grant eventstore_writer to eventstore_admin")

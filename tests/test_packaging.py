@@ -123,7 +123,13 @@ def test_the_wheel_carries_the_schema_and_the_licence(built: Built) -> None:
     assert licence == (ROOT / "LICENSE").read_bytes()
     assert "pgeventstore/py.typed" in names
     assert "pgeventstore/monitoring/postgres_exporter.yaml" in names
-    assert {name.split("/")[0] for name in names} == {"pgeventstore", f"pgeventstore-{__version__}.dist-info"}
+    # The benchmark ships next to the library as a package of its own.
+    assert "pgeventstore_bench/run.py" in names
+    assert {name.split("/")[0] for name in names} == {
+        "pgeventstore",
+        "pgeventstore_bench",
+        f"pgeventstore-{__version__}.dist-info",
+    }
 
 
 def test_the_sdist_has_what_a_rebuild_and_a_reader_need(built: Built) -> None:

@@ -1601,7 +1601,7 @@ def bench(
     # Imported here so that the other commands neither load the benchmark nor conflict with it.
     import contextlib
 
-    from pgeventstore import bench as benchmark
+    import pgeventstore_bench as benchmark
     from pgeventstore.cluster import FAST_SETTINGS, temporary_cluster
 
     if plot:

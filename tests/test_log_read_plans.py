@@ -1,0 +1,60 @@
+"""The log readers reach a page's events by index, from a session's first call on.
+
+Since migration 0013 an event's key is (transaction_id, global_position). A join of the
+log to the events on that pair is estimated as if its two columns were independent, far
+below its real size, and a session's first calls (PL/pgSQL plans them for their
+arguments) then chose a hash join of both whole tables for one page: hundreds of
+milliseconds instead of a few. These tests count, in the calling transaction, the
+sequential scans a first page makes of the events table on a store large enough for the
+planner to tell the plans apart.
+"""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+
+EVENTS = 20_000
+PAGE = 1000
+
+
+def fill(dsn: str) -> None:
+    """EVENTS events in 200 streams of two categories, numbered and analysed."""
+    batch = json.dumps([{"type": "Filled", "data": {"n": i}} for i in range(100)])
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for stream in range(EVENTS // 100):
+            conn.execute(
+                "select eventstore.append_to_stream(%s, -1, %s::jsonb)",
+                (f"{'order' if stream % 2 else 'invoice'}-{stream}", batch),
+            )
+        while conn.execute("select eventstore.number_log(100000)").fetchone() != (0,):
+            pass
+        conn.execute("analyze eventstore.events, eventstore.log")
+
+
+def first_page_scans(dsn: str, query: str) -> tuple[int, int]:
+    """(rows, sequential scans of eventstore.events) of ``query``, a fresh session's first call."""
+    with psycopg.connect(dsn) as conn:
+        rows = len(conn.execute(query).fetchall())
+        row = conn.execute(
+            "select coalesce(sum(seq_scan), 0) from pg_stat_xact_all_tables "
+            "where relid = 'eventstore.events'::regclass"
+        ).fetchone()
+        conn.rollback()
+    assert row is not None
+    return rows, int(row[0])
+
+
+def test_a_sessions_first_read_all_pages_read_the_events_by_index(dsn: str) -> None:
+    fill(dsn)
+    for after in (0, EVENTS // 2):
+        query = f"select * from eventstore.read_all({after}, {PAGE})"
+        assert first_page_scans(dsn, query) == (PAGE, 0), after
+
+
+def test_a_sessions_first_read_category_pages_read_the_events_by_index(dsn: str) -> None:
+    fill(dsn)
+    for after in (0, EVENTS // 2):
+        query = f"select * from eventstore.read_category('order', {after}, {PAGE})"
+        assert first_page_scans(dsn, query) == (PAGE, 0), after
