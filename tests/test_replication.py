@@ -41,9 +41,12 @@ READ_AFTER = (
     "select log_number, stream_id, version, event_id from eventstore.read_all(%s, %s, null, null, %s)"
 )
 #: The publication of docs/moving.md, "Logical replication".
+#: The store's tables as docs/moving.md publishes them: all but log_frame and
+#: schema_migrations, which belong to each database.
 PUBLICATION = (
     "create publication eventstore for table eventstore.events, eventstore.log, "
-    "eventstore.snapshots, eventstore.checkpoints"
+    "eventstore.snapshots, eventstore.checkpoints, eventstore.stream_metadata, "
+    "eventstore.scavenges, eventstore.subject_keys, eventstore.redactions, eventstore.tracking"
 )
 #: The initial copy is over when this is 0: every table is ready.
 COPYING = "select count(*) from pg_subscription_rel where srsubstate <> 'r'"
