@@ -3,7 +3,7 @@
 -- every argument error; who may call what. (What the log readers see: 85_scavenge.sql,
 -- whose statements commit.)
 begin;
-select plan(58);
+select plan(59);
 
 -- pgTAP keeps its state in temp tables of the session user; the roles below must write them.
 grant all on all tables in schema pg_temp to public;
@@ -22,6 +22,8 @@ select is_empty($$select * from eventstore.read_stream('order-1', null, 10, true
 select is_empty($$select * from eventstore.load_stream('order-1')$$, 'load_stream: no snapshot, no event');
 select is_empty($$select * from eventstore.load_snapshot('order-1')$$, 'load_snapshot: none');
 select is_empty($$select * from eventstore.list_streams() where stream_id = 'order-1'$$, 'list_streams omits it');
+select is_empty($$select * from eventstore.list_streams_before(null, 100, null, null) where stream_id = 'order-1'$$,
+                'list_streams_before (a shard''s page for the router) omits it too');
 select is((select deleted from eventstore.get_stream_metadata('order-1')), true, 'get_stream_metadata: deleted');
 select throws_ok($$select eventstore.delete_stream('order-1')$$, 'ES404', 'stream ''order-1'' does not exist',
                  'deleting a deleted stream is ES404');

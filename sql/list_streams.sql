@@ -11,10 +11,8 @@
 -- Guarantees: paging with after lists every stream that existed when the listing started
 -- exactly once, even while others append (new streams sort first, so they never shift a
 -- later page); ES400 for a max_count outside 1..100000 or an invalid after; ES404 when
--- after names a stream that does not exist. Cost: the streams come from the index of first
--- events (events_stream_created_idx, newest first); each listed stream's last event is one
--- probe of the (stream_id, version) index. A category filter skips the other categories'
--- entries of that index.
+-- after names a stream that does not exist. The page itself is eventstore.list_streams_before's,
+-- from the position of after's first event.
 create or replace function eventstore.list_streams(
     category text default null,
     max_count integer default 100,
@@ -36,7 +34,6 @@ declare
     p_after alias for $3;
     v_after_created timestamptz;
 begin
-    perform eventstore.check_max_count(p_max_count);
     if p_after is not null then
         perform eventstore.check_stream_id(p_after);
         select e.recorded_at into v_after_created
@@ -50,30 +47,7 @@ begin
         end if;
     end if;
     return query
-        select f.stream_id, l.version, f.recorded_at, l.recorded_at
-          from (select e.stream_id, e.recorded_at
-                  from eventstore.events e
-                 where e.version = 0
-                   and (p_category is null or eventstore.category(e.stream_id) = p_category)
-                   -- not deleted (last row '$deleted') nor tombstoned
-                   and not exists (
-                         select from eventstore.stream_metadata m
-                          where m.stream_id = e.stream_id
-                            and (m.tombstoned
-                                 or m.deleted_version = (select n.version from eventstore.events n
-                                                          where n.stream_id = e.stream_id
-                                                          order by n.version desc limit 1)))
-                   and (p_after is null
-                        or (e.recorded_at, e.stream_id) < (v_after_created, p_after collate "C"))
-                 order by e.recorded_at desc, e.stream_id desc
-                 limit p_max_count) f
-          cross join lateral (
-                select e.version, e.recorded_at
-                  from eventstore.events e
-                 where e.stream_id = f.stream_id
-                 order by e.version desc
-                 limit 1) l
-         order by f.recorded_at desc, f.stream_id desc;
+        select * from eventstore.list_streams_before(p_category, p_max_count, v_after_created, p_after);
 end;
 $$;
 

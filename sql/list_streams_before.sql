@@ -8,7 +8,13 @@
 -- Guarantees: the same order and page boundaries as eventstore.list_streams, for a
 -- position taken from another database: the router of a sharded store asks every shard
 -- for the page after the last stream listed, which lives on one shard only, and merges
--- them. ES400 for a max_count outside 1..100000.
+-- them. Streams that read as absent after eventstore.delete_stream and tombstoned streams
+-- are not listed; a scavenged stream keeps its created_at and version. ES400 for a
+-- max_count outside 1..100000. This is the one home of the listing's page (list_streams
+-- calls it). Cost: the streams come from the index of first events
+-- (events_stream_created_idx, newest first); each listed stream's last event is one probe
+-- of the (stream_id, version) index. A category filter skips the other categories'
+-- entries of that index.
 create or replace function eventstore.list_streams_before(
     category text,
     max_count integer,
@@ -34,6 +40,14 @@ begin
                  where e.version = 0
                    and (list_streams_before.category is null
                         or eventstore.category(e.stream_id) = list_streams_before.category)
+                   -- not deleted (last row '$deleted') nor tombstoned
+                   and not exists (
+                         select from eventstore.stream_metadata m
+                          where m.stream_id = e.stream_id
+                            and (m.tombstoned
+                                 or m.deleted_version = (select n.version from eventstore.events n
+                                                          where n.stream_id = e.stream_id
+                                                          order by n.version desc limit 1)))
                    and (list_streams_before.before_created is null
                         or (e.recorded_at, e.stream_id)
                            < (list_streams_before.before_created, list_streams_before.before_stream collate "C"))
