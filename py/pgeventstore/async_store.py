@@ -34,7 +34,7 @@ from pgeventstore.calls import (
 )
 from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
 from pgeventstore.errors import translated
-from pgeventstore.observability import log_slow_call, operation, span
+from pgeventstore.observability import call_span, log_slow_call
 from pgeventstore.values import (
     ANY,
     AppendResult,
@@ -188,9 +188,8 @@ class AsyncEventStore:
 
     async def run(self, call: Call[T], conn: psycopg.AsyncConnection[Any] | None = None) -> T:
         """Execute ``call`` and parse its rows."""
-        name = operation(call.query)
         started = time.monotonic()
-        with span(name, "client", {"db.system.name": "postgresql", "db.operation.name": name}) as traced:
+        with call_span(call.query) as traced:
             with translated():
                 async with self.connection(conn) as c, c.cursor(row_factory=tuple_row) as cur:
                     await cur.execute(call.query, call.params)

@@ -88,6 +88,21 @@ def span(name: str, kind: str, attributes: Attributes) -> Iterator[Any]:
         yield current
 
 
+@contextlib.contextmanager
+def call_span(query: str) -> Iterator[Any]:
+    """:func:`span` of one SQL call, named by :func:`operation`; nothing at all without tracing.
+
+    The store runs every statement through it, so without OpenTelemetry it does not even
+    look at the query.
+    """
+    if _otel is None:
+        yield None
+        return
+    name = operation(query)
+    with span(name, "client", {"db.system.name": "postgresql", "db.operation.name": name}) as current:
+        yield current
+
+
 def postgres_exporter_queries() -> str:
     """The query file of the ``postgres_exporter`` (``--extend.query-path``), as YAML text.
 

@@ -35,7 +35,7 @@ from pgeventstore.calls import (
 )
 from pgeventstore.codec import JsonCodec, JsonDefault, JsonDumps, JsonLoads
 from pgeventstore.errors import translated
-from pgeventstore.observability import log_slow_call, operation, span
+from pgeventstore.observability import call_span, log_slow_call
 from pgeventstore.values import (
     ANY,
     AppendResult,
@@ -187,9 +187,8 @@ class EventStore:
 
     def run(self, call: Call[T], conn: psycopg.Connection[Any] | None = None) -> T:
         """Execute ``call`` and parse its rows."""
-        name = operation(call.query)
         started = time.monotonic()
-        with span(name, "client", {"db.system.name": "postgresql", "db.operation.name": name}) as traced:
+        with call_span(call.query) as traced:
             with translated(), self.connection(conn) as c, c.cursor(row_factory=tuple_row) as cur:
                 cur.execute(call.query, call.params)
                 rows = cur.fetchall() if cur.description is not None else []
