@@ -3,7 +3,7 @@
 -- pg_temp), or whose search_path is empty, gets exactly the results and errors of a
 -- normal caller.
 begin;
-select plan(36);
+select plan(39);
 
 -- Helpers, created under the normal search_path and written with qualified names only,
 -- so they behave the same under the hostile one.
@@ -48,6 +48,23 @@ create operator public.= (leftarg = bigint, rightarg = bigint, function = public
 create operator public.< (leftarg = bigint, rightarg = bigint, function = public.evil_bigint_lt);
 create operator public.+ (leftarg = bigint, rightarg = bigint, function = public.evil_bigint_plus);
 create operator public.~ (leftarg = text, rightarg = text, function = public.evil_regex);
+-- Look-alikes of what append_event (which pins no search_path) calls: each raises, so an
+-- unqualified name in it would fail the call.
+create function public.evil_raise_text(text) returns text language plpgsql as $f$ begin raise exception 'hijacked'; end $f$;
+create function public.evil_raise_text_bool(text, boolean) returns text language plpgsql as $f$ begin raise exception 'hijacked'; end $f$;
+create function public.evil_raise_regclass(regclass) returns bigint language plpgsql as $f$ begin raise exception 'hijacked'; end $f$;
+create function public.evil_raise_bigint_int(bigint, integer) returns boolean language plpgsql as $f$ begin raise exception 'hijacked'; end $f$;
+create function public.evil_raise_bigint_plus_int(bigint, integer) returns bigint language plpgsql as $f$ begin raise exception 'hijacked'; end $f$;
+create function public.evil_raise_jsonb_eq(jsonb, jsonb) returns boolean language plpgsql as $f$ begin raise exception 'hijacked'; end $f$;
+create function public.evil_raise_jsonb_any(jsonb, text[]) returns boolean language plpgsql as $f$ begin raise exception 'hijacked'; end $f$;
+create function public.current_setting(text) returns text language sql as $f$ select public.evil_raise_text($1) $f$;
+create function public.current_setting(text, boolean) returns text language sql as $f$ select public.evil_raise_text_bool($1, $2) $f$;
+create function public.nextval(regclass) returns bigint language sql as $f$ select public.evil_raise_regclass($1) $f$;
+create operator public.= (leftarg = bigint, rightarg = integer, function = public.evil_raise_bigint_int);
+create operator public.> (leftarg = bigint, rightarg = integer, function = public.evil_raise_bigint_int);
+create operator public.+ (leftarg = bigint, rightarg = integer, function = public.evil_raise_bigint_plus_int);
+create operator public.= (leftarg = jsonb, rightarg = jsonb, function = public.evil_raise_jsonb_eq);
+create operator public.?| (leftarg = jsonb, rightarg = text[], function = public.evil_raise_jsonb_any);
 create table public.events (stream_id text, version bigint, global_position bigint);
 create table public.streams (stream_id text, version bigint);
 create table public.snapshots (stream_id text, version bigint);
@@ -65,6 +82,9 @@ insert into pg_temp.streams values ('hij-1', 42), ('hij-2', 42);
 insert into pg_temp.snapshots values ('hij-1', 0, '"evil"');
 create function pg_temp.length(text) returns integer language sql immutable return 1;
 create function pg_temp.jsonb_typeof(jsonb) returns text language sql immutable return 'array'::text;
+-- Types are looked up in pg_temp first: a cast to an unqualified type name would get these.
+create domain pg_temp.jsonb as pg_catalog.jsonb check (false);
+create domain pg_temp.regclass as pg_catalog.regclass check (false);
 
 -- The hostile caller: public, then pg_catalog (so the look-alikes win), temp tables first.
 set local search_path = pg_temp, public, pg_catalog;
@@ -85,6 +105,15 @@ create temp table h_append2 as
 select * from eventstore.append_to_stream('hij-2', null, '[{"type": "C", "data": 3}, {"type": "D", "data": 4}]');
 create temp table h_event as
 select * from eventstore.append_event('hij-1', 1, 'E', '5');
+create temp table h_event_new as
+select * from eventstore.append_event('hij-4', -1, 'F', '6', '{"k": 1}');
+create temp table h_event_null_meta as
+select * from eventstore.append_event('hij-4', 0, 'G', '7', 'null');
+create temp table h_event_null_data as
+select * from eventstore.append_event('hij-4', 1, 'H', null);
+create temp table h_event_errors as
+select pg_temp.error_of($q$select eventstore.append_event('hij-4', 0, 'X', '0')$q$) as stale,
+       pg_temp.error_of($q$select eventstore.append_event(E'hij\n4', -1, 'X', '0')$q$) as control_id;
 create temp table h_read as select * from eventstore.read_stream('hij-1');
 create temp table h_read_back as select * from eventstore.read_stream('hij-1', null, 2, true);
 create temp table h_versions as
@@ -119,8 +148,11 @@ create temp table e_misc as
 select eventstore.version() as version, eventstore.stream_version('empty-1') as v,
        pg_temp.error_of($q$select eventstore.append_to_stream('empty-1', -1, '[{"type": "A", "data": 1}]')$q$) as conflict;
 
--- Back to the normal search_path to check what the hostile and empty ones produced.
+-- Back to the normal search_path to check what the hostile and empty ones produced (the
+-- checks below cast to jsonb: the temp look-alike types go first).
 reset search_path;
+drop domain pg_temp.jsonb;
+drop domain pg_temp.regclass;
 
 select results_eq($$select len, text_eq, ledger from h_effective$$, $$values (1, true, 1::bigint)$$,
                   'the hostile look-alikes do capture unqualified names');
@@ -144,8 +176,19 @@ select is_empty($$select 1 from eventstore.events where event_id = '00000000-000
 select is((select min(transaction_id) from eventstore.events), pg_current_xact_id(),
           'hostile: events record the real transaction id');
 select is((select min(recorded_at) from eventstore.events), now(), 'hostile: events record the real time');
+select results_eq($$select stream_version from h_event_new union all select stream_version from h_event_null_meta
+                    union all select stream_version from h_event_null_data$$,
+                  $$values (0::bigint), (1), (2)$$, 'hostile: append_event to a new stream, then at its version');
+select results_eq(
+    $$select version, event_type collate "default", data, metadata from eventstore.events
+       where stream_id = 'hij-4' order by version$$,
+    $$values (0::bigint, 'F'::text, '6'::jsonb, '{"k": 1}'::jsonb), (1, 'G', '7', null), (2, 'H', 'null', null)$$,
+    'hostile: append_event stores its metadata, a JSON null metadata as NULL and a NULL data as JSON null');
+select results_eq($$select stale ->> 'sqlstate', control_id ->> 'sqlstate' from h_event_errors$$,
+                  $$values ('ES409'::text, 'ES400'::text)$$,
+                  'hostile: append_event answers a stale version with ES409 and a bad stream id with ES400');
 select results_eq($$select stream_id collate "default", max(version) from eventstore.events group by stream_id order by stream_id$$,
-                  $$values ('empty-1'::text, 0::bigint), ('hij-1', 2), ('hij-2', 1)$$,
+                  $$values ('empty-1'::text, 0::bigint), ('hij-1', 2), ('hij-2', 1), ('hij-4', 2)$$,
                   'hostile: the store''s streams are right');
 select is((select count(*) from public.events) + (select count(*) from pg_temp.events), 0::bigint,
           'hostile: nothing was written to the look-alike events tables');

@@ -56,7 +56,7 @@ select is_empty(
        where p.pronamespace = 'eventstore'::regnamespace
          and p.prorettype <> 'trigger'::regtype and not p.prosecdef
          and p.proname not in ('category', 'consumer_group_member', 'stream_id_is_valid', 'is_plain_batch',
-                                'is_plain_event', 'notify_appended', 'framed_xid', 'log_key', 'readable_data', 'event_is_retired')$$,
+                                'is_plain_event', 'notify_appended', 'framed_xid', 'log_key', 'readable_data', 'stored_data', 'event_is_retired')$$,
     'every eventstore function but the trigger functions and the inlined rules is SECURITY DEFINER');
 select is_empty(
     $$select p.oid::regprocedure::text from pg_proc p

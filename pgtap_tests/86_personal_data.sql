@@ -4,10 +4,11 @@
 -- subject fail with ES451. Plain events never reach the crypto functions.
 -- The statements commit (no enclosing transaction): the log readers number only the
 -- events of ended transactions.
-select plan(52);
+select plan(54);
 
 select has_extension('pgcrypto', 'pgcrypto is installed');
-select has_trigger('eventstore', 'events', 'events_seal_personal_data', 'events has the sealing trigger');
+select hasnt_trigger('eventstore', 'events', 'events_seal_personal_data',
+                     'no sealing trigger: the append functions seal in their inserts (eventstore.stored_data)');
 
 -- ---- round trips ----
 select eventstore.append_event('customer-1', -1, 'Registered',
@@ -25,6 +26,12 @@ select eventstore.append_event('nested-1', -1, 'Nested', '{"a": {"b": 1, "c": 2}
                                '{"$subject": "c-3", "$personal": [["a", "b"], "a"]}');
 select eventstore.append_event('nested-1', 0, 'Nested', '{"a": {"b": 1, "c": 2}}',
                                '{"$subject": "c-3", "$personal": ["a", ["a", "b"]]}');
+select eventstore.append_to_stream('single-1', -1, '[{"type": "One", "data": {"name": "Alan"}, "metadata": {"$subject": "c-4"}}]');
+select is((select data ? '$ciphertext' and not data ? 'name' from eventstore.events where stream_id = 'single-1'), true,
+          'a one-event append to a new stream seals too');
+select results_eq($$select subject collate "default", stream_id collate "default" from eventstore.subject_streams order by 1, 2$$,
+                  $$values ('c-1'::text, 'customer-1'::text), ('c-2', 'customer-2'), ('c-3', 'nested-1'), ('c-4', 'single-1')$$,
+                  'every stream that got a subject''s sealed events is recorded once, with the subject');
 
 select is((select data from eventstore.read_stream('customer-1') where version = 0),
           '{"name": "Ada Lovelace", "email": "ada@example.com", "address": {"street": "1 Main St", "city": "Oslo"}, "plan": "gold"}'::jsonb,
@@ -49,6 +56,7 @@ select is(array(select data from eventstore.read_all(0, 100) order by log_number
           array(select data from eventstore.read_stream('customer-1') union all
                 select data from eventstore.read_stream('customer-2') union all
                 select data from eventstore.read_stream('nested-1') union all
+                select data from eventstore.read_stream('single-1') union all
                 select data from eventstore.read_stream('odd-1')),
           'read_all returns what read_stream returns');
 select is((select data from eventstore.read_category('customer', 0, 100) where stream_id = 'customer-1' and version = 1),
@@ -66,7 +74,7 @@ select is((select data - '$ciphertext' from eventstore.events where stream_id = 
 select ok((select data ? '$ciphertext' and (select count(*) from jsonb_object_keys(data)) = 1
              from eventstore.events where stream_id = 'customer-1' and version = 2),
           'whole-data encryption stores only "$ciphertext"');
-select is((select count(*)::integer from eventstore.subject_keys where octet_length(key) = 32), 3, 'one 32-byte key per subject');
+select is((select count(*)::integer from eventstore.subject_keys where octet_length(key) = 32), 4, 'one 32-byte key per subject');
 select isnt((select key from eventstore.subject_keys where subject = 'c-1'),
             (select key from eventstore.subject_keys where subject = 'c-2'), 'subjects have different keys');
 select isnt((select data ->> '$ciphertext' from eventstore.events where stream_id = 'nested-1' and version = 0),

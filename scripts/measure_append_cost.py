@@ -247,7 +247,8 @@ def index_entries(conn: psycopg.Connection[Any], table: str, new_stream: bool) -
     for (predicate,) in rows:
         if predicate is None or (predicate == "(version = 0)" and new_stream):
             count += 1
-        elif predicate != "(version = 0)":
+        # The workloads' events carry no metadata, so no personal-data index holds them.
+        elif predicate not in ("(version = 0)", "(metadata ? '$subject'::text)"):
             raise RuntimeError(f"{table}: a partial index this script cannot judge: {predicate}")
     return count
 

@@ -47,6 +47,9 @@
 -- * Stream lifecycle: after eventstore.delete_stream the stream is absent (-1 and NULL
 --   append after the deletion, so versions continue); a last row that is a placeholder,
 --   and every mismatch, are judged by eventstore.resolve_expected_version.
+-- * Personal data: every event is stored with eventstore.stored_data, which seals the
+--   personal fields of an event whose metadata names a "$subject" (its errors, ES400,
+--   ES451 and ES452, refuse the whole batch).
 -- * With the setting eventstore.notify = 'on', the transaction sends one NOTIFY on the
 --   channel 'eventstore' (eventstore.notify_appended).
 create or replace function eventstore.append_to_stream(
@@ -118,7 +121,9 @@ begin
     if p_expected = -1 and v_ids is null and v_count = 1 then
         insert into eventstore.events
             (stream_id, version, event_id, event_type, data, metadata, transaction_id)
-        values (p_stream_id, 0, gen_random_uuid(), p_events -> 0 ->> 'type', p_events -> 0 -> 'data',
+        values (p_stream_id, 0, gen_random_uuid(), p_events -> 0 ->> 'type',
+                eventstore.stored_data(p_stream_id, p_events -> 0 -> 'data',
+                                       nullif(p_events -> 0 -> 'metadata', 'null'::jsonb)),
                 nullif(p_events -> 0 -> 'metadata', 'null'::jsonb), eventstore.log_key())
         on conflict on constraint events_stream_version_key do nothing
         returning 0, global_position, global_position into v_result;
@@ -162,7 +167,9 @@ begin
             insert into eventstore.events
                 (stream_id, version, event_id, event_type, data, metadata, transaction_id)
             values (p_stream_id, v_last + 1, coalesce(v_ids[1], gen_random_uuid()),
-                    p_events -> 0 ->> 'type', p_events -> 0 -> 'data',
+                    p_events -> 0 ->> 'type',
+                    eventstore.stored_data(p_stream_id, p_events -> 0 -> 'data',
+                                           nullif(p_events -> 0 -> 'metadata', 'null'::jsonb)),
                     nullif(p_events -> 0 -> 'metadata', 'null'::jsonb),
                     greatest(eventstore.log_key(), v_prior_xid))
             on conflict do nothing
@@ -190,7 +197,8 @@ begin
                        v_last + x.n,
                        coalesce(v_ids[x.n], gen_random_uuid()),
                        x.event ->> 'type',
-                       x.event -> 'data',
+                       eventstore.stored_data(p_stream_id, x.event -> 'data',
+                                              nullif(x.event -> 'metadata', 'null'::jsonb)),
                        nullif(x.event -> 'metadata', 'null'::jsonb),
                        greatest(eventstore.log_key(), v_prior_xid)
                   from jsonb_array_elements(p_events) with ordinality as x(event, n)

@@ -46,17 +46,18 @@ begin
          where k.subject = p_subject;
     end if;
 
+    -- The subject's events are in the streams its sealed appends recorded.
     select count(*) into v_result.events
-      from eventstore.events e
-     where e.metadata ? '$subject'
+      from eventstore.subject_streams t
+      join eventstore.events e on e.stream_id = t.stream_id
+     where t.subject = p_subject
        and e.metadata ->> '$subject' = p_subject;
 
     with deleted as (
         delete from eventstore.snapshots s
-         where s.stream_id in (select e.stream_id
-                                 from eventstore.events e
-                                where e.metadata ? '$subject'
-                                  and e.metadata ->> '$subject' = p_subject)
+         using eventstore.subject_streams t
+         where t.subject = p_subject
+           and s.stream_id = t.stream_id
         returning 1
     )
     select count(*) into v_result.snapshots_deleted from deleted;

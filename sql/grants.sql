@@ -7,8 +7,9 @@
 -- * eventstore_reader (and through membership writer and admin) may execute it when its
 --   name is in the reader list below, eventstore_writer when it is in the writer list;
 --   any other function (validation helpers, future maintenance) is admin-only;
--- * it runs as its owner (SECURITY DEFINER) with the search_path its file pinned, so the
---   roles reach the tables only through the functions. Trigger functions stay SECURITY
+-- * it runs as its owner (SECURITY DEFINER) with the search_path its file pinned (or, for
+--   append_event, with every name qualified: see its header), so the roles reach the
+--   tables only through the functions. Trigger functions stay SECURITY
 --   INVOKER: they must see who changes the table (refuse_event_change checks it). So do
 --   the rule functions in the inlined list: PostgreSQL inlines a SQL function into its
 --   caller only when it is neither SECURITY DEFINER nor has a SET clause. They read no
@@ -37,7 +38,7 @@ declare
     v_maintenance constant text[] := array['scavenge', 'list_scavenges'];
     v_inlined constant text[] := array['category', 'consumer_group_member', 'stream_id_is_valid',
                                        'is_plain_batch', 'is_plain_event', 'notify_appended',
-                                       'framed_xid', 'log_key', 'readable_data', 'event_is_retired'];
+                                       'framed_xid', 'log_key', 'readable_data', 'stored_data', 'event_is_retired'];
     v_function record;
 begin
     revoke all on schema eventstore from public;

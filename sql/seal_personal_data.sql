@@ -1,31 +1,27 @@
--- eventstore.seal_personal_data(): the trigger function that stores a new event's personal
--- fields encrypted, and the trigger that attaches it to eventstore.events (this file is
--- the trigger's one home).
+-- eventstore.seal_personal_data(stream_id, data, metadata): the data an event of the
+-- stream is stored with when its metadata has "$subject" or "$personal": the subject's
+-- personal fields encrypted (eventstore.encrypt_personal_data), and the stream recorded
+-- as one of the subject's (eventstore.subject_streams, which eventstore.forget_subject reads).
 --
--- Guarantees: every event inserted with a metadata key "$subject" or "$personal" is stored
--- with the data eventstore.encrypt_personal_data returns (ES400, ES451 refuse the whole
--- append; "$personal" without "$subject" is ES400, never stored in clear as if it had
--- been encrypted); the trigger's WHEN clause, one jsonb key test, is the only cost for any
--- other event. It fires for the append
--- functions' inserts, not for rows applied by logical replication (those arrive encrypted),
--- and a restore (pg_restore, psql of a dump) loads the rows before it creates the trigger.
-create or replace function eventstore.seal_personal_data()
-returns trigger
+-- Guarantees: every error of encrypt_personal_data (ES400, ES451, ES452) comes before
+-- anything is recorded, and refuses the whole append. Called through
+-- eventstore.stored_data by every insert of an append function, never for an event
+-- without those keys.
+create or replace function eventstore.seal_personal_data(stream_id text, data jsonb, metadata jsonb)
+returns jsonb
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+    v_sealed jsonb := eventstore.encrypt_personal_data(seal_personal_data.data, seal_personal_data.metadata);
 begin
-    new.data := eventstore.encrypt_personal_data(new.data, new.metadata);
-    return new;
+    insert into eventstore.subject_streams (subject, stream_id)
+    values (seal_personal_data.metadata ->> '$subject', seal_personal_data.stream_id)
+    on conflict on constraint subject_streams_pkey do nothing;
+    return v_sealed;
 end;
 $$;
 
-comment on function eventstore.seal_personal_data() is
-    'Trigger function: stores the personal fields of an event whose metadata names a "$subject" encrypted.';
-
-create or replace trigger events_seal_personal_data
-    before insert on eventstore.events
-    for each row
-    when (new.metadata operator(pg_catalog.?|) '{$subject,$personal}'::text[])
-    execute function eventstore.seal_personal_data();
+comment on function eventstore.seal_personal_data(text, jsonb, jsonb) is
+    'The stored data of an event whose metadata names a "$subject": its personal fields encrypted; records the subject''s stream.';

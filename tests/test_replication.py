@@ -46,7 +46,8 @@ READ_AFTER = (
 PUBLICATION = (
     "create publication eventstore for table eventstore.events, eventstore.log, "
     "eventstore.snapshots, eventstore.checkpoints, eventstore.stream_metadata, "
-    "eventstore.scavenges, eventstore.subject_keys, eventstore.redactions, eventstore.tracking"
+    "eventstore.scavenges, eventstore.subject_keys, eventstore.subject_streams, eventstore.redactions, "
+    "eventstore.tracking"
 )
 #: The initial copy is over when this is 0: every table is ready.
 COPYING = "select count(*) from pg_subscription_rel where srsubstate <> 'r'"
