@@ -405,7 +405,8 @@ def test_a_logical_subscriber_with_the_keys_reads_forgets_and_redacts_as_the_pub
         execute(
             source,
             "create publication eventstore for table eventstore.events, eventstore.log, "
-            "eventstore.snapshots, eventstore.checkpoints, eventstore.subject_keys, eventstore.subject_streams",
+            "eventstore.snapshots, eventstore.checkpoints, eventstore.subject_keys, "
+            "eventstore.subject_streams",
         )
         execute(
             copy,
