@@ -35,4 +35,31 @@ drop index if exists eventstore.events_subject_idx;
 
 alter table eventstore.events drop constraint if exists events_version_check;
 
+-- * The partial index of first events (events_stream_created_idx, version = 0), which
+--   listed streams newest first: its predicate was prepared for every INSERT statement and
+--   every new stream wrote an entry into it. eventstore.number_log now records each stream
+--   whose first event it numbers in eventstore.stream_starts, one batch per numbering, and
+--   eventstore.list_streams_before merges that table with the few first events not
+--   numbered yet, so that a stream is listed as soon as before. An append now writes the
+--   index entries of the hand-made table: (stream_id, version), event_id and the key.
+create table eventstore.stream_starts (
+    stream_id text collate "C" not null,
+    created_at timestamptz not null,
+    constraint stream_starts_pkey primary key (stream_id)
+);
+
+comment on table eventstore.stream_starts is
+    'Every stream whose first event is numbered, with that event''s recorded_at (written by eventstore.number_log).';
+
+create index stream_starts_created_idx on eventstore.stream_starts (created_at, stream_id);
+
+insert into eventstore.stream_starts (stream_id, created_at)
+select e.stream_id, e.recorded_at
+  from eventstore.log l
+  join eventstore.events e on e.transaction_id operator(pg_catalog.=) l.transaction_id
+                          and e.global_position operator(pg_catalog.=) l.global_position
+ where e.version operator(pg_catalog.=) 0;
+
+drop index if exists eventstore.events_stream_created_idx;
+
 insert into eventstore.schema_migrations (migration_id) values ('0014.lighter-appends');

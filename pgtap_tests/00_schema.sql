@@ -6,7 +6,7 @@ select plan(12);
 select has_schema('eventstore');
 select tables_are('eventstore', array['schema_migrations', 'events', 'snapshots', 'checkpoints', 'log',
                                       'log_frame', 'subject_keys', 'redactions', 'stream_metadata', 'scavenges',
-                                      'tracking', 'subject_streams']);
+                                      'tracking', 'subject_streams', 'stream_starts']);
 select has_function('eventstore', 'append_to_stream', array['text', 'bigint', 'jsonb']);
 select matches(eventstore.version(), '^[0-9]{4}\.[a-z0-9-]+$', 'version() names a migration (tests/test_install.py checks it is the newest)');
 

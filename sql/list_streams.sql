@@ -25,7 +25,7 @@ returns table (
     updated_at timestamptz
 )
 language plpgsql
-stable
+volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare

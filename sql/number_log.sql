@@ -21,6 +21,8 @@
 --   REPEATABLE READ or SERIALIZABLE (whose snapshot may predate the last numbers), and
 --   while the database receives the log by logical replication: readers there read the
 --   numbers the primary or publisher assigned.
+-- * Every stream whose first event (version 0) it numbers is recorded in
+--   eventstore.stream_starts by the same statement (eventstore.list_streams_before).
 -- * Writers never wait for it, and it never waits for them.
 -- * ES400 for a max_count outside 1..100000.
 create or replace function eventstore.number_log(max_count integer default 10000)
@@ -88,17 +90,29 @@ begin
 
     -- Read again under the lock: the numbers of whoever held it are committed and visible.
     select l.* into v_head from eventstore.log l order by l.log_number desc limit 1;
+    -- The streams whose first event gets its number here are recorded in the same
+    -- statement (eventstore.list_streams_before reads them).
+    with numbered as materialized (
+        select e.transaction_id, e.global_position, e.event_id, e.stream_id, e.version, e.recorded_at
+          from eventstore.events e
+         where (e.transaction_id, e.global_position)
+               > (coalesce(v_head.transaction_id, '0'::xid8), coalesce(v_head.global_position, 0))
+           and e.transaction_id
+               < eventstore.framed_xid(pg_snapshot_xmin(pg_current_snapshot()), v_offset::bigint)
+         order by e.transaction_id, e.global_position
+         limit number_log.max_count
+    ), started as (
+        insert into eventstore.stream_starts (stream_id, created_at)
+        select r.stream_id, r.recorded_at
+          from numbered r
+         where r.version = 0
+        -- once per stream, even for a log rebuilt after its numbers diverged
+        on conflict on constraint stream_starts_pkey do nothing
+    )
     insert into eventstore.log (log_number, global_position, transaction_id, event_id, category)
     select coalesce(v_head.log_number, 0) + row_number() over (order by r.transaction_id, r.global_position),
            r.global_position, r.transaction_id, r.event_id, eventstore.category(r.stream_id)
-      from (select e.transaction_id, e.global_position, e.event_id, e.stream_id
-              from eventstore.events e
-             where (e.transaction_id, e.global_position)
-                   > (coalesce(v_head.transaction_id, '0'::xid8), coalesce(v_head.global_position, 0))
-               and e.transaction_id
-                   < eventstore.framed_xid(pg_snapshot_xmin(pg_current_snapshot()), v_offset::bigint)
-             order by e.transaction_id, e.global_position
-             limit number_log.max_count) r;
+      from numbered r;
     get diagnostics v_numbered = row_count;
     return v_numbered;
 end;

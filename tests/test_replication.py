@@ -47,7 +47,7 @@ PUBLICATION = (
     "create publication eventstore for table eventstore.events, eventstore.log, "
     "eventstore.snapshots, eventstore.checkpoints, eventstore.stream_metadata, "
     "eventstore.scavenges, eventstore.subject_keys, eventstore.subject_streams, eventstore.redactions, "
-    "eventstore.tracking"
+    "eventstore.tracking, eventstore.stream_starts"
 )
 #: The initial copy is over when this is 0: every table is ready.
 COPYING = "select count(*) from pg_subscription_rel where srsubstate <> 'r'"
