@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg.pq import ExecStatus
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -193,7 +194,10 @@ class AsyncEventStore:
             with translated():
                 async with self.connection(conn) as c, c.cursor(row_factory=tuple_row) as cur:
                     await cur.execute(call.query, call.params)
-                    rows = await cur.fetchall() if cur.description is not None else []
+                    # The result's status, not cur.description, which builds a column
+                    # object per column on every call.
+                    has_rows = cur.pgresult is not None and cur.pgresult.status == ExecStatus.TUPLES_OK
+                    rows = await cur.fetchall() if has_rows else []
             if traced is not None:
                 traced.set_attribute("db.response.returned_rows", len(rows))
         elapsed = time.monotonic() - started

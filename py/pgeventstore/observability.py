@@ -17,8 +17,8 @@ Spans, when the ``opentelemetry-api`` package is installed (``pip install
 the store sends (``eventstore.append_to_stream``, ``eventstore.read_all``, ...; kind
 CLIENT), one per command a repository executes (``pgeventstore.execute``) and one per
 event a subscription delivers or a projection applies (``pgeventstore.deliver``,
-``pgeventstore.project``; kind CONSUMER). Without the package, or without a provider,
-spans cost next to nothing.
+``pgeventstore.project``; kind CONSUMER). Without the package, or until the
+application sets a provider, no span is made at all.
 
 Metrics: the append rate and every subscription's lag come from the database, through
 the queries :func:`postgres_exporter_queries` returns for the Prometheus
@@ -68,14 +68,37 @@ def log_slow_call(query: str, seconds: float, threshold: float) -> None:
     )
 
 
+# The tracer of the provider it was taken from: a provider hands out a new one per call.
+_tracers: dict[int, Any] = {}
+
+
+def _tracer() -> Any:
+    """The package's tracer, or None when spans would record nothing.
+
+    That is without OpenTelemetry, and until the application sets a tracer provider (the
+    API's own stands in for it until then): a span would cost each call its setup and
+    its context switch, for nothing.
+    """
+    if _otel is None:
+        return None
+    provider = _otel.get_tracer_provider()
+    if isinstance(provider, _otel.ProxyTracerProvider | _otel.NoOpTracerProvider):
+        return None
+    tracer = _tracers.get(id(provider))
+    if tracer is None:
+        tracer = _tracers[id(provider)] = provider.get_tracer("pgeventstore")
+    return tracer
+
+
 @contextlib.contextmanager
 def span(name: str, kind: str, attributes: Attributes) -> Iterator[Any]:
     """A span ``name`` of ``kind`` (client, consumer or internal) around the block, if tracing is on.
 
     An exception leaving the block is recorded on the span, which ends with an error
-    status. Yields the span (None without OpenTelemetry) so the block can add attributes.
+    status. Yields the span (None without tracing) so the block can add attributes.
     """
-    if _otel is None:
+    tracer = _tracer()
+    if tracer is None:
         yield None
         return
     span_kind = {
@@ -83,7 +106,6 @@ def span(name: str, kind: str, attributes: Attributes) -> Iterator[Any]:
         "consumer": _otel.SpanKind.CONSUMER,
         "internal": _otel.SpanKind.INTERNAL,
     }[kind]
-    tracer = _otel.get_tracer("pgeventstore")
     with tracer.start_as_current_span(name, kind=span_kind, attributes=dict(attributes)) as current:
         yield current
 
@@ -92,10 +114,10 @@ def span(name: str, kind: str, attributes: Attributes) -> Iterator[Any]:
 def call_span(query: str) -> Iterator[Any]:
     """:func:`span` of one SQL call, named by :func:`operation`; nothing at all without tracing.
 
-    The store runs every statement through it, so without OpenTelemetry it does not even
-    look at the query.
+    The store runs every statement through it, so without tracing it does not even look
+    at the query.
     """
-    if _otel is None:
+    if _tracer() is None:
         yield None
         return
     name = operation(query)
