@@ -33,6 +33,7 @@ returns setof eventstore.log_event
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set plan_cache_mode = auto
 as $$
 declare
     v_from eventstore.log;
@@ -77,6 +78,10 @@ begin
         else
             select l.* into v_to from eventstore.log l where l.log_number = v_base + read_all.max_count;
         end if;
+        -- The plan is the primary key's range in order whatever the arguments, so it is
+        -- planned once per session, not for each call's values (the function's SET clause
+        -- restores plan_cache_mode when it returns).
+        perform set_config('plan_cache_mode', 'force_generic_plan', true);
         return query
             select v_base + row_number() over (order by e.transaction_id, e.global_position),
                    e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
@@ -100,6 +105,7 @@ begin
         if found then
             return;
         end if;
+        perform set_config('plan_cache_mode', 'auto', true);
     end if;
 
     -- Each event gets its number from the log's index on global_position (a join the
