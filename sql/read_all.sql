@@ -82,8 +82,10 @@ begin
         -- planned once per session, not for each call's values (the function's SET clause
         -- restores plan_cache_mode when it returns).
         perform set_config('plan_cache_mode', 'force_generic_plan', true);
+        -- A ROWS frame: the default RANGE frame makes the window look for each row's peers,
+        -- which a unique order never has.
         return query
-            select v_base + row_number() over (order by e.transaction_id, e.global_position),
+            select v_base + row_number() over (order by e.transaction_id, e.global_position rows unbounded preceding),
                    e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
                    eventstore.readable_data(e.data, e.metadata), e.metadata, e.recorded_at
               from eventstore.events e
