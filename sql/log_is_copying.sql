@@ -10,19 +10,24 @@
 -- names an event that is not there. Guarantees: read-only; the global log readers
 -- (eventstore.read_all, read_category, log_head) read nothing while it is true, enabled
 -- subscription or not.
+-- PL/pgSQL, not a SQL body: every page of those readers asks, and PostgreSQL plans a
+-- SQL function's query anew on each call, where PL/pgSQL keeps the plan for the session.
 create or replace function eventstore.log_is_copying()
 returns boolean
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
-return exists (
-    select
-      from pg_catalog.pg_subscription_rel r
-      -- By name: the body is bound when the function is created, before a table may exist.
-      join pg_catalog.pg_class c on c.oid = r.srrelid
-     where c.relnamespace = 'eventstore'::pg_catalog.regnamespace
-       and c.relname in ('events', 'log')
-       and r.srsubstate <> 'r');
+as $$
+begin
+    return exists (
+        select
+          from pg_catalog.pg_subscription_rel r
+          join pg_catalog.pg_class c on c.oid = r.srrelid
+         where c.relnamespace = 'eventstore'::pg_catalog.regnamespace
+           and c.relname in ('events', 'log')
+           and r.srsubstate <> 'r');
+end;
+$$;
 
 comment on function eventstore.log_is_copying() is
     'True while a logical subscription''s copy of eventstore.events or eventstore.log is not over: the log readers read nothing then.';

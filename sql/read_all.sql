@@ -33,10 +33,13 @@ returns setof eventstore.log_event
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set plan_cache_mode = auto
 as $$
 declare
     v_from eventstore.log;
+    v_to eventstore.log;
     v_head eventstore.log;
+    v_base bigint;
 begin
     if read_all.category is not null then
         return query
@@ -53,16 +56,63 @@ begin
 
     -- Log numbers follow the order (transaction_id, global_position) of the events'
     -- primary key, and the numbered events are a prefix of that order: the events after
-    -- the cursor's place and up to the newest number's place are exactly the numbered
-    -- ones after the cursor, one range of the primary key. Each gets its number from the
-    -- log's index on global_position (a join the planner estimates right, unlike one on
-    -- the pair, whose columns it takes for independent).
+    -- the cursor's place and up to the newest number's place are the numbered ones after
+    -- the cursor, one range of the primary key.
     select l.* into v_head from eventstore.log l order by l.log_number desc limit 1;
     if v_head.log_number is null or v_head.log_number <= read_all.after then
         return;
     end if;
-    select l.* into v_from from eventstore.log l where l.log_number = greatest(read_all.after, 0);
+    v_base := greatest(read_all.after, 0);
+    select l.* into v_from from eventstore.log l where l.log_number = v_base;
 
+    -- Without filters, and while no stream has lifecycle rules, the page is the first
+    -- max_count events of the range, and their numbers follow the cursor's one by one
+    -- unless an event of the range is gone (scavenged: its number stays). The range up to
+    -- the page's last number (v_to) has one event per number exactly when it holds
+    -- v_to - v_base events; that count and the page are read in one statement, so of one
+    -- snapshot. Then each event's number is its rank after the cursor, and the page needs
+    -- no lookup in the log; otherwise (no row) the page is read through the log below.
+    if read_all.event_types is null then
+        if v_head.log_number - v_base <= read_all.max_count then
+            v_to := v_head;
+        else
+            select l.* into v_to from eventstore.log l where l.log_number = v_base + read_all.max_count;
+        end if;
+        -- The plan is the primary key's range in order whatever the arguments, so it is
+        -- planned once per session, not for each call's values (the function's SET clause
+        -- restores plan_cache_mode when it returns).
+        perform set_config('plan_cache_mode', 'force_generic_plan', true);
+        -- A ROWS frame: the default RANGE frame makes the window look for each row's peers,
+        -- which a unique order never has.
+        return query
+            select v_base + row_number() over (order by e.transaction_id, e.global_position rows unbounded preceding),
+                   e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
+                   eventstore.readable_data(e.data, e.metadata), e.metadata, e.recorded_at
+              from eventstore.events e
+             -- Bounded by the newest number, not v_to: the planner then reads the primary
+             -- key in order for the LIMIT instead of sorting a bitmap scan's rows.
+             where (e.transaction_id, e.global_position)
+                   > (coalesce(v_from.transaction_id, '0'::xid8), coalesce(v_from.global_position, 0))
+               and (e.transaction_id, e.global_position) <= (v_head.transaction_id, v_head.global_position)
+               and not exists (select from eventstore.stream_metadata r
+                                where r.tombstoned or r.version_floor > 0
+                                   or r.max_count is not null or r.max_age is not null)
+               and (select count(*) from eventstore.events c
+                     where (c.transaction_id, c.global_position)
+                           > (coalesce(v_from.transaction_id, '0'::xid8), coalesce(v_from.global_position, 0))
+                       and (c.transaction_id, c.global_position) <= (v_to.transaction_id, v_to.global_position))
+                   = v_to.log_number - v_base
+             order by e.transaction_id, e.global_position
+             limit read_all.max_count;
+        if found then
+            return;
+        end if;
+        perform set_config('plan_cache_mode', 'auto', true);
+    end if;
+
+    -- Each event gets its number from the log's index on global_position (a join the
+    -- planner estimates right, unlike one on the pair, whose columns it takes for
+    -- independent).
     return query
         select l.log_number, e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
                eventstore.readable_data(e.data, e.metadata), e.metadata, e.recorded_at

@@ -17,6 +17,9 @@ returns setof eventstore.recorded_event
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+-- Its queries read the (stream_id, version) index in order whatever the arguments, so they
+-- are planned once per session (a plan for each call's values may sort a bitmap scan's rows).
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     p_stream_id alias for $1;
@@ -49,9 +52,9 @@ begin
                    eventstore.readable_data(e.data, e.metadata), e.metadata, e.recorded_at
               from eventstore.events e
              where e.stream_id = p_stream_id
-               and (p_from is null or p_from = -1 or e.version <= p_from)
+               and e.version <= case when p_from is null or p_from = -1 then 9223372036854775807 else p_from end
                and e.version >= v_bounds.from_version
-               and (v_bounds.recorded_after is null or e.recorded_at >= v_bounds.recorded_after)
+               and e.recorded_at >= coalesce(v_bounds.recorded_after, '-infinity')
              order by e.version desc
              limit p_max_count;
     else
@@ -61,7 +64,7 @@ begin
               from eventstore.events e
              where e.stream_id = p_stream_id
                and e.version >= greatest(p_from, v_bounds.from_version)
-               and (v_bounds.recorded_after is null or e.recorded_at >= v_bounds.recorded_after)
+               and e.recorded_at >= coalesce(v_bounds.recorded_after, '-infinity')
              order by e.version
              limit p_max_count;
     end if;

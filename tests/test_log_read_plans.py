@@ -51,6 +51,17 @@ def test_a_sessions_first_read_all_pages_read_the_events_by_index(dsn: str) -> N
     for after in (0, EVENTS // 2):
         query = f"select * from eventstore.read_all({after}, {PAGE})"
         assert first_page_scans(dsn, query) == (PAGE, 0), after
+        # The page numbers its events by rank after the cursor: the log must agree.
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            page = conn.execute(
+                "select log_number, event_id from eventstore.read_all(%s, %s)", (after, PAGE)
+            ).fetchall()
+            log = conn.execute(
+                "select l.log_number, l.event_id from eventstore.log l "
+                "where l.log_number > %s order by l.log_number limit %s",
+                (after, PAGE),
+            ).fetchall()
+        assert page == log, after
 
 
 def test_a_sessions_first_read_category_pages_read_the_events_by_index(dsn: str) -> None:
