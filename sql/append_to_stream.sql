@@ -122,8 +122,7 @@ begin
         insert into eventstore.events
             (stream_id, version, event_id, event_type, data, metadata, transaction_id)
         values (p_stream_id, 0, gen_random_uuid(), p_events -> 0 ->> 'type',
-                eventstore.stored_data(p_stream_id, p_events -> 0 -> 'data',
-                                       nullif(p_events -> 0 -> 'metadata', 'null'::jsonb)),
+                eventstore.stored_data(p_stream_id, p_events -> 0 -> 'data', p_events -> 0 -> 'metadata'),
                 nullif(p_events -> 0 -> 'metadata', 'null'::jsonb), eventstore.log_key())
         on conflict on constraint events_stream_version_key do nothing
         returning 0, global_position, global_position into v_result;
@@ -168,8 +167,7 @@ begin
                 (stream_id, version, event_id, event_type, data, metadata, transaction_id)
             values (p_stream_id, v_last + 1, coalesce(v_ids[1], gen_random_uuid()),
                     p_events -> 0 ->> 'type',
-                    eventstore.stored_data(p_stream_id, p_events -> 0 -> 'data',
-                                           nullif(p_events -> 0 -> 'metadata', 'null'::jsonb)),
+                    eventstore.stored_data(p_stream_id, p_events -> 0 -> 'data', p_events -> 0 -> 'metadata'),
                     nullif(p_events -> 0 -> 'metadata', 'null'::jsonb),
                     greatest(eventstore.log_key(), v_prior_xid))
             on conflict do nothing
@@ -197,8 +195,7 @@ begin
                        v_last + x.n,
                        coalesce(v_ids[x.n], gen_random_uuid()),
                        x.event ->> 'type',
-                       eventstore.stored_data(p_stream_id, x.event -> 'data',
-                                              nullif(x.event -> 'metadata', 'null'::jsonb)),
+                       eventstore.stored_data(p_stream_id, x.event -> 'data', x.event -> 'metadata'),
                        nullif(x.event -> 'metadata', 'null'::jsonb),
                        greatest(eventstore.log_key(), v_prior_xid)
                   from jsonb_array_elements(p_events) with ordinality as x(event, n)

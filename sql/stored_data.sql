@@ -1,6 +1,6 @@
 -- eventstore.stored_data(stream_id, data, metadata): the data an append stores for an
 -- event: sealed by eventstore.seal_personal_data when the metadata has "$subject" or
--- "$personal", the data itself otherwise.
+-- "$personal", the data itself otherwise (also for a SQL NULL or JSON null metadata).
 --
 -- Guarantees: every insert of the append functions stores an event's data through it, so
 -- no personal field is ever stored in clear; an event without those keys costs one jsonb

@@ -68,8 +68,9 @@ def log_slow_call(query: str, seconds: float, threshold: float) -> None:
     )
 
 
-# The tracer of the provider it was taken from: a provider hands out a new one per call.
-_tracers: dict[int, Any] = {}
+# The provider last seen and its tracer (a provider hands out a new tracer per call);
+# holding the provider keeps the pair from matching a later provider at the same address.
+_last_tracer: tuple[Any, Any] = (None, None)
 
 
 def _tracer() -> Any:
@@ -84,10 +85,10 @@ def _tracer() -> Any:
     provider = _otel.get_tracer_provider()
     if isinstance(provider, _otel.ProxyTracerProvider | _otel.NoOpTracerProvider):
         return None
-    tracer = _tracers.get(id(provider))
-    if tracer is None:
-        tracer = _tracers[id(provider)] = provider.get_tracer("pgeventstore")
-    return tracer
+    global _last_tracer
+    if _last_tracer[0] is not provider:
+        _last_tracer = (provider, provider.get_tracer("pgeventstore"))
+    return _last_tracer[1]
 
 
 @contextlib.contextmanager
