@@ -85,6 +85,8 @@ def test_quick_bench_reports_every_workload(admin_dsn: str, tmp_path: Path) -> N
     assert follow["appends_per_s"] == rows["11"]["store"]["events_per_s"] > 0
     assert "commit to readable p50" in rows["11"]["note"]
     assert "synchronous_commit" in report["settings"]
+    # The test's role is the superuser: every step starts from a checkpoint (Bench.settle).
+    assert report["checkpoints_between_steps"] is True
     table_lines = [line.split()[0] for line in result.output.splitlines() if line.strip()]
     for key in WORKLOADS:
         assert key in table_lines, result.output

@@ -39,6 +39,7 @@ def workloads(bench: Bench) -> list[Result]:
     full_conn = bench.connect()
     empty_conn = bench.connect(bench.dsn_for(bench.create_database("growth_empty", bench.template)))
     _fill(full_conn, fill)
+    bench.settle()
     bench.progress("fill")
 
     counter = itertools.count()

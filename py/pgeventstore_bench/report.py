@@ -13,6 +13,11 @@ def _verdict(target: dict[str, Any] | None) -> tuple[str, str]:
     return f"{target['text']}: {target['measured']:.2f}", holds
 
 
+def _unsettled(report: dict[str, Any]) -> str:
+    """What the header says when the run could not checkpoint between its steps (Bench.settle)."""
+    return "" if report["checkpoints_between_steps"] else "  (no CHECKPOINT between steps: the role may not)"
+
+
 def format_table(report: dict[str, Any]) -> str:
     """The report as a plain-text table."""
     header = (
@@ -22,7 +27,8 @@ def format_table(report: dict[str, Any]) -> str:
     lines = [
         f"durability: {report['durability']}  "
         + "  ".join(f"{k}={v}" for k, v in report["settings"].items())
-        + f"  rounds={report['rounds']}",
+        + f"  rounds={report['rounds']}"
+        + _unsettled(report),
         "ratios: store/floor (same indexes as the store) and store/hand (hand-made table, 3 indexes)",
         header,
         "-" * len(header),
@@ -50,7 +56,7 @@ def format_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"fsync={settings['fsync']}, synchronous_commit={settings['synchronous_commit']}, "
         f"full_page_writes={settings['full_page_writes']}, {report['rounds']} rounds, "
-        f"PostgreSQL {str(settings['server_version']).split()[0]}",
+        f"PostgreSQL {str(settings['server_version']).split()[0]}" + _unsettled(report),
         "",
         "| # | workload | store ev/s | floor ev/s | hand-made ev/s | ratio to floor | ratio to hand-made "
         "| store p50 / p99 ms | hand-made p50 / p99 ms | target | holds |",
