@@ -23,16 +23,15 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_stream_id alias for $1;
-    p_expected alias for $2;
-    p_events alias for $3;
     v_constraint text;
     v_result eventstore.append_result;
 begin
     -- Transaction-local, and undone with the subtransaction if the append fails: tells
     -- append_to_stream that it already runs under this guard.
     perform set_config('eventstore.append_in_snapshot', 'on', true);
-    v_result := eventstore.append_to_stream(p_stream_id, p_expected, p_events);
+    v_result := eventstore.append_to_stream(append_in_snapshot.stream_id,
+                                            append_in_snapshot.expected_version,
+                                            append_in_snapshot.events);
     perform set_config('eventstore.append_in_snapshot', 'off', true);
     return v_result;
 exception when serialization_failure or unique_violation then
@@ -44,9 +43,10 @@ exception when serialization_failure or unique_violation then
         errcode = 'ES409',
         message = format('wrong expected version for stream %s: a concurrent transaction changed what '
                          'this %s transaction read (PostgreSQL refused the write)',
-                         quote_literal(p_stream_id), current_setting('transaction_isolation')),
-        detail = json_build_object('stream_id', p_stream_id,
-                                   'expected_version', p_expected,
+                         quote_literal(append_in_snapshot.stream_id),
+                         current_setting('transaction_isolation')),
+        detail = json_build_object('stream_id', append_in_snapshot.stream_id,
+                                   'expected_version', append_in_snapshot.expected_version,
                                    'actual_version', null)::text,
         hint = 'Roll back, then reload the stream, decide again and append in a new transaction.';
 end;

@@ -63,9 +63,6 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_stream_id alias for $1;
-    p_expected alias for $2;
-    p_events alias for $3;
     v_count integer := 1;
     v_ids uuid[];
     v_last bigint;
@@ -81,34 +78,39 @@ begin
     -- event without an id) passes one expression of inlined rules; any other (NULL
     -- arguments included) takes the checks below, which say what is wrong.
     if (current_setting('transaction_isolation') = 'read committed'
-        and eventstore.stream_id_is_valid(p_stream_id)
-        and (p_expected is null or p_expected >= -2)
-        and eventstore.is_plain_batch(p_events)) is not true then
+        and eventstore.stream_id_is_valid(append_to_stream.stream_id)
+        and (append_to_stream.expected_version is null or append_to_stream.expected_version >= -2)
+        and eventstore.is_plain_batch(append_to_stream.events)) is not true then
         if current_setting('transaction_isolation') <> 'read committed'
            and current_setting('eventstore.append_in_snapshot', true) is distinct from 'on' then
-            return eventstore.append_in_snapshot(p_stream_id, p_expected, p_events);
+            return eventstore.append_in_snapshot(append_to_stream.stream_id,
+                                                 append_to_stream.expected_version,
+                                                 append_to_stream.events);
         end if;
         -- Decompressed once (#> '{}' is the value itself): a batch read from a table
         -- arrives compressed, and each read of it below would decompress all of it again.
-        p_events := p_events #> '{}';
+        append_to_stream.events := append_to_stream.events #> '{}';
         -- An event after the first with an id can wait for a concurrent append while this
         -- one holds its first event: such a batch runs under eventstore.append_with_ids.
         if current_setting('eventstore.append_with_ids', true) is distinct from 'on'
-           and p_events @? '$[1 to last].id ? (@ != null)' then
-            return eventstore.append_with_ids(p_stream_id, p_expected, p_events);
+           and append_to_stream.events @? '$[1 to last].id ? (@ != null)' then
+            return eventstore.append_with_ids(append_to_stream.stream_id,
+                                              append_to_stream.expected_version,
+                                              append_to_stream.events);
         end if;
         -- Calls of void functions sit in IF conditions: plpgsql evaluates those as simple
         -- expressions, several times cheaper than PERFORM, which runs a whole query.
-        if eventstore.check_stream_id(p_stream_id) is null then end if;
-        if p_expected < -2 then
+        if eventstore.check_stream_id(append_to_stream.stream_id) is null then end if;
+        if append_to_stream.expected_version < -2 then
             raise exception using
                 errcode = 'ES400',
-                message = format('expected version must be NULL, -1, -2 or >= 0, got %s', p_expected),
+                message = format('expected version must be NULL, -1, -2 or >= 0, got %s',
+                                 append_to_stream.expected_version),
                 hint = 'Use NULL for any version, -1 for no stream, -2 for an existing stream, '
                        'or the version of the stream''s last event.';
         end if;
-        v_ids := eventstore.check_events(p_events);
-        v_count := jsonb_array_length(p_events);
+        v_ids := eventstore.check_events(append_to_stream.events);
+        v_count := jsonb_array_length(append_to_stream.events);
     end if;
 
     -- A session's first append checks the log frame (eventstore.log_key needs it).
@@ -118,16 +120,17 @@ begin
 
     -- A new stream needs no read for one event without an id: the insert finds an
     -- existing stream by its version 0 (the arbiter) and then writes nothing.
-    if p_expected = -1 and v_ids is null and v_count = 1 then
+    if append_to_stream.expected_version = -1 and v_ids is null and v_count = 1 then
         insert into eventstore.events
             (stream_id, version, event_id, event_type, data, metadata, transaction_id)
-        values (p_stream_id, 0, gen_random_uuid(), p_events -> 0 ->> 'type',
-                eventstore.stored_data(p_stream_id, p_events -> 0 -> 'data', p_events -> 0 -> 'metadata'),
-                nullif(p_events -> 0 -> 'metadata', 'null'::jsonb), eventstore.log_key())
+        values (append_to_stream.stream_id, 0, gen_random_uuid(), append_to_stream.events -> 0 ->> 'type',
+                eventstore.stored_data(append_to_stream.stream_id, append_to_stream.events -> 0 -> 'data',
+                                       append_to_stream.events -> 0 -> 'metadata'),
+                nullif(append_to_stream.events -> 0 -> 'metadata', 'null'::jsonb), eventstore.log_key())
         on conflict on constraint events_stream_version_key do nothing
         returning 0, global_position, global_position into v_result;
         if not found then
-            return eventstore.append_to_deleted_stream(p_stream_id, p_events);
+            return eventstore.append_to_deleted_stream(append_to_stream.stream_id, append_to_stream.events);
         end if;
     else
         -- Each round reads the stream with a new snapshot. A round ends early only when a
@@ -139,7 +142,7 @@ begin
             select e.version, e.transaction_id, e.global_position
               into v_last, v_prior_xid, v_last_position
               from eventstore.events e
-             where e.stream_id = p_stream_id
+             where e.stream_id = append_to_stream.stream_id
              order by e.version desc
              limit 1;
             v_last := coalesce(v_last, -1);
@@ -147,7 +150,9 @@ begin
             -- the read is found; an id stored in another stream (ES412) comes before a
             -- wrong version.
             if v_ids is not null and array_position(v_ids, null) is null then
-                select * into v_result from eventstore.find_stored_batch(p_stream_id, p_expected, v_ids);
+                select * into v_result
+                  from eventstore.find_stored_batch(append_to_stream.stream_id,
+                                                    append_to_stream.expected_version, v_ids);
                 if found then
                     return v_result;
                 end if;
@@ -155,8 +160,12 @@ begin
             -- NULL (any version) matches whatever the stream holds; -2 any version but -1.
             -- A last row that is a lifecycle placeholder (negative position) is judged by
             -- eventstore.resolve_expected_version, like every mismatch.
-            if (p_expected <> v_last and not (p_expected = -2 and v_last >= 0)) or v_last_position < 0 then
-                if eventstore.resolve_expected_version(p_stream_id, p_expected, v_last, v_last_position) is null then end if;
+            if (append_to_stream.expected_version <> v_last
+                and not (append_to_stream.expected_version = -2 and v_last >= 0))
+               or v_last_position < 0 then
+                if eventstore.resolve_expected_version(append_to_stream.stream_id,
+                                                       append_to_stream.expected_version,
+                                                       v_last, v_last_position) is null then end if;
             end if;
 
             -- The first event decides: whoever stores the stream's next version owns the
@@ -165,10 +174,11 @@ begin
             -- error.
             insert into eventstore.events
                 (stream_id, version, event_id, event_type, data, metadata, transaction_id)
-            values (p_stream_id, v_last + 1, coalesce(v_ids[1], gen_random_uuid()),
-                    p_events -> 0 ->> 'type',
-                    eventstore.stored_data(p_stream_id, p_events -> 0 -> 'data', p_events -> 0 -> 'metadata'),
-                    nullif(p_events -> 0 -> 'metadata', 'null'::jsonb),
+            values (append_to_stream.stream_id, v_last + 1, coalesce(v_ids[1], gen_random_uuid()),
+                    append_to_stream.events -> 0 ->> 'type',
+                    eventstore.stored_data(append_to_stream.stream_id, append_to_stream.events -> 0 -> 'data',
+                                           append_to_stream.events -> 0 -> 'metadata'),
+                    nullif(append_to_stream.events -> 0 -> 'metadata', 'null'::jsonb),
                     greatest(eventstore.log_key(), v_prior_xid))
             on conflict do nothing
             returning global_position into v_result.first_position;
@@ -191,14 +201,15 @@ begin
             with inserted as (
                 insert into eventstore.events
                     (stream_id, version, event_id, event_type, data, metadata, transaction_id)
-                select p_stream_id,
+                select append_to_stream.stream_id,
                        v_last + x.n,
                        coalesce(v_ids[x.n], gen_random_uuid()),
                        x.event ->> 'type',
-                       eventstore.stored_data(p_stream_id, x.event -> 'data', x.event -> 'metadata'),
+                       eventstore.stored_data(append_to_stream.stream_id, x.event -> 'data',
+                                              x.event -> 'metadata'),
                        nullif(x.event -> 'metadata', 'null'::jsonb),
                        greatest(eventstore.log_key(), v_prior_xid)
-                  from jsonb_array_elements(p_events) with ordinality as x(event, n)
+                  from jsonb_array_elements(append_to_stream.events) with ordinality as x(event, n)
                  where x.n > 1
                  order by x.n
                 on conflict on constraint events_event_id_key do nothing
@@ -214,7 +225,7 @@ begin
                   from eventstore.events e
                  where e.event_id = any (v_ids)
                    -- not a row this call inserted a moment ago
-                   and not (e.stream_id = p_stream_id and e.version > v_last)
+                   and not (e.stream_id = append_to_stream.stream_id and e.version > v_last)
                  order by e.global_position
                  limit 1;
                 if eventstore.raise_duplicate_event_id(v_duplicate, v_other_stream) is null then end if;

@@ -20,7 +20,6 @@ parallel safe
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_events alias for $1;
     v_events jsonb;
     event_count integer;
     ids uuid[];
@@ -31,7 +30,7 @@ declare
 begin
     -- #> '{}' is the value itself, decompressed: its size is the size the rules mean, and
     -- reading an event from it does not decompress the whole batch again.
-    v_events := p_events #> '{}';
+    v_events := check_events.events #> '{}';
     if v_events is null or jsonb_typeof(v_events) <> 'array' then
         raise exception using
             errcode = 'ES400',

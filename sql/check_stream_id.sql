@@ -10,24 +10,25 @@ stable
 parallel safe
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    p_stream_id alias for $1;
 begin
-    if not eventstore.stream_id_is_valid(p_stream_id) then
+    if not eventstore.stream_id_is_valid(check_stream_id.stream_id) then
         raise exception using
             errcode = 'ES400',
             message = case
-                when p_stream_id is null then
+                when check_stream_id.stream_id is null then
                     'stream id must not be NULL'
-                when length(p_stream_id) not between 1 and 255 then
-                    format('stream id must be 1 to 255 characters long, got %s', length(p_stream_id))
-                when left(p_stream_id, 1) = '-' then
-                    format('stream id %s starts with ''-''', quote_literal(p_stream_id))
+                when length(check_stream_id.stream_id) not between 1 and 255 then
+                    format('stream id must be 1 to 255 characters long, got %s',
+                           length(check_stream_id.stream_id))
+                when left(check_stream_id.stream_id, 1) = '-' then
+                    format('stream id %s starts with ''-''', quote_literal(check_stream_id.stream_id))
                 else
-                    format('stream id %s contains a control character', quote_literal(p_stream_id))
+                    format('stream id %s contains a control character',
+                           quote_literal(check_stream_id.stream_id))
             end,
             hint = case
-                when left(p_stream_id, 1) = '-' and length(p_stream_id) <= 255 then
+                when left(check_stream_id.stream_id, 1) = '-'
+                     and length(check_stream_id.stream_id) <= 255 then
                     'A stream''s category is the part of its id before the first ''-'': this one''s '
                     'would be empty, and no category reader or consumer group could read its events. '
                     'Put the category first, e.g. ''order-123''.'

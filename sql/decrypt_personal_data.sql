@@ -16,44 +16,45 @@ stable
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_data alias for $1;
-    p_metadata alias for $2;
     c_marker constant jsonb := '{"$redacted": true}';
-    v_ciphertext text := p_data ->> '$ciphertext';
+    v_ciphertext text := decrypt_personal_data.data ->> '$ciphertext';
     v_key bytea;
     v_sealed jsonb;
     v_path text[];
     v_index integer;
 begin
     if v_ciphertext is null then
-        return p_data;
+        return decrypt_personal_data.data;
     end if;
-    select k.key into v_key from eventstore.subject_keys k where k.subject = p_metadata ->> '$subject';
+    select k.key into v_key
+      from eventstore.subject_keys k
+     where k.subject = decrypt_personal_data.metadata ->> '$subject';
     if v_key is not null then
         v_sealed := eventstore.decrypt_with_key(v_ciphertext, v_key)::jsonb;
-        p_data := p_data - '$ciphertext';
+        decrypt_personal_data.data := decrypt_personal_data.data - '$ciphertext';
         -- Expressions only, no query per field: each path is stored as a text[] literal.
         for v_index in reverse jsonb_array_length(v_sealed) - 1 .. 0 loop
             v_path := (v_sealed -> v_index ->> 0)::text[];
             if cardinality(v_path) = 0 then
-                p_data := v_sealed -> v_index -> 1;
+                decrypt_personal_data.data := v_sealed -> v_index -> 1;
             else
-                p_data := jsonb_set(p_data, v_path, v_sealed -> v_index -> 1);
+                decrypt_personal_data.data := jsonb_set(decrypt_personal_data.data, v_path,
+                                                        v_sealed -> v_index -> 1);
             end if;
         end loop;
-        return p_data;
+        return decrypt_personal_data.data;
     end if;
 
-    if not (p_metadata ? '$personal') then
+    if not (decrypt_personal_data.metadata ? '$personal') then
         return c_marker;
     end if;
-    p_data := p_data - '$ciphertext';
-    for v_path in select x.path from eventstore.personal_paths(p_metadata) as x(path) loop
-        if p_data #> v_path is not null then
-            p_data := jsonb_set(p_data, v_path, c_marker);
+    decrypt_personal_data.data := decrypt_personal_data.data - '$ciphertext';
+    for v_path in select x.path from eventstore.personal_paths(decrypt_personal_data.metadata) as x(path) loop
+        if decrypt_personal_data.data #> v_path is not null then
+            decrypt_personal_data.data := jsonb_set(decrypt_personal_data.data, v_path, c_marker);
         end if;
     end loop;
-    return p_data;
+    return decrypt_personal_data.data;
 end;
 $$;
 

@@ -22,17 +22,17 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_data alias for $1;
-    p_metadata alias for $2;
-    v_subject text := p_metadata ->> '$subject';
+    v_subject text := encrypt_personal_data.metadata ->> '$subject';
     v_key bytea;
     v_sealed jsonb := '[]';
     v_path text[];
 begin
-    if jsonb_typeof(p_metadata -> '$subject') is distinct from 'string' or v_subject = '' then
+    if jsonb_typeof(encrypt_personal_data.metadata -> '$subject') is distinct from 'string'
+       or v_subject = '' then
         raise exception using
             errcode = 'ES400',
-            message = format('metadata "$subject" must be a non-empty string, got %s', coalesce((p_metadata -> '$subject')::text, 'nothing')),
+            message = format('metadata "$subject" must be a non-empty string, got %s',
+                             coalesce((encrypt_personal_data.metadata -> '$subject')::text, 'nothing')),
             hint = 'Name the data subject with an opaque id (a customer id), never with personal data itself.';
     end if;
 
@@ -53,27 +53,31 @@ begin
             hint = 'A forgotten subject stays forgotten; if the person comes back, give them a new subject id.';
     end if;
 
-    if not (p_metadata ? '$personal') then
+    if not (encrypt_personal_data.metadata ? '$personal') then
         return jsonb_build_object('$ciphertext',
-                                  eventstore.encrypt_with_key(jsonb_build_array(jsonb_build_array('{}', p_data))::text,
-                                                              v_key));
+                                  eventstore.encrypt_with_key(
+                                      jsonb_build_array(jsonb_build_array('{}', encrypt_personal_data.data))::text,
+                                      v_key));
     end if;
-    if jsonb_typeof(p_data) is distinct from 'object' or p_data ? '$ciphertext' then
+    if jsonb_typeof(encrypt_personal_data.data) is distinct from 'object'
+       or encrypt_personal_data.data ? '$ciphertext' then
         raise exception using
             errcode = 'ES400',
             message = 'data must be a JSON object without the key "$ciphertext" when metadata "$personal" names fields',
             hint = 'Leave "$personal" out to make the whole of data personal.';
     end if;
-    for v_path in select x.path from eventstore.personal_paths(p_metadata) as x(path) loop
-        if p_data #> v_path is not null then
-            v_sealed := v_sealed || jsonb_build_array(jsonb_build_array(v_path::text, p_data #> v_path));
-            p_data := jsonb_set(p_data, v_path, 'null');
+    for v_path in select x.path from eventstore.personal_paths(encrypt_personal_data.metadata) as x(path) loop
+        if encrypt_personal_data.data #> v_path is not null then
+            v_sealed := v_sealed || jsonb_build_array(jsonb_build_array(v_path::text,
+                                                                        encrypt_personal_data.data #> v_path));
+            encrypt_personal_data.data := jsonb_set(encrypt_personal_data.data, v_path, 'null');
         end if;
     end loop;
     if jsonb_array_length(v_sealed) = 0 then
-        return p_data;
+        return encrypt_personal_data.data;
     end if;
-    return p_data || jsonb_build_object('$ciphertext', eventstore.encrypt_with_key(v_sealed::text, v_key));
+    return encrypt_personal_data.data
+           || jsonb_build_object('$ciphertext', eventstore.encrypt_with_key(v_sealed::text, v_key));
 end;
 $$;
 

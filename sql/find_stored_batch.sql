@@ -17,9 +17,6 @@ stable
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_stream_id alias for $1;
-    p_expected alias for $2;
-    p_ids alias for $3;
     v_found integer;
     v_offsets integer;
     v_first_version bigint;
@@ -30,8 +27,8 @@ begin
     select e.event_id, e.stream_id
       into v_other_id, v_other_stream
       from eventstore.events e
-     where e.event_id = any (p_ids)
-       and e.stream_id <> p_stream_id
+     where e.event_id = any (find_stored_batch.event_ids)
+       and e.stream_id <> find_stored_batch.stream_id
      limit 1;
     if found then
         if eventstore.raise_duplicate_event_id(v_other_id, v_other_stream) is null then end if;
@@ -41,24 +38,26 @@ begin
            max(e.version), min(e.global_position), max(e.global_position)
       into v_found, v_offsets, v_first_version,
            v_result.stream_version, v_result.first_position, v_result.last_position
-      from unnest(p_ids) with ordinality as x(event_id, n)
+      from unnest(find_stored_batch.event_ids) with ordinality as x(event_id, n)
       join eventstore.events e on e.event_id = x.event_id
-     where e.stream_id = p_stream_id;
+     where e.stream_id = find_stored_batch.stream_id;
 
     if v_found = 0 then
         return;
     end if;
-    if v_found < cardinality(p_ids)
+    if v_found < cardinality(find_stored_batch.event_ids)
        or v_offsets <> 1
-       or (p_expected >= 0 and v_first_version - 1 <> p_expected)
-       or (p_expected = -1 and v_first_version <> 0
+       or (find_stored_batch.expected_version >= 0
+           and v_first_version - 1 <> find_stored_batch.expected_version)
+       or (find_stored_batch.expected_version = -1 and v_first_version <> 0
            -- -1 after eventstore.delete_stream appended directly after its placeholder
            and not exists (select from eventstore.stream_metadata m
-                            where m.stream_id = p_stream_id and m.deleted_version = v_first_version - 1)) then
+                            where m.stream_id = find_stored_batch.stream_id
+                              and m.deleted_version = v_first_version - 1)) then
         perform eventstore.raise_wrong_expected_version(
-            p_stream_id, p_expected,
+            find_stored_batch.stream_id, find_stored_batch.expected_version,
             format('%s of the %s event ids are already stored, but not as this batch directly after the expected version',
-                   v_found, cardinality(p_ids)));
+                   v_found, cardinality(find_stored_batch.event_ids)));
     end if;
     return next v_result;
 end;

@@ -23,19 +23,18 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_subject alias for $1;
     v_result eventstore.forget_result;
 begin
-    if p_subject is null or p_subject = '' then
+    if forget_subject.subject is null or forget_subject.subject = '' then
         raise exception using
             errcode = 'ES400',
             message = 'subject must be a non-empty string',
             hint = 'Pass the id the events name in metadata "$subject".';
     end if;
-    v_result.subject := p_subject;
+    v_result.subject := forget_subject.subject;
 
     insert into eventstore.subject_keys as k (subject, key, forgotten_at, forgotten_by)
-    values (p_subject, null, now(), session_user)
+    values (forget_subject.subject, null, now(), session_user)
     on conflict on constraint subject_keys_pkey do update
         set key = null, forgotten_at = excluded.forgotten_at, forgotten_by = excluded.forgotten_by
         where k.key is not null
@@ -43,20 +42,20 @@ begin
     if not found then
         select k.forgotten_at into v_result.forgotten_at
           from eventstore.subject_keys k
-         where k.subject = p_subject;
+         where k.subject = forget_subject.subject;
     end if;
 
     -- The subject's events are in the streams its sealed appends recorded.
     select count(*) into v_result.events
       from eventstore.subject_streams t
       join eventstore.events e on e.stream_id = t.stream_id
-     where t.subject = p_subject
-       and e.metadata ->> '$subject' = p_subject;
+     where t.subject = forget_subject.subject
+       and e.metadata ->> '$subject' = forget_subject.subject;
 
     with deleted as (
         delete from eventstore.snapshots s
          using eventstore.subject_streams t
-         where t.subject = p_subject
+         where t.subject = forget_subject.subject
            and s.stream_id = t.stream_id
         returning 1
     )

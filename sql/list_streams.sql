@@ -29,25 +29,23 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_category alias for $1;
-    p_max_count alias for $2;
-    p_after alias for $3;
     v_after_created timestamptz;
 begin
-    if p_after is not null then
-        perform eventstore.check_stream_id(p_after);
+    if list_streams.after is not null then
+        perform eventstore.check_stream_id(list_streams.after);
         select e.recorded_at into v_after_created
           from eventstore.events e
-         where e.stream_id = p_after and e.version = 0;
+         where e.stream_id = list_streams.after and e.version = 0;
         if not found then
             raise exception using
                 errcode = 'ES404',
-                message = format('stream %s does not exist', quote_literal(p_after)),
+                message = format('stream %s does not exist', quote_literal(list_streams.after)),
                 hint = 'Pass as after the stream_id of the last row of the previous page.';
         end if;
     end if;
     return query
-        select * from eventstore.list_streams_before(p_category, p_max_count, v_after_created, p_after);
+        select * from eventstore.list_streams_before(list_streams.category, list_streams.max_count,
+                                                     v_after_created, list_streams.after);
 end;
 $$;
 

@@ -10,15 +10,14 @@ stable
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_stream_id alias for $1;
     v_bounds eventstore.read_bounds;
 begin
-    perform eventstore.check_stream_id(p_stream_id);
-    v_bounds := eventstore.stream_read_bounds(p_stream_id);
+    perform eventstore.check_stream_id(load_snapshot.stream_id);
+    v_bounds := eventstore.stream_read_bounds(load_snapshot.stream_id);
     return query
         select s.version, s.state, s.schema_version, s.recorded_at
           from eventstore.snapshots s
-         where s.stream_id = p_stream_id
+         where s.stream_id = load_snapshot.stream_id
            and s.version >= v_bounds.from_version
            and (v_bounds.recorded_after is null or s.recorded_at >= v_bounds.recorded_after);
 end;

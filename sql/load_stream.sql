@@ -31,19 +31,17 @@ stable
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_stream_id alias for $1;
-    p_schema_version alias for $2;
     v_snapshot_version bigint;
     v_bounds eventstore.read_bounds;
 begin
-    perform eventstore.check_stream_id(p_stream_id);
-    v_bounds := eventstore.stream_read_bounds(p_stream_id);
+    perform eventstore.check_stream_id(load_stream.stream_id);
+    v_bounds := eventstore.stream_read_bounds(load_stream.stream_id);
 
     select 'snapshot', s.version, s.state, s.recorded_at, s.schema_version
       into kind, version, data, recorded_at, snapshot_schema_version
       from eventstore.snapshots s
-     where s.stream_id = p_stream_id
-       and (p_schema_version is null or s.schema_version = p_schema_version)
+     where s.stream_id = load_stream.stream_id
+       and (load_stream.schema_version is null or s.schema_version = load_stream.schema_version)
        and s.version >= v_bounds.from_version
        and (v_bounds.recorded_after is null or s.recorded_at >= v_bounds.recorded_after);
     if found then
@@ -55,7 +53,7 @@ begin
         select 'event', e.version, e.global_position, e.event_id, e.event_type,
                eventstore.readable_data(e.data, e.metadata), e.metadata, e.recorded_at, null::integer
           from eventstore.events e
-         where e.stream_id = p_stream_id
+         where e.stream_id = load_stream.stream_id
            and e.version > coalesce(v_snapshot_version, -1)
            and e.version >= v_bounds.from_version
            and (v_bounds.recorded_after is null or e.recorded_at >= v_bounds.recorded_after)

@@ -13,8 +13,7 @@ immutable
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_metadata alias for $1;
-    v_personal jsonb := p_metadata -> '$personal';
+    v_personal jsonb := personal_paths.metadata -> '$personal';
     v_element jsonb;
     v_index bigint;
 begin

@@ -19,24 +19,22 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_stream_id alias for $1;
-    p_expected alias for $2;
-    p_reason alias for $3;
-    v_actual bigint := coalesce($4, eventstore.stream_version(p_stream_id));
+    v_actual bigint := coalesce(raise_wrong_expected_version.actual_version,
+                                eventstore.stream_version(raise_wrong_expected_version.stream_id));
 begin
     raise exception using
         errcode = 'ES409',
         message = format('wrong expected version for stream %s: expected %s, actual %s%s',
-                         quote_literal(p_stream_id),
-                         case p_expected
+                         quote_literal(raise_wrong_expected_version.stream_id),
+                         case raise_wrong_expected_version.expected_version
                              when -1 then '-1 (no stream)'
                              when -2 then '-2 (stream exists)'
-                             else coalesce(p_expected::text, 'any')
+                             else coalesce(raise_wrong_expected_version.expected_version::text, 'any')
                          end,
                          v_actual,
-                         coalesce(' (' || p_reason || ')', '')),
-        detail = json_build_object('stream_id', p_stream_id,
-                                   'expected_version', p_expected,
+                         coalesce(' (' || raise_wrong_expected_version.reason || ')', '')),
+        detail = json_build_object('stream_id', raise_wrong_expected_version.stream_id,
+                                   'expected_version', raise_wrong_expected_version.expected_version,
                                    'actual_version', v_actual)::text,
         hint = format('Reload the stream (now at version %s), decide again, and append with that expected version.',
                       v_actual);

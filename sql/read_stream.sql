@@ -22,51 +22,48 @@ set search_path = pg_catalog, pg_temp
 set plan_cache_mode = force_generic_plan
 as $$
 declare
-    p_stream_id alias for $1;
-    p_from alias for $2;
-    p_max_count alias for $3;
-    p_backward alias for $4;
     v_bounds eventstore.read_bounds;
 begin
-    perform eventstore.check_stream_id(p_stream_id);
-    perform eventstore.check_max_count(p_max_count);
-    if p_backward is null then
+    perform eventstore.check_stream_id(read_stream.stream_id);
+    perform eventstore.check_max_count(read_stream.max_count);
+    if read_stream.backward is null then
         raise exception using
             errcode = 'ES400',
             message = 'backward must be true or false, not NULL';
     end if;
-    if p_from < (case when p_backward then -1 else 0 end) then
+    if read_stream.from_version < (case when read_stream.backward then -1 else 0 end) then
         raise exception using
             errcode = 'ES400',
             message = format('from_version must be >= %s when reading %s, got %s',
-                             case when p_backward then -1 else 0 end,
-                             case when p_backward then 'backward' else 'forward' end,
-                             p_from),
+                             case when read_stream.backward then -1 else 0 end,
+                             case when read_stream.backward then 'backward' else 'forward' end,
+                             read_stream.from_version),
             hint = 'Versions are 0-based; read backward from the end with NULL or -1.';
     end if;
 
-    v_bounds := eventstore.stream_read_bounds(p_stream_id);
-    if p_backward then
+    v_bounds := eventstore.stream_read_bounds(read_stream.stream_id);
+    if read_stream.backward then
         return query
             select e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
                    eventstore.readable_data(e.data, e.metadata), e.metadata, e.recorded_at
               from eventstore.events e
-             where e.stream_id = p_stream_id
-               and e.version <= case when p_from is null or p_from = -1 then 9223372036854775807 else p_from end
+             where e.stream_id = read_stream.stream_id
+               and e.version <= case when read_stream.from_version is null or read_stream.from_version = -1
+                                     then 9223372036854775807 else read_stream.from_version end
                and e.version >= v_bounds.from_version
                and e.recorded_at >= coalesce(v_bounds.recorded_after, '-infinity')
              order by e.version desc
-             limit p_max_count;
+             limit read_stream.max_count;
     else
         return query
             select e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
                    eventstore.readable_data(e.data, e.metadata), e.metadata, e.recorded_at
               from eventstore.events e
-             where e.stream_id = p_stream_id
-               and e.version >= greatest(p_from, v_bounds.from_version)
+             where e.stream_id = read_stream.stream_id
+               and e.version >= greatest(read_stream.from_version, v_bounds.from_version)
                and e.recorded_at >= coalesce(v_bounds.recorded_after, '-infinity')
              order by e.version
-             limit p_max_count;
+             limit read_stream.max_count;
     end if;
 end;
 $$;

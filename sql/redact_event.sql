@@ -28,49 +28,46 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_event_id alias for $1;
-    p_reason alias for $2;
-    p_data alias for $3;
-    p_metadata alias for $4;
     c_marker constant jsonb := '{"$redacted": true}';
     v_metadata jsonb;
     v_permit text := current_setting('eventstore.permit_event_change', true);
     v_redaction eventstore.redactions;
 begin
-    if p_event_id is null or p_reason is null or p_reason = '' then
+    if redact_event.event_id is null or redact_event.reason is null or redact_event.reason = '' then
         raise exception using
             errcode = 'ES400',
             message = 'event_id and a non-empty reason are required to redact an event',
             hint = 'Say why the event is redacted; the reason is recorded in eventstore.redactions.';
     end if;
-    if (p_data or p_metadata) is not true then
+    if (redact_event.data or redact_event.metadata) is not true then
         raise exception using
             errcode = 'ES400',
             message = 'nothing to redact: data and metadata are both false (or NULL)',
             hint = 'Pass data => true, metadata => true, or both.';
     end if;
 
-    select e.metadata into v_metadata from eventstore.events e where e.event_id = p_event_id;
+    select e.metadata into v_metadata from eventstore.events e where e.event_id = redact_event.event_id;
     if not found then
         raise exception using
             errcode = 'ES404',
-            message = format('no stored event has the id %s', p_event_id),
+            message = format('no stored event has the id %s', redact_event.event_id),
             hint = 'Pass the id of a stored event (a reader returns it as event_id).';
     end if;
 
     perform set_config('eventstore.permit_event_change', 'on', true);
     update eventstore.events e
-       set data = case when p_data then c_marker else e.data end,
-           metadata = case when p_metadata
+       set data = case when redact_event.data then c_marker else e.data end,
+           metadata = case when redact_event.metadata
                            then c_marker || jsonb_strip_nulls(jsonb_build_object(
                                     '$subject', v_metadata -> '$subject',
                                     '$personal', v_metadata -> '$personal'))
                            else e.metadata end
-     where e.event_id = p_event_id;
+     where e.event_id = redact_event.event_id;
     perform set_config('eventstore.permit_event_change', coalesce(v_permit, ''), true);
 
     insert into eventstore.redactions (event_id, redacted_data, redacted_metadata, reason, redacted_by)
-    values (p_event_id, coalesce(p_data, false), coalesce(p_metadata, false), p_reason, session_user)
+    values (redact_event.event_id, coalesce(redact_event.data, false), coalesce(redact_event.metadata, false),
+            redact_event.reason, session_user)
     returning * into v_redaction;
     return v_redaction;
 end;

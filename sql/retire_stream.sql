@@ -18,46 +18,47 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_stream_id alias for $1;
-    p_expected alias for $2;
-    p_tombstone alias for $3;
     v_last bigint;
     v_last_position bigint;
     v_last_type text;
     v_actual bigint;
     v_version bigint;
 begin
-    perform eventstore.check_stream_id(p_stream_id);
-    if p_expected < -2 or p_tombstone is null then
+    perform eventstore.check_stream_id(retire_stream.stream_id);
+    if retire_stream.expected_version < -2 or retire_stream.tombstone is null then
         raise exception using
             errcode = 'ES400',
-            message = format('expected version must be NULL, -1, -2 or >= 0, got %s', p_expected),
+            message = format('expected version must be NULL, -1, -2 or >= 0, got %s',
+                             retire_stream.expected_version),
             hint = 'Use NULL for any version, or the stream''s version as you last read it.';
     end if;
     loop
         select e.version, e.global_position, e.event_type
           into v_last, v_last_position, v_last_type
           from eventstore.events e
-         where e.stream_id = p_stream_id
+         where e.stream_id = retire_stream.stream_id
          order by e.version desc
          limit 1;
         v_actual := case when v_last_position < 0
-                         then eventstore.placeholder_version(p_stream_id, v_last, v_last_type)
+                         then eventstore.placeholder_version(retire_stream.stream_id, v_last, v_last_type)
                          else coalesce(v_last, -1) end;
-        if p_expected <> v_actual and not (p_expected = -2 and v_actual >= 0) then
-            if eventstore.raise_wrong_expected_version(p_stream_id, p_expected, null, v_actual) is null then end if;
+        if retire_stream.expected_version <> v_actual
+           and not (retire_stream.expected_version = -2 and v_actual >= 0) then
+            if eventstore.raise_wrong_expected_version(retire_stream.stream_id, retire_stream.expected_version,
+                                                       null, v_actual) is null then end if;
         end if;
-        if v_actual = -1 and not p_tombstone then
+        if v_actual = -1 and not retire_stream.tombstone then
             raise exception using
                 errcode = 'ES404',
-                message = format('stream %s does not exist', quote_literal(p_stream_id)),
+                message = format('stream %s does not exist', quote_literal(retire_stream.stream_id)),
                 hint = 'Only a stream with events can be deleted; a tombstone may also be set on an absent stream.';
         end if;
         insert into eventstore.events
             (global_position, stream_id, version, event_id, event_type, data, transaction_id)
         overriding system value
-        values (-nextval('eventstore.events_global_position_seq'), p_stream_id, coalesce(v_last, -1) + 1,
-                gen_random_uuid(), case when p_tombstone then '$tombstone' else '$deleted' end,
+        values (-nextval('eventstore.events_global_position_seq'), retire_stream.stream_id,
+                coalesce(v_last, -1) + 1,
+                gen_random_uuid(), case when retire_stream.tombstone then '$tombstone' else '$deleted' end,
                 'null'::jsonb, '0'::xid8)
         on conflict on constraint events_stream_version_key do nothing
         returning version into v_version;
@@ -65,7 +66,8 @@ begin
     end loop;
 
     insert into eventstore.stream_metadata as m (stream_id, deleted_version, tombstoned)
-    values (p_stream_id, case when p_tombstone then null else v_version end, p_tombstone)
+    values (retire_stream.stream_id, case when retire_stream.tombstone then null else v_version end,
+            retire_stream.tombstone)
     on conflict on constraint stream_metadata_pkey
     do update set deleted_version = coalesce(excluded.deleted_version, m.deleted_version),
                   tombstoned = m.tombstoned or excluded.tombstoned,

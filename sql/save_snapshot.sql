@@ -25,10 +25,6 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_stream_id alias for $1;
-    p_version alias for $2;
-    p_state alias for $3;
-    p_schema_version alias for $4;
     v_current bigint;
     v_size integer;
     v_saved integer;
@@ -40,7 +36,8 @@ begin
             -- Transaction-local, and undone with the subtransaction if the call fails:
             -- tells the inner call that it already runs under this guard.
             perform set_config('eventstore.save_snapshot_in_snapshot', 'on', true);
-            v_stored := eventstore.save_snapshot(p_stream_id, p_version, p_state, p_schema_version);
+            v_stored := eventstore.save_snapshot(save_snapshot.stream_id, save_snapshot.version,
+                                                 save_snapshot.state, save_snapshot.schema_version);
             perform set_config('eventstore.save_snapshot_in_snapshot', 'off', true);
             return v_stored;
         exception when serialization_failure then
@@ -48,16 +45,17 @@ begin
                 errcode = 'ES409',
                 message = format('could not save the snapshot of stream %s: a concurrent transaction changed '
                                  'what this %s transaction read (PostgreSQL refused the write)',
-                                 quote_literal(p_stream_id), current_setting('transaction_isolation')),
-                detail = json_build_object('stream_id', p_stream_id,
+                                 quote_literal(save_snapshot.stream_id),
+                                 current_setting('transaction_isolation')),
+                detail = json_build_object('stream_id', save_snapshot.stream_id,
                                            'expected_version', null,
                                            'actual_version', null)::text,
                 hint = 'Roll back, then save the snapshot again in a new transaction: the newer version wins.';
         end;
     end if;
 
-    perform eventstore.check_stream_id(p_stream_id);
-    if p_state is null then
+    perform eventstore.check_stream_id(save_snapshot.stream_id);
+    if save_snapshot.state is null then
         raise exception using
             errcode = 'ES400',
             message = 'snapshot state must not be NULL',
@@ -65,36 +63,38 @@ begin
     end if;
     -- Measured decompressed (#> '{}' is the value itself): a state read from a table
     -- arrives compressed, and its stored size is not its size.
-    v_size := pg_column_size(p_state #> '{}');
+    v_size := pg_column_size(save_snapshot.state #> '{}');
     if v_size > 16777216 then
         raise exception using
             errcode = 'ES400',
             message = format('snapshot state must be at most 16 MiB, got %s bytes', v_size),
             hint = 'Keep snapshots small: store only what rebuilding the state needs.';
     end if;
-    if p_schema_version is null or p_schema_version < 1 then
+    if save_snapshot.schema_version is null or save_snapshot.schema_version < 1 then
         raise exception using
             errcode = 'ES400',
-            message = format('snapshot schema_version must be >= 1, got %s', coalesce(p_schema_version::text, 'NULL'));
+            message = format('snapshot schema_version must be >= 1, got %s',
+                             coalesce(save_snapshot.schema_version::text, 'NULL'));
     end if;
 
-    v_current := eventstore.stream_version(p_stream_id);
+    v_current := eventstore.stream_version(save_snapshot.stream_id);
     if v_current = -1 then
         raise exception using
             errcode = 'ES404',
-            message = format('stream %s does not exist', quote_literal(p_stream_id)),
+            message = format('stream %s does not exist', quote_literal(save_snapshot.stream_id)),
             hint = 'A snapshot needs a stream with events: append to the stream first.';
     end if;
-    if p_version is null or p_version not between 0 and v_current then
+    if save_snapshot.version is null or save_snapshot.version not between 0 and v_current then
         raise exception using
             errcode = 'ES400',
             message = format('snapshot version must be between 0 and %s (the stream''s version), got %s',
-                             v_current, coalesce(p_version::text, 'NULL')),
+                             v_current, coalesce(save_snapshot.version::text, 'NULL')),
             hint = 'Snapshot the state as of a version the stream has reached.';
     end if;
 
     insert into eventstore.snapshots as s (stream_id, version, state, schema_version)
-    values (p_stream_id, p_version, p_state, p_schema_version)
+    values (save_snapshot.stream_id, save_snapshot.version, save_snapshot.state,
+            save_snapshot.schema_version)
     on conflict on constraint snapshots_pkey
     do update set version = excluded.version,
                   state = excluded.state,

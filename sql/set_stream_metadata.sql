@@ -26,9 +26,6 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    p_stream_id alias for $1;
-    p_metadata alias for $2;
-    p_expected alias for $3;
     v_max_count bigint;
     v_max_age interval;
     v_truncate_before bigint;
@@ -36,42 +33,47 @@ declare
     v_current eventstore.stream_metadata;
     v_version bigint;
 begin
-    perform eventstore.check_stream_id(p_stream_id);
-    if p_metadata is null or jsonb_typeof(p_metadata) <> 'object' then
+    perform eventstore.check_stream_id(set_stream_metadata.stream_id);
+    if set_stream_metadata.metadata is null or jsonb_typeof(set_stream_metadata.metadata) <> 'object' then
         raise exception using
             errcode = 'ES400',
             message = format('stream metadata must be a JSON object, got %s',
-                             coalesce(jsonb_typeof(p_metadata), 'NULL')),
+                             coalesce(jsonb_typeof(set_stream_metadata.metadata), 'NULL')),
             hint = 'Pass an object such as {"max_count": 100}; {} clears every rule.';
     end if;
-    if p_expected < -1 then
+    if set_stream_metadata.expected_metadata_version < -1 then
         raise exception using
             errcode = 'ES400',
-            message = format('expected metadata version must be NULL, -1 or >= 0, got %s', p_expected),
+            message = format('expected metadata version must be NULL, -1 or >= 0, got %s',
+                             set_stream_metadata.expected_metadata_version),
             hint = 'Use NULL for any, -1 for no metadata yet, or the metadata version get_stream_metadata returned.';
     end if;
     foreach v_key in array array['max_count', 'truncate_before'] loop
-        if p_metadata -> v_key is not null and p_metadata -> v_key <> 'null'::jsonb
-           and (jsonb_typeof(p_metadata -> v_key) <> 'number'
-                or (p_metadata ->> v_key)::numeric <> trunc((p_metadata ->> v_key)::numeric)
-                or (p_metadata ->> v_key)::numeric not between (case v_key when 'max_count' then 1 else 0 end)
-                                                             and 9223372036854775807) then
+        if set_stream_metadata.metadata -> v_key is not null
+           and set_stream_metadata.metadata -> v_key <> 'null'::jsonb
+           and (jsonb_typeof(set_stream_metadata.metadata -> v_key) <> 'number'
+                or (set_stream_metadata.metadata ->> v_key)::numeric
+                   <> trunc((set_stream_metadata.metadata ->> v_key)::numeric)
+                or (set_stream_metadata.metadata ->> v_key)::numeric
+                   not between (case v_key when 'max_count' then 1 else 0 end) and 9223372036854775807) then
             raise exception using
                 errcode = 'ES400',
                 message = format('stream metadata key %s must be an integer >= %s, got %s',
-                                 v_key, case v_key when 'max_count' then 1 else 0 end, p_metadata -> v_key),
+                                 v_key, case v_key when 'max_count' then 1 else 0 end,
+                                 set_stream_metadata.metadata -> v_key),
                 hint = 'Reserved keys: max_count (integer >= 1), max_age (an interval such as ''30 days''), '
                        'truncate_before (integer >= 0).';
         end if;
     end loop;
-    v_max_count := nullif(p_metadata -> 'max_count', 'null'::jsonb)::text::numeric;
-    v_truncate_before := nullif(p_metadata -> 'truncate_before', 'null'::jsonb)::text::numeric;
-    if p_metadata -> 'max_age' is not null and p_metadata -> 'max_age' <> 'null'::jsonb then
+    v_max_count := nullif(set_stream_metadata.metadata -> 'max_count', 'null'::jsonb)::text::numeric;
+    v_truncate_before := nullif(set_stream_metadata.metadata -> 'truncate_before', 'null'::jsonb)::text::numeric;
+    if set_stream_metadata.metadata -> 'max_age' is not null
+       and set_stream_metadata.metadata -> 'max_age' <> 'null'::jsonb then
         begin
-            if jsonb_typeof(p_metadata -> 'max_age') <> 'string' then
+            if jsonb_typeof(set_stream_metadata.metadata -> 'max_age') <> 'string' then
                 raise sqlstate '22007';
             end if;
-            v_max_age := (p_metadata ->> 'max_age')::interval;
+            v_max_age := (set_stream_metadata.metadata ->> 'max_age')::interval;
         exception when sqlstate '22007' or sqlstate '22008' or sqlstate '22015' or sqlstate '22P02' then
             v_max_age := null;
         end;
@@ -79,38 +81,44 @@ begin
             raise exception using
                 errcode = 'ES400',
                 message = format('stream metadata key max_age must be an interval above zero as a string, got %s',
-                                 p_metadata -> 'max_age'),
+                                 set_stream_metadata.metadata -> 'max_age'),
                 hint = 'For example "30 days", "12 hours" or "P30D".';
         end if;
     end if;
 
     -- The row exists once anything of the stream's lifecycle was stored: insert the first
     -- one, then change it only where the expectation holds.
-    insert into eventstore.stream_metadata as m (stream_id) values (p_stream_id) on conflict do nothing;
+    insert into eventstore.stream_metadata as m (stream_id)
+    values (set_stream_metadata.stream_id)
+    on conflict do nothing;
     update eventstore.stream_metadata m
-       set metadata = p_metadata,
+       set metadata = set_stream_metadata.metadata,
            metadata_version = m.metadata_version + 1,
            max_count = v_max_count,
            max_age = v_max_age,
            truncate_before = v_truncate_before,
            updated_at = now()
-     where m.stream_id = p_stream_id
+     where m.stream_id = set_stream_metadata.stream_id
        and not m.tombstoned
-       and (p_expected is null or m.metadata_version = p_expected)
+       and (set_stream_metadata.expected_metadata_version is null
+            or m.metadata_version = set_stream_metadata.expected_metadata_version)
     returning m.metadata_version into v_version;
     if found then
         return v_version;
     end if;
-    select m.* into v_current from eventstore.stream_metadata m where m.stream_id = p_stream_id;
+    select m.* into v_current
+      from eventstore.stream_metadata m
+     where m.stream_id = set_stream_metadata.stream_id;
     if v_current.tombstoned then
-        if eventstore.placeholder_version(p_stream_id, null, '$tombstone') is null then end if;
+        if eventstore.placeholder_version(set_stream_metadata.stream_id, null, '$tombstone') is null then end if;
     end if;
     raise exception using
         errcode = 'ES409',
         message = format('wrong expected metadata version for stream %s: expected %s, actual %s',
-                         quote_literal(p_stream_id), p_expected, v_current.metadata_version),
-        detail = json_build_object('stream_id', p_stream_id,
-                                   'expected_version', p_expected,
+                         quote_literal(set_stream_metadata.stream_id),
+                         set_stream_metadata.expected_metadata_version, v_current.metadata_version),
+        detail = json_build_object('stream_id', set_stream_metadata.stream_id,
+                                   'expected_version', set_stream_metadata.expected_metadata_version,
                                    'actual_version', v_current.metadata_version)::text,
         hint = 'Read the metadata again (get_stream_metadata), decide again, and set it with that metadata version.';
 end;

@@ -12,19 +12,18 @@ stable
 parallel safe
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    p_stream_id alias for $1;
 begin
     -- The inlined rule first: this function also reads the actual version of every ES409,
     -- and a call of check_stream_id costs more than the read.
-    if not eventstore.stream_id_is_valid(p_stream_id) then
-        perform eventstore.check_stream_id(p_stream_id);
+    if not eventstore.stream_id_is_valid(stream_version.stream_id) then
+        perform eventstore.check_stream_id(stream_version.stream_id);
     end if;
     return coalesce(
         (select case when e.global_position > 0 then e.version
-                     else eventstore.placeholder_version(p_stream_id, e.version, e.event_type) end
+                     else eventstore.placeholder_version(stream_version.stream_id, e.version,
+                                                         e.event_type) end
            from eventstore.events e
-          where e.stream_id = p_stream_id
+          where e.stream_id = stream_version.stream_id
           order by e.version desc
           limit 1),
         -1);
