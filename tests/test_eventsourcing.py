@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 from unittest import TestCase
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import eventsourcing.tests.application as app_cases
 import eventsourcing.tests.persistence as cases
@@ -23,12 +23,14 @@ from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
     ProcessRecorder,
+    StoredEvent,
     TrackingRecorder,
 )
 from eventsourcing.projection import EventSourcedProjection, EventSourcedProjectionRunner
 from eventsourcing.utils import Environment, get_topic
 from psycopg.conninfo import conninfo_to_dict
 
+from cluster_support import PRIMARY_SETTINGS, clusters, create_store, execute, one
 from eventsourcing_support import ROLE, ROLE_PASSWORD, store_settings
 from eventsourcing_support import eventsourcing_role as eventsourcing_role  # the fixture
 from pgeventstore.eventsourcing import (
@@ -206,3 +208,50 @@ def test_role_is_only_a_writer(dsn: str) -> None:
     params.pop("passfile", None)
     with psycopg.connect(**params) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("select * from eventstore.events")
+
+
+def test_notification_ids_survive_a_crash_before_their_numbering_is_flushed() -> None:
+    """insert_events commits its events durably but their numbering without waiting for the
+    WAL flush: a crash that loses that numbering is followed by the same numbers again.
+
+    Commits wait for their flush here (synchronous_commit on; fsync off, which a crash of
+    the server's processes alone does not need) and the WAL writer sleeps 10 s, so the
+    numbering's commit record is still in the WAL buffers when the server stops in
+    immediate mode (a crash); the events, flushed by their own commits, are not lost. Two
+    events appended by other transactions are numbered by the same numbering, so the order
+    among them is what is checked.
+    """
+    with clusters() as made:
+        primary = made.primary(
+            "crash", settings={**PRIMARY_SETTINGS, "synchronous_commit": "on", "wal_writer_delay": "10s"}
+        )
+        dsn = create_store(primary, "es_crash")
+        execute(dsn, f"create role {ROLE} login password '{ROLE_PASSWORD}' in role eventstore_writer")
+        log_sql = (
+            "select coalesce(array_agg(array[log_number::text, event_id::text] order by log_number), '{}') "
+            "from eventstore.log"
+        )
+        for attempt in range(3):
+            for writer in ("a", "b"):
+                one(
+                    dsn,
+                    "select (eventstore.append_event(%s, -1, 'Other', '{}')).stream_version",
+                    (f"o-{attempt}{writer}",),
+                )
+            factory = Factory(Environment("Crash", store_settings(dsn)))
+            try:
+                ids = factory.application_recorder().insert_events(
+                    [StoredEvent(originator_id=uuid4(), originator_version=1, topic="t:T", state=b"{}")]
+                )
+            finally:
+                factory.close()
+            numbered = one(dsn, log_sql)
+            assert ids is not None and int(numbered[-1][0]) == ids[0]
+            primary.stop("immediate")
+            primary.start()
+            if one(dsn, log_sql) != numbered:
+                break
+        else:
+            raise AssertionError("the numbering survived three crashes: the test did not lose it")
+        assert one(dsn, "select eventstore.number_log()") >= 3
+        assert one(dsn, log_sql) == numbered

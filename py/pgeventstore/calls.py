@@ -431,9 +431,15 @@ ES_SELECT_EVENTS_SQL = (
     "from eventstore.read_versioned(%s::text, %s::bigint, %s::bigint, %s::boolean, %s::integer)"
 )
 #: The log numbers of version ranges of several streams, once committed: one row per range.
+#: The statement is its own transaction (autocommit) and writes only log numbers, so its
+#: commit need not wait for the WAL flush (synchronous_commit off for this transaction
+#: alone): numbers lost in a crash before the flush are assigned again, the same ones,
+#: since numbering follows the gap-safe order of events that are themselves durable, and
+#: any later durable commit (an append, a checkpoint) flushes them first.
 ES_LOG_NUMBERS_SQL = (
     "select eventstore.stream_log_numbers(r.stream_id, r.from_version, r.to_version) "
-    "from unnest(%s::text[], %s::bigint[], %s::bigint[]) with ordinality "
+    "from (select set_config('synchronous_commit', 'off', true)) as s(previous), "
+    "unnest(%s::text[], %s::bigint[], %s::bigint[]) with ordinality "
     "as r(stream_id, from_version, to_version, n) order by r.n"
 )
 #: An application's notifications: its category's events after a log number.
