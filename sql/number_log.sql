@@ -30,6 +30,10 @@ returns bigint
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+-- Its statements read the primary key's range after the newest number whatever the values,
+-- so they are planned once per session: with a plan for each call's values (what the
+-- default chose here), planning cost more than numbering a few events.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
     v_offset text;
@@ -70,9 +74,9 @@ begin
     if v_readable is not true then
         return 0;
     end if;
-    -- Whether this database is a logical subscriber is a catalog query planned anew on
-    -- each call, so it is asked only when there is something to number (a subscription
-    -- may have been enabled since this session's first call).
+    -- Whether this database is a logical subscriber is a catalog query, so it is asked
+    -- only when there is something to number (a subscription may have been enabled since
+    -- this session's first call).
     if eventstore.log_is_replicated() then
         return 0;
     end if;
