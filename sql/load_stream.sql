@@ -29,6 +29,8 @@ returns table (
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+-- Its result stays in memory up to 32MB, not a temporary file (docs/operations.md#memory).
+set work_mem = '32MB'
 as $$
 declare
     v_snapshot_version bigint;

@@ -33,6 +33,8 @@ returns setof eventstore.log_event
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+-- Its result stays in memory up to 32MB, not a temporary file (docs/operations.md#memory).
+set work_mem = '32MB'
 set plan_cache_mode = auto
 as $$
 declare

@@ -30,6 +30,8 @@ returns setof eventstore.log_event
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+-- Its result stays in memory up to 32MB, not a temporary file (docs/operations.md#memory).
+set work_mem = '32MB'
 as $$
 begin
     if read_category.category is null or read_category.category = ''

@@ -17,6 +17,8 @@ returns setof eventstore.recorded_event
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+-- Its result stays in memory up to 32MB, not a temporary file (docs/operations.md#memory).
+set work_mem = '32MB'
 -- Its queries read the (stream_id, version) index in order whatever the arguments, so they
 -- are planned once per session (a plan for each call's values may sort a bitmap scan's rows).
 set plan_cache_mode = force_generic_plan

@@ -22,6 +22,8 @@ returns setof eventstore.recorded_event
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+-- Its result stays in memory up to 32MB, not a temporary file (docs/operations.md#memory).
+set work_mem = '32MB'
 as $$
 declare
     v_first numeric;
