@@ -1,4 +1,5 @@
-"""The log readers reach a page's events by index, from a session's first call on.
+"""The readers reach a page's events by index, from a session's first call on, and hold
+a large result in memory (the last test).
 
 Since migration 0013 an event's key is (transaction_id, global_position). A join of the
 log to the events on that pair is estimated as if its two columns were independent, far
@@ -69,3 +70,42 @@ def test_a_sessions_first_read_category_pages_read_the_events_by_index(dsn: str)
     for after in (0, EVENTS // 2):
         query = f"select * from eventstore.read_category('order', {after}, {PAGE})"
         assert first_page_scans(dsn, query) == (PAGE, 0), after
+
+
+def temp_files_of(conn: psycopg.Connection[tuple[int]], query: str) -> int:
+    """How many temporary files ``query`` made the database write (its own session's, flushed)."""
+
+    def written() -> int:
+        conn.execute("select pg_stat_force_next_flush()")
+        # A new transaction (autocommit) sees the statistics that the last one flushed.
+        row = conn.execute(
+            "select temp_files from pg_stat_database where datname = current_database()"
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    before = written()
+    conn.execute(query).fetchall()
+    return written() - before
+
+
+def test_the_event_readers_hold_a_read_of_15000_events_in_memory(dsn: str) -> None:
+    """Their result is a tuplestore: under the default work_mem (4MB) 15,000 events of about
+    300 bytes spill to a temporary file; the readers' own work_mem (32MB) keeps them in memory."""
+    size = 15_000
+    data = {"note": "x" * 250}
+    batch = json.dumps([{"type": "Big", "data": data} for _ in range(1000)])
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for first in range(0, size, 1000):
+            conn.execute("select eventstore.append_to_stream('big-1', %s, %s::jsonb)", (first - 1, batch))
+        conn.execute("select eventstore.number_log(100000)")
+        conn.execute("set work_mem = '4MB'")
+        spill = "select * from eventstore.events order by random()"
+        assert temp_files_of(conn, spill) >= 1, "15,000 such rows must outgrow 4MB"
+        for query in (
+            f"select * from eventstore.read_stream('big-1', 0, {size})",
+            "select * from eventstore.load_stream('big-1')",
+            f"select * from eventstore.read_all(0, {size})",
+            f"select * from eventstore.read_category('big', 0, {size})",
+        ):
+            assert temp_files_of(conn, query) == 0, query
