@@ -30,7 +30,7 @@ from each call's result with ``\gset``), with 1 client and with 8 (``-j 2``):
   rules and whose ``unique (stream_id, version)`` is the only concurrency check, which is
   all that expected version -1 needs.
 
-Reads, over a store of about 100,000 events copied into the hand-made table: a page of
+Reads, over a store of 100,000 events (--events) copied into the hand-made table: a page of
 1,000 events at a random place of the log, and the whole of a 2,000-event stream:
 
 * ``hand``: the keyset SELECT of the hand-made table (``statements.HAND_READ_ALL_SQL``,
@@ -50,9 +50,11 @@ pass, each its own transaction, so that each variant sees the same moments of th
 a variant's ratio is the hand statement's latency over its own (its rate over the hand
 rate). The order of the statements is reversed every other turn, and a client's first
 pass (planning, compiling, the store's once-per-session log frame check) is not counted.
-Several clients (--many: w2 by default, the shape of the benchmark's workload 4): each
-variant runs alone for -T seconds, one after the other, order reversed every other turn;
-the ratio is its transactions per second over the hand statement's of the same turn.
+Several clients (--many: w2 by default, the shape of the benchmark's workload 4): hand,
+bare sql, bare definer, append_event and view+trigger each run alone for -T seconds, one
+after the other, order reversed every other turn; the ratio is its transactions per
+second (seconds 2 to T - 1 of pgbench's progress reports) over the hand statement's of the
+same turn.
 
 Prints, per workload, each variant's ratio over the turns (min, median, max) and its mean
 latency; docs/performance.md (round 9) explains what the figures show.
@@ -86,8 +88,6 @@ from pgeventstore_bench.statements import (
     read_stream_sql,
 )
 
-#: Events in the store the reads read, in streams of STREAM_LENGTH events.
-FILL_EVENTS = 100_000
 #: The stream read whole.
 STREAM_ID = "r2000"
 STREAM_LENGTH = 2000
@@ -366,6 +366,9 @@ def append_variants(exact: bool) -> list[Variant]:
     return variants
 
 
+#: The variants several clients run: the hand-made table, the store's insert without a
+#: function, the least a function keeping the privilege model can be, the store, the view.
+ALONE = ("hand", "bare sql", "bare definer", "append_event", "view+trigger")
 VARIANT_NAMES = (
     "hand",
     "bare sql",
@@ -403,8 +406,9 @@ def start_streams(conn: psycopg.Connection[Any], run: int, clients: int) -> None
                 )
 
 
-#: Each pass reads the page at a random place of the log, the same rows for every variant.
-PAGE_PRELUDE = (f"\\set a random(0, {FILL_EVENTS // PAGE - 2}) * {PAGE}",)
+def page_prelude(events: int) -> tuple[str]:
+    """Each pass reads the page at a random place of the log, the same rows for every variant."""
+    return (f"\\set a random(0, {events // PAGE - 2}) * {PAGE}",)
 
 
 def page_variants() -> list[Variant]:
@@ -547,10 +551,10 @@ def paired(
     return {variant.name: latency for variant, latency in zip(ordered, measured, strict=True)}
 
 
-def fill(conn: psycopg.Connection[Any]) -> None:
+def fill(conn: psycopg.Connection[Any], events: int) -> None:
     """The store's events for the reads, numbered, copied into the hand-made table, settled."""
     batch = batch_json(1000)
-    streams = FILL_EVENTS // 1000
+    streams = events // 1000
     for i in range(streams):
         stream = STREAM_ID if i < STREAM_LENGTH // 1000 else f"fill-{i}"
         version = (i * 1000 - 1) if stream == STREAM_ID and i > 0 else -1
@@ -593,12 +597,17 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--durable", action="store_true", help="the server's durable defaults")
     mode.add_argument("--fast", action="store_true", help="fsync, synchronous_commit, full_page_writes off")
-    parser.add_argument("--seconds", type=int, default=5, help="pgbench -T of each turn")
+    parser.add_argument("--seconds", type=int, default=5, help="pgbench -T of each turn (at least 3)")
     parser.add_argument("--turns", type=int, default=6, help="turns per workload")
+    parser.add_argument("--events", type=int, default=100_000, help="events in the store the reads read")
     parser.add_argument("--parts", default="appends,reads", help="appends, reads or both")
     parser.add_argument("--clients", default="1,8", help="client counts of the appends")
     parser.add_argument("--many", default="w2", help="workloads run with several clients: w1, w2 or both")
     args = parser.parse_args()
+    if args.seconds < 3:
+        parser.error("--seconds must be at least 3: a rate leaves out the first second")
+    if args.events < STREAM_LENGTH + 2 * PAGE:
+        parser.error(f"--events must be at least {STREAM_LENGTH + 2 * PAGE}: the stream and two pages")
     parts = set(args.parts.split(","))
     clients_counts = [int(c) for c in args.clients.split(",")]
     variables = {"t": EVENT_TYPE, "data": PAYLOAD_JSON, "m1": "-1", "warm": "0"}
@@ -625,9 +634,9 @@ def main() -> None:
                 f"\npgbench -T {args.seconds}, {args.turns} turns; ratio = hand latency / variant latency",
             )
             if "reads" in parts:
-                fill(conn)
+                fill(conn, args.events)
                 for title, variants, prelude in (
-                    (f"read_all page of {PAGE} events", page_variants(), PAGE_PRELUDE),
+                    (f"read_all page of {PAGE} events", page_variants(), page_prelude(args.events)),
                     (f"read_stream of {STREAM_LENGTH} events", stream_variants(), ()),
                 ):
                     figures = Figures()
@@ -683,7 +692,8 @@ def appends(
     if clients == 1:
         return paired(bench, variants, clients, turn, turn_variables)
     per_transaction: dict[str, float] = {}
-    for variant in variants if turn % 2 == 0 else list(reversed(variants)):
+    alone = [variant for variant in variants if variant.name in ALONE]
+    for variant in alone if turn % 2 == 0 else list(reversed(alone)):
         tps, _ = bench.run(script([variant], False), clients, turn_variables)
         per_transaction[variant.name] = 1000.0 / tps
     return per_transaction
