@@ -42,6 +42,11 @@ Reads, over a store of 100,000 events (--events) copied into the hand-made table
 * ``store view``: the store's rows through a view that hides what the stream lifecycle
   retired, as read_all's log join does (pages: the log joined to the events, by log
   number; streams: the events by version);
+* ``numbered copy view`` (pages): a design whose log holds a copy of each event, made when
+  it is numbered, read through a view like the one above by a keyset range of the log
+  number (the copy's cost at numbering is not measured here);
+* ``number_log``: what a reader of a view must call first, as read_all does (added to the
+  views' latencies in the ``+number_log`` rows);
 * ``read_all`` / ``read_stream``: the store's functions.
 
 One client: PAIRED measurement. One pgbench script runs every variant's statement once per
@@ -271,6 +276,21 @@ create view design_floor.log_events as
              limit 1) e
      where {RETIRED};
 """
+# A design whose log holds the events themselves: numbering would copy each event into it,
+# and a page is a keyset range of the log number. Filled here once from the numbered store.
+NUMBERED_COPY = f"""
+create table design_floor.numbered_events as
+    select l.log_number, e.stream_id, e.version, e.global_position, e.event_id, e.event_type, e.data,
+           e.metadata, e.recorded_at
+      from eventstore.log l
+      join eventstore.events e using (transaction_id, global_position);
+alter table design_floor.numbered_events add primary key (log_number);
+create view design_floor.numbered_log as
+    select e.log_number, e.stream_id, e.version, e.global_position, e.event_id, e.event_type,
+           eventstore.readable_data(e.data, e.metadata) as data, e.metadata, e.recorded_at
+      from design_floor.numbered_events e
+     where {RETIRED};
+"""
 
 
 def pgbench_sql(query: str, *args: str) -> str:
@@ -430,6 +450,11 @@ def page_variants() -> list[Variant]:
             f"select {EVENT_COLUMNS}, log_number from design_floor.log_events "
             "where log_number > :a::bigint order by log_number limit :lim::integer",
         ),
+        Variant(
+            "numbered copy view",
+            f"select {EVENT_COLUMNS}, log_number from design_floor.numbered_log "
+            "where log_number > :a::bigint order by log_number limit :lim::integer",
+        ),
         Variant("number_log", "select eventstore.number_log()"),
         Variant(
             "read_all",
@@ -577,6 +602,7 @@ def fill(conn: psycopg.Connection[Any], events: int) -> None:
         "select setval(pg_get_serial_sequence('bench_hand.events', 'global_position'), "
         "(select max(global_position) from bench_hand.events))"
     )
+    conn.execute(NUMBERED_COPY)
     conn.execute("vacuum analyze")
     conn.execute("checkpoint")
 
@@ -644,9 +670,8 @@ def main() -> None:
                         latencies = paired(bench, variants, 1, turn, variables, prelude)
                         if "number_log" in latencies:
                             # A reader of the view numbers the log first, as read_all does.
-                            latencies["store view+number_log"] = (
-                                latencies["store view"] + latencies["number_log"]
-                            )
+                            for view in ("store view", "numbered copy view"):
+                                latencies[f"{view}+number_log"] = latencies[view] + latencies["number_log"]
                         figures.add(latencies)
                     summary(title, figures)
             if "appends" in parts:
