@@ -196,16 +196,21 @@ create trigger events_trigger_check before insert on design_floor.events_trigger
 """
 
 # Reads: the hand-made table's statements in functions and a view, and the store's rows
-# through views that hide what the lifecycle retired (the test read_all's log join makes).
+# through views that hide what the stream lifecycle retired, with read_all's test: once per
+# statement whether any stream has rules, and only then per event.
 HAND_COLUMNS = """stream_id text, version bigint, global_position bigint, event_id uuid, event_type text,
     data jsonb, metadata jsonb, recorded_at timestamptz"""
-RETIRED = """not exists (
+RETIRED = """(not exists (
+        select from eventstore.stream_metadata r
+         where r.tombstoned or r.version_floor operator(pg_catalog.>) 0
+            or r.max_count is not null or r.max_age is not null)
+     or not exists (
         select from eventstore.stream_metadata m
          where m.stream_id operator(pg_catalog.=) e.stream_id
            and eventstore.event_is_retired(
                  m.tombstoned, m.version_floor, m.max_age, m.max_count, e.version, e.recorded_at,
                  (select n.version from eventstore.events n
-                   where n.stream_id operator(pg_catalog.=) e.stream_id order by n.version desc limit 1)))"""
+                   where n.stream_id operator(pg_catalog.=) e.stream_id order by n.version desc limit 1))))"""
 READ_DESIGNS = f"""
 create function design_floor.page_plpgsql(after bigint, max_count integer)
 returns table ({HAND_COLUMNS}, cursor bigint)
