@@ -151,7 +151,7 @@ SECURITY = {
 }
 
 # A table shaped like eventstore.events (its columns, defaults and three indexes), written
-# through a view; {rules} are its CHECK constraints or none.
+# through a view; CHECK_RULES or TRIGGER_RULES hold the rules of one of the two.
 VIEW_DESIGN = """
 create table design_floor.events_{name} (like eventstore.events including all);
 alter table design_floor.events_{name} alter column event_id set default pg_catalog.gen_random_uuid();
