@@ -15,6 +15,9 @@ call to the client's own stream with the exact expected version, the version tra
 from each call's result with ``\gset``), with 1 client and with 8 (``-j 2``):
 
 * ``hand``: the hand-made table's INSERT (``statements.HAND_INSERT_SQL``);
+* ``blind store insert``: the hand-made table's INSERT into the store's table (its key,
+  its transaction id column): no arbiter and, for w2, no read of event n, so not an append
+  with an expected version; it tells the table's cost from the statement's;
 * ``bare sql``: the store's own INSERT as ``eventstore.append_event`` writes it (the
   version as the ``ON CONFLICT`` arbiter; for w2 selected from the stream's event n), as
   a prepared statement, no function;
@@ -56,7 +59,7 @@ a variant's ratio is the hand statement's latency over its own (its rate over th
 rate). The order of the statements is reversed every other turn, and a client's first
 pass (planning, compiling, the store's once-per-session log frame check) is not counted.
 Several clients (--many: w2 by default, the shape of the benchmark's workload 4): hand,
-bare sql, bare definer, append_event and view+trigger each run alone for -T seconds, one
+blind store insert, bare sql, bare definer, append_event and view+trigger each run alone for -T seconds, one
 after the other, order reversed every other turn; the ratio is its transactions per
 second (seconds 2 to T - 1 of pgbench's progress reports) over the hand statement's of the
 same turn.
@@ -365,6 +368,12 @@ def append_variants(exact: bool) -> list[Variant]:
         if name == "hand":
             sql = pgbench_sql(HAND_INSERT_SQL, s, n if exact else "0", ":t", ":data")
             sql = sql.replace("returning global_position", f"returning version as v{code}")
+        elif name == "blind store insert":
+            sql = (
+                "insert into eventstore.events (stream_id, version, event_id, event_type, data) "
+                f"values ({stream}, {f'{n}::bigint' if exact else '0'}, gen_random_uuid(), {typ}, {data}) "
+                f"returning version as v{code}"
+            )
         elif name == "bare sql":
             insert = EXACT_INSERT if exact else NEW_STREAM_INSERT
             sql = " ".join(insert.format(stream=stream, expected=expected, type=typ, data=data).split())
@@ -391,11 +400,13 @@ def append_variants(exact: bool) -> list[Variant]:
     return variants
 
 
-#: The variants several clients run: the hand-made table, the store's insert without a
-#: function, the least a function keeping the privilege model can be, the store, the view.
-ALONE = ("hand", "bare sql", "bare definer", "append_event", "view+trigger")
+#: The variants several clients run: the hand-made table, the store's table written as the
+#: hand-made one is, the store's insert without a function, the least a function keeping
+#: the privilege model can be, the store, the view.
+ALONE = ("hand", "blind store insert", "bare sql", "bare definer", "append_event", "view+trigger")
 VARIANT_NAMES = (
     "hand",
+    "blind store insert",
     "bare sql",
     "bare invoker",
     "bare definer",

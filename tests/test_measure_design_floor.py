@@ -14,6 +14,7 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "measure_design_floor.py"
 APPENDS = [
     "hand",
+    "blind store insert",
     "bare sql",
     "bare invoker",
     "bare definer",
@@ -23,7 +24,7 @@ APPENDS = [
 ]
 PAGES = ["hand", "plpgsql definer", "sql definer", "hand view", "store view", "numbered copy view"]
 PAGES += ["number_log", "read_all", "store view+number_log", "numbered copy view+number_log"]
-ALONE = ["hand", "bare sql", "bare definer", "append_event", "view+trigger"]
+ALONE = ["hand", "blind store insert", "bare sql", "bare definer", "append_event", "view+trigger"]
 MANY = ["--clients", "1,2", "--many", "w2"]
 STREAMS = ["hand", "plpgsql definer", "sql definer", "hand view", "store view", "read_stream"]
 
