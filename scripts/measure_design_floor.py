@@ -86,6 +86,7 @@ from pgeventstore import schema
 from pgeventstore.calls import EVENT_COLUMNS, READ_ALL_SQL, READ_STREAM_SQL
 from pgeventstore.cluster import FAST_SETTINGS, Cluster, find_bindir, temporary_cluster
 from pgeventstore_bench.statements import (
+    COPY_TO_HAND_SQL,
     EVENT_TYPE,
     HAND,
     HAND_INSERT_SQL,
@@ -214,56 +215,55 @@ RETIRED = """(not exists (
                  m.tombstoned, m.version_floor, m.max_age, m.max_count, e.version, e.recorded_at,
                  (select n.version from eventstore.events n
                    where n.stream_id operator(pg_catalog.=) e.stream_id order by n.version desc limit 1))))"""
+
+
+def hand_page(function: str) -> str:
+    """The hand-made keyset SELECT of a page, on the arguments of ``function`` (after, max_count)."""
+    return (
+        "select e.stream_id::text, e.version, e.global_position, e.event_id, e.event_type, e.data, "
+        "e.metadata, e.recorded_at, e.global_position from bench_hand.events e "
+        f"where e.global_position > {function}.after order by e.global_position limit {function}.max_count"
+    )
+
+
+def hand_stream(function: str) -> str:
+    """The hand-made select of a stream on the arguments (stream, from_version, max_count) of ``function``."""
+    return (
+        "select e.stream_id::text, e.version, e.global_position, e.event_id, e.event_type, e.data, "
+        "e.metadata, e.recorded_at from bench_hand.events e "
+        f"where e.stream_id = {function}.stream and e.version >= {function}.from_version "
+        f"order by e.version limit {function}.max_count"
+    )
+
+
 READ_DESIGNS = f"""
 create function design_floor.page_plpgsql(after bigint, max_count integer)
 returns table ({HAND_COLUMNS}, cursor bigint)
 language plpgsql stable security definer set search_path = pg_catalog, pg_temp
 as $$
 begin
-    return query
-        select e.stream_id::text, e.version, e.global_position, e.event_id, e.event_type, e.data, e.metadata,
-               e.recorded_at, e.global_position
-          from bench_hand.events e
-         where e.global_position > page_plpgsql.after
-         order by e.global_position
-         limit page_plpgsql.max_count;
+    return query {hand_page("page_plpgsql")};
 end;
 $$;
 create function design_floor.page_sql(after bigint, max_count integer)
 returns table ({HAND_COLUMNS}, cursor bigint)
 language sql stable security definer set search_path = pg_catalog, pg_temp
 as $$
-    select e.stream_id::text, e.version, e.global_position, e.event_id, e.event_type, e.data, e.metadata,
-           e.recorded_at, e.global_position
-      from bench_hand.events e
-     where e.global_position > page_sql.after
-     order by e.global_position
-     limit page_sql.max_count;
+    {hand_page("page_sql")};
 $$;
 create function design_floor.stream_plpgsql(stream text, from_version bigint, max_count integer)
 returns table ({HAND_COLUMNS})
 language plpgsql stable security definer set search_path = pg_catalog, pg_temp
 as $$
 begin
-    return query
-        select e.stream_id::text, e.version, e.global_position, e.event_id, e.event_type, e.data, e.metadata,
-               e.recorded_at
-          from bench_hand.events e
-         where e.stream_id = stream_plpgsql.stream and e.version >= stream_plpgsql.from_version
-         order by e.version
-         limit stream_plpgsql.max_count;
+    return query {hand_stream("stream_plpgsql")};
 end;
 $$;
 create function design_floor.stream_sql(stream text, from_version bigint, max_count integer)
 returns table ({HAND_COLUMNS})
 language sql stable security definer set search_path = pg_catalog, pg_temp
 as $$
-    select e.stream_id::text, e.version, e.global_position, e.event_id, e.event_type, e.data, e.metadata,
-           e.recorded_at
-      from bench_hand.events e
-     where e.stream_id = stream_sql.stream and e.version >= stream_sql.from_version
-     order by e.version
-     limit stream_sql.max_count;
+    {hand_stream("stream_sql")};
 $$;
 create view design_floor.hand_events as select * from bench_hand.events;
 create view design_floor.stream_events as
@@ -607,13 +607,7 @@ def fill(conn: psycopg.Connection[Any], events: int) -> None:
     row = conn.execute("select count(*) from eventstore.log where log_number <> global_position").fetchone()
     if row is None or row[0] != 0:
         raise RuntimeError("log numbers differ from positions: the pages would not read the same rows")
-    conn.execute(
-        "insert into bench_hand.events "
-        "(global_position, stream_id, version, event_id, event_type, data, metadata, recorded_at) "
-        "overriding system value "
-        "select global_position, stream_id, version, event_id, event_type, data, metadata, recorded_at "
-        "from eventstore.events order by global_position"
-    )
+    conn.execute(COPY_TO_HAND_SQL)
     conn.execute(
         "select setval(pg_get_serial_sequence('bench_hand.events', 'global_position'), "
         "(select max(global_position) from bench_hand.events))"

@@ -15,6 +15,7 @@ from pgeventstore.store import EventStore
 from pgeventstore_bench.measure import Op, Result, Side, Target, hand_target, interleaved, timed
 from pgeventstore_bench.numbering import number_backlog
 from pgeventstore_bench.statements import (
+    COPY_TO_HAND_SQL,
     EVENT_TYPE,
     FLOOR,
     FLOOR_READ_ALL_SQL,
@@ -107,13 +108,7 @@ def _copy_to_floors(conn: Conn) -> None:
     """Make both floors' tables hold exactly the store's rows."""
     conn.execute("insert into bench_floor.events overriding system value select * from eventstore.events")
     conn.execute("insert into bench_floor.snapshots select * from eventstore.snapshots")
-    conn.execute(
-        "insert into bench_hand.events "
-        "(global_position, stream_id, version, event_id, event_type, data, metadata, recorded_at) "
-        "overriding system value "
-        "select global_position, stream_id, version, event_id, event_type, data, metadata, recorded_at "
-        "from eventstore.events order by global_position"
-    )
+    conn.execute(COPY_TO_HAND_SQL)
     conn.execute(
         "insert into bench_hand.snapshots (stream_id, version, state) "
         "select stream_id, version, state from eventstore.snapshots"

@@ -59,6 +59,15 @@ create table bench_hand.snapshots (
 );
 """
 
+#: Fill the hand-made table with the store's events as they are (a floor to read).
+COPY_TO_HAND_SQL = (
+    "insert into bench_hand.events "
+    "(global_position, stream_id, version, event_id, event_type, data, metadata, recorded_at) "
+    "overriding system value "
+    "select global_position, stream_id, version, event_id, event_type, data, metadata, recorded_at "
+    "from eventstore.events order by global_position"
+)
+
 
 def insert_sql(schema: str) -> str:
     """A floor's append of one event: one INSERT of the row (its own transaction when autocommit)."""
