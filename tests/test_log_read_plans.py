@@ -94,10 +94,16 @@ def test_the_event_readers_hold_a_read_of_15000_events_in_memory(dsn: str) -> No
     300 bytes spill to a temporary file; the readers' own work_mem (32MB) keeps them in memory."""
     size = 15_000
     data = {"note": "x" * 250}
-    batch = json.dumps([{"type": "Big", "data": data} for _ in range(1000)])
     with psycopg.connect(dsn, autocommit=True) as conn:
         for first in range(0, size, 1000):
-            conn.execute("select eventstore.append_to_stream('big-1', %s, %s::jsonb)", (first - 1, batch))
+            # Originator versions as eventstore.append_versioned writes them, for read_versioned.
+            batch = [
+                {"type": "Big", "data": data, "metadata": {"originator_version": v + 1}}
+                for v in range(first, first + 1000)
+            ]
+            conn.execute(
+                "select eventstore.append_to_stream('big-1', %s, %s::jsonb)", (first - 1, json.dumps(batch))
+            )
         conn.execute("select eventstore.number_log(100000)")
         conn.execute("set work_mem = '4MB'")
         spill = "select * from eventstore.events order by random()"
@@ -107,5 +113,6 @@ def test_the_event_readers_hold_a_read_of_15000_events_in_memory(dsn: str) -> No
             "select * from eventstore.load_stream('big-1')",
             f"select * from eventstore.read_all(0, {size})",
             f"select * from eventstore.read_category('big', 0, {size})",
+            f"select * from eventstore.read_versioned('big-1', null, null, false, {size})",
         ):
             assert temp_files_of(conn, query) == 0, query
