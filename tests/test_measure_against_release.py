@@ -12,13 +12,7 @@ import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "measure_against_release.py"
-VARIANTS = [
-    "release append_event",
-    "release floor",
-    "current append_event",
-    "current floor",
-    "hand-made",
-]
+VARIANTS = ["release append_event", "release floor", "current append_event", "current floor", "hand-made"]
 
 
 def test_the_release_comparison_reports_every_variant_of_both_workloads() -> None:
