@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
-import threading
+import multiprocessing
 import time
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event as EventType
 from typing import TYPE_CHECKING, Any
 
 from pgeventstore.calls import NUMBER_LOG_SQL
@@ -117,63 +119,103 @@ def numbering_workload(bench: Bench, fastest_append: Side) -> Result:
     )
 
 
-class _Follower:
-    """Workload 11's reader: follows the log as a subscriber does and notes when it got each event."""
+def _follow(
+    dsn: str,
+    cursor: tuple[int, Any],
+    ready: EventType,
+    writers_done: EventType,
+    acked: Connection,
+    report: Connection,
+) -> None:
+    """Workload 11's reader, in a process of its own: follow the log, note when each event came.
 
-    def __init__(self, store: EventStore) -> None:
+    Reads pages of 1,000 by log number through EventStore.read_log, polling every
+    POLL_INTERVAL once caught up (no NOTIFY); ``ready`` is set once it has connected and
+    read, so that its start-up is not measured. Once the writers are done, the parent sends
+    the positions they appended; the reader stops when it has them all, or DRAIN_SECONDS
+    later. It reports {global_position: time it first got it} and how many it got twice.
+    """
+    store = EventStore(dsn)
+    received: dict[int, float] = {}
+    repeated = 0
+    log_number: Any = cursor[0]
+    event_id: Any = cursor[1]
+    expected: set[int] | None = None
+    drain_until: float | None = None
+    try:
+        while True:
+            got = 0
+            for event in store.read_log(LogFilter(), log_number, after_event_id=event_id):
+                now = time.perf_counter()
+                if event.global_position in received:
+                    repeated += 1
+                else:
+                    received[event.global_position] = now
+                log_number, event_id = event.log_number, event.id
+                got += 1
+            ready.set()
+            if writers_done.is_set():
+                expected = expected if expected is not None else acked.recv()
+                if expected <= received.keys():
+                    break
+                drain_until = drain_until or time.perf_counter() + DRAIN_SECONDS
+                if time.perf_counter() > drain_until:
+                    break
+            if not got:
+                time.sleep(POLL_INTERVAL)
+    finally:
+        store.close()
+    report.send((received, repeated))
+
+
+class _Follower:
+    """Workload 11's reader and what it saw: the latencies, the events missed and repeated.
+
+    The reader runs in a process of its own, as a subscriber would: in the writers'
+    process it would wait for the interpreter's lock behind eight writer threads, which
+    measured the benchmark's client rather than the store. Both processes take times from
+    time.perf_counter, which is the system's monotonic clock.
+    """
+
+    def __init__(self, store: EventStore, dsn: str) -> None:
         self.store = store
+        self.dsn = dsn
         # global_position -> when its writer got the commit acknowledgement
         self.acked: dict[int, float] = {}
         self.latencies: list[float] = []
         self.missed = 0
         self.repeated = 0
 
-    def follow(self, cursor: list[Any], writers_done: threading.Event, received: dict[int, float]) -> None:
-        """Read pages of 1,000 by log number, polling every POLL_INTERVAL once caught up (no NOTIFY)."""
-        drain_until: float | None = None
-        while True:
-            got = 0
-            for event in self.store.read_log(LogFilter(), cursor[0], after_event_id=cursor[1]):
-                now = time.perf_counter()
-                if event.global_position in received:
-                    self.repeated += 1
-                else:
-                    received[event.global_position] = now
-                cursor[:] = [event.log_number, event.id]
-                got += 1
-            if writers_done.is_set():
-                if self.acked.keys() <= received.keys():
-                    return
-                drain_until = drain_until or time.perf_counter() + DRAIN_SECONDS
-                if time.perf_counter() > drain_until:
-                    return
-            if not got:
-                time.sleep(POLL_INTERVAL)
-
     def measure(self, ops: list[Op], seconds: float) -> Side:
-        """Run the writers for ``seconds`` while following the log from its head."""
+        """Run the writers for ``seconds`` while the reader follows the log from its head."""
         # Start at the head: what the rounds without a reader appended is not measured.
-        cursor: list[Any] = [self.store.log_head(), None]
+        cursor = (self.store.log_head(), None)
         self.acked.clear()
-        received: dict[int, float] = {}
-        failures: list[BaseException] = []
-        writers_done = threading.Event()
-
-        def reader() -> None:
-            try:
-                self.follow(cursor, writers_done, received)
-            except BaseException as error:  # re-raised on the main thread
-                failures.append(error)
-
-        thread = threading.Thread(target=reader)
-        thread.start()
+        context = multiprocessing.get_context("spawn")
+        ready, writers_done = context.Event(), context.Event()
+        acked_out, acked_in = context.Pipe(duplex=False)
+        report_out, report_in = context.Pipe(duplex=False)
+        reader = context.Process(
+            target=_follow, args=(self.dsn, cursor, ready, writers_done, acked_out, report_in), daemon=True
+        )
+        reader.start()
         try:
+            if not ready.wait(60):
+                raise RuntimeError("workload 11's reader did not start")
             side = timed_concurrently(0, ops, seconds=seconds)
-        finally:
-            writers_done.set()
-            thread.join()
-        if failures:
-            raise failures[0]
+        except BaseException:
+            reader.kill()
+            raise
+        writers_done.set()
+        acked_in.send(set(self.acked))
+        if not report_out.poll(DRAIN_SECONDS + 60):
+            reader.kill()
+            raise RuntimeError("workload 11's reader did not report")
+        received, repeated = report_out.recv()
+        reader.join()
+        if reader.exitcode != 0:
+            raise RuntimeError(f"workload 11's reader exited with {reader.exitcode}")
+        self.repeated += repeated
         for position, acked_at in self.acked.items():
             if position in received:
                 self.latencies.append(received[position] - acked_at)
@@ -185,16 +227,17 @@ class _Follower:
 def follow_workload(bench: Bench) -> Result:
     """Workload 11: commit-to-readable latency while 8 clients append one event per call.
 
-    A reader thread follows the log as a subscriber does (EventStore.read_log), and it
+    A reader process follows the log as a subscriber does (EventStore.read_log), and it
     alone numbers the events (through read_all): the default setup, no daemon. An event's
     latency is the time the reader first got it minus the time its writer got the commit's
-    acknowledgement, both on this process's clock. The floor is the same writers with no
-    reader (the ratio is what following the log costs them); the hand-made side, eight
-    clients inserting into the hand-made table.
+    acknowledgement, both on the system's monotonic clock (time.perf_counter in the two
+    processes). The floor is the same writers with no reader (the ratio is what following
+    the log costs them); the hand-made side, eight clients inserting into the hand-made
+    table.
     """
     writers = [bench.connect() for _ in range(FOLLOW_WRITERS)]
     hand_writers = [bench.connect() for _ in range(FOLLOW_WRITERS)]
-    follower = _Follower(EventStore(bench.connect()))
+    follower = _Follower(EventStore(bench.connect()), bench.dsn)
     versions = [-1] * FOLLOW_WRITERS
     hand_versions = [-1] * FOLLOW_WRITERS
 
